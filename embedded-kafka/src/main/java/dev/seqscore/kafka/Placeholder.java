@@ -1,0 +1,1 @@
+package dev.seqscore.kafka; /** placeholder. */ final class Placeholder {}

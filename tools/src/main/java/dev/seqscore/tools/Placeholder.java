@@ -1,0 +1,1 @@
+package dev.seqscore.tools; /** placeholder. */ final class Placeholder {}
