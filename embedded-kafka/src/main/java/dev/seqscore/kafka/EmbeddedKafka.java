@@ -1,0 +1,186 @@
+package dev.seqscore.kafka;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.test.KafkaClusterTestKit;
+import org.apache.kafka.common.test.TestKitNodes;
+
+/**
+ * A real, single-node Kafka broker (KRaft, combined broker + controller) running inside this JVM, for tests and the
+ * local demo. It speaks the real wire protocol, so producers, consumers, transactions and Flink's exactly-once Kafka
+ * sink behave exactly as against a cluster. Its log directories live in a temp folder that {@link #close()} deletes.
+ *
+ * <pre>{@code
+ * try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+ *     kafka.createTopics(4, "clicks", "alerts");
+ *     String bootstrap = kafka.bootstrapServers();
+ * }
+ * }</pre>
+ */
+public final class EmbeddedKafka implements AutoCloseable {
+
+    /** Name of the extra listener bound to a caller-chosen port by {@link #start(int)}. */
+    private static final String FIXED_LISTENER = "FIXED";
+
+    private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
+
+    private final KafkaClusterTestKit cluster;
+    private final String bootstrapServers;
+
+    private EmbeddedKafka(KafkaClusterTestKit cluster, String bootstrapServers) {
+        this.cluster = cluster;
+        this.bootstrapServers = bootstrapServers;
+    }
+
+    /** Starts a broker on random free ports and returns once it accepts clients. */
+    public static EmbeddedKafka start() {
+        return start(Optional.empty());
+    }
+
+    /**
+     * Starts a broker that also listens on {@code localhost:fixedPort}, so that tools outside this JVM (a console
+     * consumer, the demo's instructions) can reach it at a well-known address; {@link #bootstrapServers()} then
+     * returns that address.
+     *
+     * @throws IllegalStateException if the port is taken or the broker does not come up
+     */
+    public static EmbeddedKafka start(int fixedPort) {
+        if (fixedPort <= 0 || fixedPort > 65535) {
+            throw new IllegalArgumentException("port must be in 1..65535, got " + fixedPort);
+        }
+        return start(Optional.of(fixedPort));
+    }
+
+    private static EmbeddedKafka start(Optional<Integer> fixedPort) {
+        TestKitNodes nodes = new TestKitNodes.Builder()
+                .setCombined(true)
+                .setNumBrokerNodes(1)
+                .setNumControllerNodes(1)
+                .build();
+        String brokerListener = nodes.brokerListenerName().value();
+        String controllerListener = nodes.controllerListenerName().value();
+
+        KafkaClusterTestKit.Builder builder = new KafkaClusterTestKit.Builder(nodes)
+                .setDeleteOnClose(true)
+                // A single node cannot meet the default replication factor of 3 for internal topics; without these
+                // the first transactional or group client would hang waiting for __transaction_state/__consumer_offsets.
+                .setConfigProp("offsets.topic.replication.factor", "1")
+                .setConfigProp("offsets.topic.num.partitions", "5")
+                .setConfigProp("transaction.state.log.replication.factor", "1")
+                .setConfigProp("transaction.state.log.min.isr", "1")
+                .setConfigProp("transaction.state.log.num.partitions", "5")
+                .setConfigProp("min.insync.replicas", "1")
+                .setConfigProp("default.replication.factor", "1")
+                // Tests and the demo start consumers right away; the default 3 s delay would only slow them down.
+                .setConfigProp("group.initial.rebalance.delay.ms", "0")
+                // A typo in a topic name should fail loudly rather than silently create an empty topic.
+                .setConfigProp("auto.create.topics.enable", "false")
+                // Flink's exactly-once sink keeps transactions open across checkpoints; allow generous timeouts.
+                .setConfigProp("transaction.max.timeout.ms", "900000");
+        fixedPort.ifPresent(port -> builder
+                .setConfigProp("listeners", String.format("%s://localhost:0,%s://localhost:0,%s://localhost:%d",
+                        brokerListener, controllerListener, FIXED_LISTENER, port))
+                .setConfigProp("listener.security.protocol.map", String.format(
+                        "%s:PLAINTEXT,%s:PLAINTEXT,%s:PLAINTEXT", brokerListener, controllerListener, FIXED_LISTENER)));
+
+        KafkaClusterTestKit cluster = null;
+        try {
+            cluster = builder.build();
+            cluster.format();
+            cluster.startup();
+            cluster.waitForReadyBrokers();
+            String bootstrap = fixedPort.map(p -> "localhost:" + p).orElse(cluster.bootstrapServers());
+            return new EmbeddedKafka(cluster, bootstrap);
+        } catch (Exception e) {
+            if (e instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+            if (cluster != null) {
+                try {
+                    cluster.close();
+                } catch (Exception closeFailure) {
+                    e.addSuppressed(closeFailure);
+                }
+            }
+            throw new IllegalStateException("Embedded Kafka failed to start"
+                    + fixedPort.map(p -> " on port " + p).orElse("") + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The {@code host:port} list for a client's {@code bootstrap.servers}. */
+    public String bootstrapServers() {
+        return bootstrapServers;
+    }
+
+    /**
+     * Creates the topics (replication factor 1) and returns once every partition of each has a leader, so that a
+     * producer or consumer started right after finds them. Topics that already exist are left as they are.
+     */
+    public void createTopics(int partitions, String... names) {
+        if (partitions < 1) {
+            throw new IllegalArgumentException("partitions must be >= 1, got " + partitions);
+        }
+        List<NewTopic> topics = new ArrayList<>();
+        for (String name : names) {
+            topics.add(new NewTopic(name, partitions, (short) 1));
+        }
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers))) {
+            for (var entry : admin.createTopics(topics).values().entrySet()) {
+                try {
+                    entry.getValue().get();
+                } catch (ExecutionException e) {
+                    if (!(e.getCause() instanceof TopicExistsException)) {
+                        throw new IllegalStateException("could not create topic " + entry.getKey() + ": "
+                                + e.getCause().getMessage(), e.getCause());
+                    }
+                }
+            }
+            awaitLeaders(admin, Set.of(names));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while creating topics", e);
+        }
+    }
+
+    /** The controller acknowledges creation before the broker has learnt the partitions' leaders; wait for those. */
+    private static void awaitLeaders(Admin admin, Set<String> names) throws InterruptedException {
+        long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
+        Exception last = null;
+        while (System.nanoTime() < deadline) {
+            try {
+                Map<String, TopicDescription> described = admin.describeTopics(names).allTopicNames().get();
+                boolean allLed = described.keySet().containsAll(names) && described.values().stream()
+                        .flatMap(d -> d.partitions().stream())
+                        .allMatch(p -> p.leader() != null && !p.leader().isEmpty());
+                if (allLed) {
+                    return;
+                }
+            } catch (ExecutionException e) {
+                last = e;
+            }
+            Thread.sleep(50); // poll interval of a deadline loop that re-checks the condition
+        }
+        throw new IllegalStateException("topics " + names + " had no leaders within " + READY_TIMEOUT, last);
+    }
+
+    /** Stops the broker and deletes its log directories. */
+    @Override
+    public void close() {
+        try {
+            cluster.close();
+        } catch (Exception e) {
+            throw new IllegalStateException("Embedded Kafka did not shut down cleanly: " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,1 +1,0 @@
-package dev.seqscore.kafka; /** placeholder. */ final class Placeholder {}
