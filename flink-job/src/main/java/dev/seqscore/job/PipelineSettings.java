@@ -1,0 +1,131 @@
+package dev.seqscore.job;
+
+import dev.seqscore.alerts.AlertPolicy;
+import dev.seqscore.events.EventValidator;
+import dev.seqscore.features.ModelSpec;
+import dev.seqscore.model.ModelBundle;
+import java.io.Serializable;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Everything the operators of {@link SeqScorePipeline} need, resolved once on the client from the flags and the
+ * model bundle: the flags override, model-spec.json supplies every default.
+ */
+public final class PipelineSettings implements Serializable {
+    private static final long serialVersionUID = 1L;
+
+    public final ModelBundle bundle;
+    public final int maxEvents;
+    public final long horizonMs;
+    public final AlertPolicy alertPolicy;
+    public final Duration maxOutOfOrderness;
+    public final Duration idleness;
+    public final long maxFutureSkewMs;
+    public final Duration stateTtl;
+    public final int ortThreads;
+    public final int scoreBatch;
+    public final int maxParallelism;
+    public final EventValidator.Clock clock;
+
+    private PipelineSettings(Builder b) {
+        this.bundle = Objects.requireNonNull(b.bundle, "bundle");
+        ModelSpec spec = bundle.spec();
+        this.maxEvents = b.maxEvents == null ? spec.maxEvents() : b.maxEvents;
+        if (maxEvents > spec.maxEvents()) {
+            throw new ConfigException("--max-events " + maxEvents + " exceeds the model's window of "
+                    + spec.maxEvents() + " events (the tensors are that wide)");
+        }
+        this.horizonMs = b.horizon == null ? spec.horizonMs() : b.horizon.toMillis();
+        List<AlertPolicy.Rule> rules = new ArrayList<>();
+        for (ModelSpec.OutputSpec o : spec.outputs()) {
+            double threshold = b.thresholds.getOrDefault(o.name(), o.threshold());
+            rules.add(new AlertPolicy.Rule(o.name(), o.alertType(), threshold));
+        }
+        for (String name : b.thresholds.keySet()) {
+            if (spec.outputs().stream().noneMatch(o -> o.name().equals(name))) {
+                throw new ConfigException("--threshold." + name + ": the model has no output '" + name
+                        + "' (outputs: " + spec.outputs().stream().map(ModelSpec.OutputSpec::name).toList() + ")");
+            }
+        }
+        this.alertPolicy = new AlertPolicy(rules, b.cooldown.toMillis(), spec.modelVersion());
+        this.maxOutOfOrderness = b.maxOutOfOrderness;
+        this.idleness = b.idleness;
+        this.maxFutureSkewMs = b.maxFutureSkew.toMillis();
+        this.stateTtl = b.stateTtl;
+        this.ortThreads = b.ortThreads;
+        this.scoreBatch = b.scoreBatch;
+        this.maxParallelism = b.maxParallelism;
+        this.clock = b.clock;
+    }
+
+    public ModelSpec spec() {
+        return bundle.spec();
+    }
+
+    public EventValidator validator() {
+        return new EventValidator(spec().vocabulary(), maxFutureSkewMs, clock);
+    }
+
+    public static Builder builder(ModelBundle bundle) {
+        return new Builder(bundle);
+    }
+
+    /** Settings from the job's flags. */
+    public static PipelineSettings from(JobConfig c, ModelBundle bundle) {
+        return builder(bundle)
+                .maxEvents(c.maxEvents())
+                .horizon(c.horizon())
+                .thresholds(c.thresholds())
+                .cooldown(c.cooldown())
+                .maxOutOfOrderness(c.maxOutOfOrderness())
+                .idleness(c.idleness())
+                .maxFutureSkew(c.maxFutureSkew())
+                .stateTtl(c.stateTtl())
+                .ortThreads(c.ortThreads())
+                .scoreBatch(c.scoreBatch())
+                .maxParallelism(c.maxParallelism())
+                .build();
+    }
+
+    /** Defaults equal to the job's flag defaults. */
+    public static final class Builder {
+        private final ModelBundle bundle;
+        private Integer maxEvents;
+        private Duration horizon;
+        private Map<String, Double> thresholds = Map.of();
+        private Duration cooldown = JobConfig.parseDuration(JobConfig.COOLDOWN.defaultValue());
+        private Duration maxOutOfOrderness = JobConfig.parseDuration(JobConfig.MAX_OUT_OF_ORDERNESS.defaultValue());
+        private Duration idleness = JobConfig.parseDuration(JobConfig.IDLENESS.defaultValue());
+        private Duration maxFutureSkew = JobConfig.parseDuration(JobConfig.MAX_FUTURE_SKEW.defaultValue());
+        private Duration stateTtl = JobConfig.parseDuration(JobConfig.STATE_TTL.defaultValue());
+        private int ortThreads = Integer.parseInt(JobConfig.ORT_THREADS.defaultValue());
+        private int scoreBatch = Integer.parseInt(JobConfig.SCORE_BATCH.defaultValue());
+        private int maxParallelism = Integer.parseInt(JobConfig.MAX_PARALLELISM.defaultValue());
+        private EventValidator.Clock clock = System::currentTimeMillis;
+
+        private Builder(ModelBundle bundle) {
+            this.bundle = bundle;
+        }
+
+        public Builder maxEvents(Integer v) { maxEvents = v; return this; }
+        public Builder horizon(Duration v) { horizon = v; return this; }
+        public Builder thresholds(Map<String, Double> v) { thresholds = Map.copyOf(v); return this; }
+        public Builder cooldown(Duration v) { cooldown = v; return this; }
+        public Builder maxOutOfOrderness(Duration v) { maxOutOfOrderness = v; return this; }
+        public Builder idleness(Duration v) { idleness = v; return this; }
+        public Builder maxFutureSkew(Duration v) { maxFutureSkew = v; return this; }
+        public Builder stateTtl(Duration v) { stateTtl = v; return this; }
+        public Builder ortThreads(int v) { ortThreads = v; return this; }
+        public Builder scoreBatch(int v) { scoreBatch = v; return this; }
+        public Builder maxParallelism(int v) { maxParallelism = v; return this; }
+        public Builder clock(EventValidator.Clock v) { clock = v; return this; }
+
+        public PipelineSettings build() {
+            return new PipelineSettings(this);
+        }
+    }
+}

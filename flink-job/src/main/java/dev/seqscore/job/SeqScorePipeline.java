@@ -1,0 +1,157 @@
+package dev.seqscore.job;
+
+import dev.seqscore.alerts.AlertFunction;
+import dev.seqscore.avro.Alert;
+import dev.seqscore.avro.DeadLetter;
+import dev.seqscore.avro.Score;
+import dev.seqscore.events.DeadLetterReason;
+import dev.seqscore.events.DeadLetters;
+import dev.seqscore.events.EventValidator;
+import dev.seqscore.events.InputRecord;
+import dev.seqscore.window.ScoredEvent;
+import dev.seqscore.window.SequenceScoringFunction;
+import java.time.Instant;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.functions.MapFunction;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.DataStreamUtils;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.functions.ProcessFunction;
+import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
+
+/**
+ * The job as a pure function over DataStreams: input records in; alerts, scores and dead letters out. Sources and
+ * sinks are the caller's, so the cluster job, the demo, the backtest and the tests all run these same operators.
+ *
+ * <p>Operator uids are constants: they name the state in savepoints, so they must never change.
+ */
+public final class SeqScorePipeline {
+    public static final String UID_VALIDATE = "validate-events";
+    public static final String UID_SCORE = "score-sequences";
+    public static final String UID_ALERTS = "decide-alerts";
+    public static final String UID_SCORE_RECORDS = "score-records";
+
+    public static final OutputTag<DeadLetter> INVALID =
+            new OutputTag<>("invalid-events", TypeInformation.of(DeadLetter.class));
+
+    private SeqScorePipeline() {}
+
+    /** What the pipeline produces; each stream is the caller's to sink. */
+    public record Outputs(DataStream<Alert> alerts, DataStream<ScoredEvent> scores, DataStream<DeadLetter> deadLetters) {
+        /** The scores as Avro {@link Score} records, for the scores topic. */
+        public DataStream<Score> scoreRecords(PipelineSettings s) {
+            List<String> names = s.spec().outputs().stream().map(o -> o.name()).toList();
+            String version = s.spec().modelVersion();
+            return scores.map(new ToScoreRecord(names, version))
+                    .name("Scores to Avro")
+                    .uid(UID_SCORE_RECORDS);
+        }
+    }
+
+    /**
+     * Event time comes from the click itself. A record that validation will reject gets no say in the watermark:
+     * one bad timestamp far in the future would otherwise make every later click late.
+     */
+    public static WatermarkStrategy<InputRecord> watermarks(PipelineSettings s) {
+        EventValidator validator = s.validator();
+        WatermarkStrategy<InputRecord> w = WatermarkStrategy.<InputRecord>forBoundedOutOfOrderness(s.maxOutOfOrderness)
+                .withTimestampAssigner((r, kafkaTs) -> validator.check(r).ok() ? r.eventTime : Long.MIN_VALUE);
+        return s.idleness.isZero() ? w : w.withIdleness(s.idleness);
+    }
+
+    public static Outputs build(DataStream<InputRecord> input, PipelineSettings s) {
+        SingleOutputStreamOperator<InputRecord> valid = input
+                .process(new Validate(s.validator()))
+                .name("Validate events")
+                .uid(UID_VALIDATE);
+
+        SingleOutputStreamOperator<ScoredEvent> scored = valid
+                .keyBy(r -> r.userId, Types.STRING)
+                .process(new SequenceScoringFunction(
+                        s.bundle, s.maxEvents, s.horizonMs, s.stateTtl, s.ortThreads, s.scoreBatch))
+                .name("Score user sequences")
+                .uid(UID_SCORE)
+                .setMaxParallelism(s.maxParallelism);
+
+        // Scores leave the scorer partitioned by user already: no second shuffle, and the alert step chains.
+        SingleOutputStreamOperator<Alert> alerts = DataStreamUtils
+                .reinterpretAsKeyedStream(scored, e -> e.userId, Types.STRING)
+                .process(new AlertFunction(s.alertPolicy, s.stateTtl))
+                .name("Decide alerts")
+                .uid(UID_ALERTS)
+                .setMaxParallelism(s.maxParallelism);
+
+        DataStream<DeadLetter> deadLetters = valid.getSideOutput(INVALID)
+                .union(scored.getSideOutput(SequenceScoringFunction.LATE));
+        return new Outputs(alerts, scored, deadLetters);
+    }
+
+    /** Splits off what cannot be scored, counting each reason. */
+    static final class Validate extends ProcessFunction<InputRecord, InputRecord> {
+        private static final long serialVersionUID = 1L;
+        private final EventValidator validator;
+        private transient Map<DeadLetterReason, Counter> counters;
+
+        Validate(EventValidator validator) {
+            this.validator = validator;
+        }
+
+        @Override
+        public void open(OpenContext ctx) {
+            counters = new EnumMap<>(DeadLetterReason.class);
+            for (DeadLetterReason r : DeadLetterReason.values()) {
+                counters.put(r, getRuntimeContext().getMetricGroup()
+                        .addGroup("reason", r.name()).counter("deadLetters"));
+            }
+        }
+
+        @Override
+        public void processElement(InputRecord r, Context ctx, Collector<InputRecord> out) {
+            EventValidator.Verdict v = validator.check(r);
+            if (v.ok()) {
+                out.collect(r);
+            } else {
+                counters.get(v.reason).inc();
+                ctx.output(INVALID, DeadLetters.of(v.reason, v.detail, r, ctx.timerService().currentProcessingTime()));
+            }
+        }
+    }
+
+    static final class ToScoreRecord implements MapFunction<ScoredEvent, Score> {
+        private static final long serialVersionUID = 1L;
+        private final List<String> outputs;
+        private final String modelVersion;
+
+        ToScoreRecord(List<String> outputs, String modelVersion) {
+            this.outputs = outputs;
+            this.modelVersion = modelVersion;
+        }
+
+        @Override
+        public Score map(ScoredEvent s) {
+            Map<String, Double> scores = new HashMap<>();
+            for (int i = 0; i < outputs.size(); i++) {
+                scores.put(outputs.get(i), (double) s.scores[i]);
+            }
+            return Score.newBuilder()
+                    .setUserId(s.userId)
+                    .setEventTime(Instant.ofEpochMilli(s.eventTime))
+                    .setEventType(s.eventType)
+                    .setItemId(s.itemId)
+                    .setScores(scores)
+                    .setModelVersion(modelVersion)
+                    .setWindowLength(s.windowLength)
+                    .setScoredAt(Instant.now())
+                    .build();
+        }
+    }
+}
