@@ -1,0 +1,497 @@
+package dev.seqscore.features;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.io.Serializable;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The parsed, validated {@code model-spec.json} of a model bundle (docs/feature-contract.md, format_version 1):
+ * every constant the job needs to rebuild the model's input tensors and to turn its outputs into alerts.
+ *
+ * <p>Immutable and {@link Serializable}, because it travels inside Flink operators to the TaskManagers. Construction
+ * validates everything the job relies on, so a bad spec fails at start-up with a message naming the file and the
+ * problem rather than producing wrong scores later.
+ */
+public final class ModelSpec implements Serializable {
+    private static final long serialVersionUID = 1L;
+
+    public static final int FORMAT_VERSION = 1;
+    public static final String HASH_NAME = "fnv1a64-utf8";
+
+    /** Sequence features the encoder implements. */
+    public static final List<String> SEQUENCE_FEATURES =
+            List.of("gap_log1p", "age_log1p", "hour_sin", "hour_cos", "same_item", "same_category");
+    /** Profile features the encoder implements, besides one {@code count_<type>} per vocabulary entry. */
+    public static final List<String> PROFILE_FEATURES = List.of("distinct_items", "distinct_categories",
+            "carts_without_buy", "session_events", "since_prev_buy", "has_prev_buy", "window_length");
+    public static final String COUNT_PREFIX = "count_";
+
+    /** The input tensors the encoder produces, in contract order. */
+    public static final List<String> INPUT_NAMES =
+            List.of("event_type", "item_bucket", "category_bucket", "seq_numeric", "mask", "profile");
+
+    /** A standardised feature: {@code float32((raw - mean) / std)}. */
+    public record FeatureSpec(String name, double mean, double std) implements Serializable {}
+
+    /**
+     * A tensor's declared name, dtype and shape. Shape entries are decimal sizes or symbolic names such as
+     * {@code "batch"}; {@link #dim(int)} gives -1 for symbolic ones, as ONNX Runtime reports dynamic dimensions.
+     */
+    public record TensorSpec(String name, String dtype, List<String> shape) implements Serializable {
+        public int rank() {
+            return shape.size();
+        }
+
+        public long dim(int i) {
+            String d = shape.get(i);
+            return isNumeric(d) ? Long.parseLong(d) : -1;
+        }
+
+        public String shapeString() {
+            return "[" + String.join(", ", shape) + "]";
+        }
+    }
+
+    /** A model output: a probability per row, and how it becomes an alert. */
+    public record OutputSpec(String name, String dtype, List<String> shape, String alertType, double threshold,
+                             String thresholdRule) implements Serializable {
+        public TensorSpec tensor() {
+            return new TensorSpec(name, dtype, shape);
+        }
+    }
+
+    private final String source;
+    private final String modelVersion;
+    private final String onnxFile;
+    private final int opset;
+    private final int maxEvents;
+    private final long horizonMs;
+    private final long sessionGapMs;
+    private final String zone;
+    private final long utcOffsetMs;
+    private final List<String> vocabulary;
+    private final HashMap<String, Integer> typeIds;
+    private final int itemBuckets;
+    private final int categoryBuckets;
+    private final List<FeatureSpec> sequenceFeatures;
+    private final List<FeatureSpec> profileFeatures;
+    private final List<TensorSpec> inputs;
+    private final List<OutputSpec> outputs;
+
+    private ModelSpec(Parser p) {
+        JsonNode root = p.root;
+        int format = p.positiveInt(root, "format_version");
+        if (format != FORMAT_VERSION) {
+            throw p.fail("format_version is " + format + " but this job reads format_version " + FORMAT_VERSION);
+        }
+        this.source = p.source;
+        this.modelVersion = p.nonEmptyText(root, "model_version");
+        this.onnxFile = p.nonEmptyText(root, "onnx_file");
+        if (onnxFile.contains("/") || onnxFile.contains("\\") || onnxFile.equals("..")) {
+            throw p.fail("onnx_file must be a file name inside the bundle directory, got '" + onnxFile + "'");
+        }
+        this.opset = root.has("opset") ? p.positiveInt(root, "opset") : 0;
+
+        JsonNode window = p.object(root, "window");
+        this.maxEvents = p.positiveInt(window, "window.max_events");
+        this.horizonMs = p.positiveLong(window, "window.horizon_ms");
+        this.sessionGapMs = p.positiveLong(window, "window.session_gap_ms");
+
+        JsonNode time = p.object(root, "time");
+        this.zone = time.has("zone") ? p.nonEmptyText(time, "time.zone") : "";
+        this.utcOffsetMs = p.longValue(time, "time.utc_offset_ms");
+        if (Math.abs(utcOffsetMs) >= 86_400_000L) {
+            throw p.fail("time.utc_offset_ms must be within one day, got " + utcOffsetMs);
+        }
+
+        JsonNode types = p.object(root, "event_types");
+        if (types.has("padding_id") && p.longValue(types, "event_types.padding_id") != 0) {
+            throw p.fail("event_types.padding_id must be 0, got " + types.get("padding_id"));
+        }
+        JsonNode vocab = p.array(types, "event_types.vocabulary");
+        if (vocab.isEmpty()) {
+            throw p.fail("event_types.vocabulary is empty");
+        }
+        List<String> v = new ArrayList<>();
+        HashMap<String, Integer> ids = new HashMap<>();
+        for (int i = 0; i < vocab.size(); i++) {
+            JsonNode t = vocab.get(i);
+            if (!t.isTextual() || t.asText().isEmpty()) {
+                throw p.fail("event_types.vocabulary[" + i + "] must be a non-empty string, got " + t);
+            }
+            if (ids.putIfAbsent(t.asText(), i + 1) != null) {
+                throw p.fail("event_types.vocabulary has the duplicate entry '" + t.asText() + "'");
+            }
+            v.add(t.asText());
+        }
+        this.vocabulary = List.copyOf(v);
+        this.typeIds = ids;
+
+        JsonNode hash = p.object(root, "hash");
+        String hashName = p.nonEmptyText(hash, "hash.name");
+        if (!hashName.equals(HASH_NAME)) {
+            throw p.fail("hash.name is '" + hashName + "' but this job implements only '" + HASH_NAME + "'");
+        }
+        this.itemBuckets = p.positiveInt(hash, "hash.item_buckets");
+        this.categoryBuckets = p.positiveInt(hash, "hash.category_buckets");
+
+        this.sequenceFeatures = p.features(root, "sequence_features", "sequence feature", Set.copyOf(SEQUENCE_FEATURES));
+        Set<String> profileKnown = new HashSet<>(PROFILE_FEATURES);
+        for (String t : vocabulary) {
+            profileKnown.add(COUNT_PREFIX + t);
+        }
+        this.profileFeatures = p.features(root, "profile_features", "profile feature", profileKnown);
+
+        this.inputs = p.inputs(root, maxEvents, sequenceFeatures.size(), profileFeatures.size());
+        this.outputs = p.outputs(root);
+    }
+
+    /** Parses and validates spec JSON; {@code source} names where it came from in error messages. */
+    public static ModelSpec parse(String json, String source) {
+        JsonNode root;
+        try {
+            root = new ObjectMapper().readTree(json);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(source + " is not valid JSON: " + e.getOriginalMessage(), e);
+        }
+        if (root == null || !root.isObject()) {
+            throw new IllegalArgumentException(source + " must hold a JSON object");
+        }
+        return new ModelSpec(new Parser(root, source));
+    }
+
+    /** Reads, parses and validates a {@code model-spec.json} file. */
+    public static ModelSpec load(Path file) {
+        String json;
+        try {
+            json = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (NoSuchFileException e) {
+            throw new IllegalArgumentException("model spec " + file + " does not exist", e);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read model spec " + file + ": " + e, e);
+        }
+        return parse(json, file.toString());
+    }
+
+    /** Where the spec was read from, for messages. */
+    public String source() {
+        return source;
+    }
+
+    public String modelVersion() {
+        return modelVersion;
+    }
+
+    public String onnxFile() {
+        return onnxFile;
+    }
+
+    /** The ONNX opset the model was exported with, 0 if the spec does not say. */
+    public int opset() {
+        return opset;
+    }
+
+    /** N: the window's (and each sequence tensor's) length. */
+    public int maxEvents() {
+        return maxEvents;
+    }
+
+    public long horizonMs() {
+        return horizonMs;
+    }
+
+    public long sessionGapMs() {
+        return sessionGapMs;
+    }
+
+    public String zone() {
+        return zone;
+    }
+
+    public long utcOffsetMs() {
+        return utcOffsetMs;
+    }
+
+    public List<String> vocabulary() {
+        return vocabulary;
+    }
+
+    /** The 1-based vocabulary id of an event type, or 0 if the type is not in the vocabulary. */
+    public int typeId(String eventType) {
+        Integer id = eventType == null ? null : typeIds.get(eventType);
+        return id == null ? 0 : id;
+    }
+
+    public int itemBuckets() {
+        return itemBuckets;
+    }
+
+    public int categoryBuckets() {
+        return categoryBuckets;
+    }
+
+    public List<FeatureSpec> sequenceFeatures() {
+        return sequenceFeatures;
+    }
+
+    public List<FeatureSpec> profileFeatures() {
+        return profileFeatures;
+    }
+
+    public List<String> sequenceFeatureNames() {
+        return sequenceFeatures.stream().map(FeatureSpec::name).toList();
+    }
+
+    public double[] sequenceMeans() {
+        return sequenceFeatures.stream().mapToDouble(FeatureSpec::mean).toArray();
+    }
+
+    public double[] sequenceStds() {
+        return sequenceFeatures.stream().mapToDouble(FeatureSpec::std).toArray();
+    }
+
+    public List<String> profileFeatureNames() {
+        return profileFeatures.stream().map(FeatureSpec::name).toList();
+    }
+
+    public double[] profileMeans() {
+        return profileFeatures.stream().mapToDouble(FeatureSpec::mean).toArray();
+    }
+
+    public double[] profileStds() {
+        return profileFeatures.stream().mapToDouble(FeatureSpec::std).toArray();
+    }
+
+    /** The model's inputs, in spec order (always the six contract inputs). */
+    public List<TensorSpec> inputs() {
+        return inputs;
+    }
+
+    /** The model's outputs, in spec order: the order of {@code OnnxScorer} results. */
+    public List<OutputSpec> outputs() {
+        return outputs;
+    }
+
+    @Override
+    public String toString() {
+        return "ModelSpec{" + modelVersion + " from " + source + ", N=" + maxEvents + ", horizon=" + horizonMs
+                + "ms, S=" + sequenceFeatures.size() + ", P=" + profileFeatures.size() + ", outputs="
+                + outputs.stream().map(OutputSpec::name).toList() + "}";
+    }
+
+    private static boolean isNumeric(String s) {
+        if (s.isEmpty()) return false;
+        for (int i = 0; i < s.length(); i++) {
+            if (!Character.isDigit(s.charAt(i))) return false;
+        }
+        return true;
+    }
+
+    /** Typed access to the JSON tree; every failure names the key path and the source file. */
+    private static final class Parser {
+        final JsonNode root;
+        final String source;
+
+        Parser(JsonNode root, String source) {
+            this.root = root;
+            this.source = source;
+        }
+
+        IllegalArgumentException fail(String problem) {
+            return new IllegalArgumentException("invalid model spec " + source + ": " + problem);
+        }
+
+        private static String leaf(String path) {
+            int dot = path.lastIndexOf('.');
+            return dot < 0 ? path : path.substring(dot + 1);
+        }
+
+        JsonNode required(JsonNode parent, String path) {
+            JsonNode n = parent.get(leaf(path));
+            if (n == null || n.isNull()) {
+                throw fail("missing key '" + path + "'");
+            }
+            return n;
+        }
+
+        JsonNode object(JsonNode parent, String path) {
+            JsonNode n = required(parent, path);
+            if (!n.isObject()) throw fail("'" + path + "' must be an object, got " + n);
+            return n;
+        }
+
+        JsonNode array(JsonNode parent, String path) {
+            JsonNode n = required(parent, path);
+            if (!n.isArray()) throw fail("'" + path + "' must be an array, got " + n);
+            return n;
+        }
+
+        String nonEmptyText(JsonNode parent, String path) {
+            JsonNode n = required(parent, path);
+            if (!n.isTextual() || n.asText().isEmpty()) {
+                throw fail("'" + path + "' must be a non-empty string, got " + n);
+            }
+            return n.asText();
+        }
+
+        long longValue(JsonNode parent, String path) {
+            JsonNode n = required(parent, path);
+            if (!n.isIntegralNumber() || !n.canConvertToLong()) {
+                throw fail("'" + path + "' must be an integer, got " + n);
+            }
+            return n.asLong();
+        }
+
+        long positiveLong(JsonNode parent, String path) {
+            long v = longValue(parent, path);
+            if (v <= 0) throw fail("'" + path + "' must be positive, got " + v);
+            return v;
+        }
+
+        int positiveInt(JsonNode parent, String path) {
+            long v = positiveLong(parent, path);
+            if (v > Integer.MAX_VALUE) throw fail("'" + path + "' is too large: " + v);
+            return (int) v;
+        }
+
+        double finite(JsonNode parent, String path) {
+            JsonNode n = required(parent, path);
+            if (!n.isNumber() || !Double.isFinite(n.asDouble())) {
+                throw fail("'" + path + "' must be a finite number, got " + n);
+            }
+            return n.asDouble();
+        }
+
+        List<FeatureSpec> features(JsonNode root, String key, String what, Set<String> implemented) {
+            JsonNode arr = array(root, key);
+            if (arr.isEmpty()) throw fail("'" + key + "' is empty");
+            List<FeatureSpec> out = new ArrayList<>();
+            Set<String> seen = new HashSet<>();
+            for (int i = 0; i < arr.size(); i++) {
+                JsonNode f = arr.get(i);
+                String at = key + "[" + i + "]";
+                if (!f.isObject()) throw fail("'" + at + "' must be an object, got " + f);
+                String name = nonEmptyText(f, at + ".name");
+                if (!implemented.contains(name)) {
+                    throw new IllegalArgumentException(what + " '" + name + "' in " + source
+                            + " is not implemented by this job (it implements " + new java.util.TreeSet<>(implemented)
+                            + ")");
+                }
+                if (!seen.add(name)) throw fail(what + " '" + name + "' appears twice in '" + key + "'");
+                double mean = finite(f, at + ".mean");
+                double std = finite(f, at + ".std");
+                if (std <= 0) throw fail(what + " '" + name + "' has std " + std + ", which must be > 0");
+                out.add(new FeatureSpec(name, mean, std));
+            }
+            return List.copyOf(out);
+        }
+
+        private List<String> shape(JsonNode t, String at) {
+            JsonNode arr = array(t, at + ".shape");
+            List<String> dims = new ArrayList<>();
+            for (int i = 0; i < arr.size(); i++) {
+                JsonNode d = arr.get(i);
+                if (d.isIntegralNumber() && d.asLong() > 0) {
+                    dims.add(Long.toString(d.asLong()));
+                } else if (d.isTextual() && !d.asText().isEmpty() && !isNumeric(d.asText())) {
+                    dims.add(d.asText());
+                } else {
+                    throw fail("'" + at + ".shape[" + i + "]' must be a positive size or a dimension name, got " + d);
+                }
+            }
+            return List.copyOf(dims);
+        }
+
+        List<TensorSpec> inputs(JsonNode root, int n, int s, int p) {
+            Map<String, List<String>> expected = new LinkedHashMap<>();
+            String nn = Integer.toString(n);
+            expected.put("event_type", List.of("int64", "batch", nn));
+            expected.put("item_bucket", List.of("int64", "batch", nn));
+            expected.put("category_bucket", List.of("int64", "batch", nn));
+            expected.put("seq_numeric", List.of("float32", "batch", nn, Integer.toString(s)));
+            expected.put("mask", List.of("float32", "batch", nn));
+            expected.put("profile", List.of("float32", "batch", Integer.toString(p)));
+
+            JsonNode arr = array(root, "inputs");
+            List<TensorSpec> out = new ArrayList<>();
+            Set<String> seen = new HashSet<>();
+            for (int i = 0; i < arr.size(); i++) {
+                JsonNode t = arr.get(i);
+                String at = "inputs[" + i + "]";
+                if (!t.isObject()) throw fail("'" + at + "' must be an object, got " + t);
+                String name = nonEmptyText(t, at + ".name");
+                List<String> want = expected.get(name);
+                if (want == null) {
+                    throw fail("input '" + name + "' is not one of the inputs this job produces " + INPUT_NAMES);
+                }
+                if (!seen.add(name)) throw fail("input '" + name + "' appears twice");
+                TensorSpec ts = new TensorSpec(name, nonEmptyText(t, at + ".dtype"), shape(t, at));
+                if (!ts.dtype().equals(want.get(0))) {
+                    throw fail("input '" + name + "' has dtype " + ts.dtype() + " but the contract says " + want.get(0));
+                }
+                List<String> wantShape = want.subList(1, want.size());
+                boolean ok = ts.rank() == wantShape.size() && ts.dim(0) == -1;
+                for (int d = 1; ok && d < ts.rank(); d++) {
+                    ok = ts.shape().get(d).equals(wantShape.get(d));
+                }
+                if (!ok) {
+                    throw fail("input '" + name + "' has shape " + ts.shapeString() + " but window.max_events, "
+                            + "sequence_features and profile_features imply " + new TensorSpec(name, "", wantShape)
+                            .shapeString());
+                }
+                out.add(ts);
+            }
+            for (String name : expected.keySet()) {
+                if (!seen.contains(name)) throw fail("input '" + name + "' is missing from 'inputs'");
+            }
+            return List.copyOf(out);
+        }
+
+        List<OutputSpec> outputs(JsonNode root) {
+            JsonNode arr = array(root, "outputs");
+            if (arr.isEmpty()) throw fail("'outputs' is empty: the model would score nothing");
+            List<OutputSpec> out = new ArrayList<>();
+            Set<String> seen = new HashSet<>();
+            for (int i = 0; i < arr.size(); i++) {
+                JsonNode t = arr.get(i);
+                String at = "outputs[" + i + "]";
+                if (!t.isObject()) throw fail("'" + at + "' must be an object, got " + t);
+                String name = nonEmptyText(t, at + ".name");
+                if (!seen.add(name)) throw fail("output '" + name + "' appears twice");
+                if (INPUT_NAMES.contains(name)) throw fail("output '" + name + "' has the name of an input");
+                String dtype = nonEmptyText(t, at + ".dtype");
+                if (!dtype.equals("float32")) {
+                    throw fail("output '" + name + "' has dtype " + dtype + " but the contract says float32");
+                }
+                List<String> shape = shape(t, at);
+                if (shape.size() != 1 || isNumeric(shape.get(0))) {
+                    throw fail("output '" + name + "' has shape " + new TensorSpec(name, dtype, shape).shapeString()
+                            + " but the contract says [batch]");
+                }
+                String alertType = nonEmptyText(t, at + ".alert_type");
+                double threshold = finite(t, at + ".threshold");
+                if (threshold < 0 || threshold > 1) {
+                    throw fail("output '" + name + "' has threshold " + threshold + ", which is not in [0, 1]");
+                }
+                JsonNode rule = t.get("threshold_rule");
+                String thresholdRule = rule == null || rule.isNull() ? "" : rule.asText();
+                out.add(new OutputSpec(name, dtype, shape, alertType, threshold, thresholdRule));
+            }
+            return List.copyOf(out);
+        }
+    }
+}

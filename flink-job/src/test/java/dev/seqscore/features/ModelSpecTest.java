@@ -1,0 +1,188 @@
+package dev.seqscore.features;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.ObjectInputStream;
+import java.io.ObjectOutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class ModelSpecTest {
+
+    @Test
+    void parsesEveryConstant() {
+        ModelSpec spec = SpecFixtures.smallSpec();
+        assertThat(spec.modelVersion()).isEqualTo("0123456789abcdef");
+        assertThat(spec.onnxFile()).isEqualTo("model.onnx");
+        assertThat(spec.opset()).isEqualTo(17);
+        assertThat(spec.maxEvents()).isEqualTo(5);
+        assertThat(spec.horizonMs()).isEqualTo(3_600_000L);
+        assertThat(spec.sessionGapMs()).isEqualTo(600_000L);
+        assertThat(spec.utcOffsetMs()).isEqualTo(28_800_000L);
+        assertThat(spec.zone()).isEqualTo("+08:00");
+        assertThat(spec.vocabulary()).containsExactly("view", "cart", "fav", "buy", "remove_from_cart");
+        assertThat(spec.typeId("view")).isEqualTo(1);
+        assertThat(spec.typeId("remove_from_cart")).isEqualTo(5);
+        assertThat(spec.typeId("purchase")).isZero();
+        assertThat(spec.typeId(null)).isZero();
+        assertThat(spec.itemBuckets()).isEqualTo(4096);
+        assertThat(spec.categoryBuckets()).isEqualTo(1024);
+        assertThat(spec.sequenceFeatureNames()).containsExactlyElementsOf(ModelSpec.SEQUENCE_FEATURES);
+        assertThat(spec.sequenceMeans()).containsExactly(0, 0, 0, 0, 0, 0.25);
+        assertThat(spec.sequenceStds()).containsExactly(1, 1, 1, 1, 1, 0.5);
+        assertThat(spec.profileFeatureNames()).hasSize(12).startsWith("count_view").endsWith("window_length");
+        assertThat(spec.profileMeans()[11]).isEqualTo(0.5);
+        assertThat(spec.profileStds()[11]).isEqualTo(0.25);
+        assertThat(spec.inputs()).extracting(ModelSpec.TensorSpec::name)
+                .containsExactlyElementsOf(ModelSpec.INPUT_NAMES);
+        ModelSpec.TensorSpec seq = spec.inputs().get(3);
+        assertThat(seq.dtype()).isEqualTo("float32");
+        assertThat(seq.shape()).containsExactly("batch", "5", "6");
+        assertThat(seq.dim(0)).isEqualTo(-1);
+        assertThat(seq.dim(2)).isEqualTo(6);
+        assertThat(spec.outputs()).extracting(ModelSpec.OutputSpec::name).containsExactly("purchase_30m", "churn_24h");
+        assertThat(spec.outputs().get(1).alertType()).isEqualTo("CHURN_RISK");
+        assertThat(spec.outputs().get(1).threshold()).isEqualTo(0.7);
+        assertThat(spec.outputs().get(1).thresholdRule()).isEqualTo("test");
+    }
+
+    @Test
+    void survivesJavaSerialization() throws Exception {
+        ModelSpec spec = SpecFixtures.smallSpec();
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+            out.writeObject(spec);
+        }
+        ModelSpec copy;
+        try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+            copy = (ModelSpec) in.readObject();
+        }
+        assertThat(copy.typeId("buy")).isEqualTo(4);
+        assertThat(copy.profileFeatures()).isEqualTo(spec.profileFeatures());
+        assertThat(copy.outputs()).isEqualTo(spec.outputs());
+        assertThat(copy.inputs()).isEqualTo(spec.inputs());
+    }
+
+    @Test
+    void accessorsCannotMutateTheSpec() {
+        ModelSpec spec = SpecFixtures.smallSpec();
+        spec.sequenceMeans()[0] = 42;
+        assertThat(spec.sequenceMeans()[0]).isZero();
+        assertThatThrownBy(() -> spec.vocabulary().add("x")).isInstanceOf(UnsupportedOperationException.class);
+    }
+
+    @Test
+    void loadNamesTheFile(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("model-spec.json");
+        Files.writeString(file, SpecFixtures.smallSpecJson());
+        assertThat(ModelSpec.load(file).source()).isEqualTo(file.toString());
+        Files.writeString(file, "{\"format_version\": 1,");
+        assertThatThrownBy(() -> ModelSpec.load(file)).hasMessageContaining(file.toString())
+                .hasMessageContaining("not valid JSON");
+        Path missing = dir.resolve("nope.json");
+        assertThatThrownBy(() -> ModelSpec.load(missing)).hasMessageContaining(missing.toString())
+                .hasMessageContaining("does not exist");
+    }
+
+    @Test
+    void rejectsNonObjectJson() {
+        assertThatThrownBy(() -> ModelSpec.parse("[1, 2]", "x.json")).hasMessageContaining("x.json")
+                .hasMessageContaining("JSON object");
+    }
+
+    @Test
+    void refusesAFeatureTheJobDoesNotImplement() {
+        assertThatThrownBy(() -> ModelSpec.parse(SpecFixtures.edited("\"hour_cos\"", "\"foo\""), "model-spec.json"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("sequence feature 'foo' in model-spec.json is not implemented by this job");
+        assertThatThrownBy(() -> ModelSpec.parse(SpecFixtures.edited("\"count_fav\"", "\"count_click\""), "s.json"))
+                .hasMessageStartingWith("profile feature 'count_click' in s.json is not implemented by this job");
+    }
+
+    @Test
+    void countFeaturesFollowTheVocabulary() {
+        // With "fav" gone from the vocabulary, count_fav names nothing the encoder can count.
+        String json = SpecFixtures.edited("\"fav\", \"buy\"", "\"buy\"");
+        assertThatThrownBy(() -> ModelSpec.parse(json, "s.json"))
+                .hasMessageContaining("profile feature 'count_fav' in s.json is not implemented");
+    }
+
+    @ParameterizedTest(name = "{2}")
+    @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
+            "\"format_version\": 1|\"format_version\": 2|format_version is 2 but this job reads format_version 1",
+            "\"format_version\": 1,|\"format_versio\": 1,|missing key 'format_version'",
+            "\"max_events\": 5|\"max_events\": 0|'window.max_events' must be positive, got 0",
+            "\"max_events\": 5|\"max_events\": 5.5|'window.max_events' must be an integer",
+            "\"max_events\": 5|\"max_events\": \"5\"|'window.max_events' must be an integer",
+            "\"horizon_ms\": 3600000|\"horizon_ms\": -1|'window.horizon_ms' must be positive, got -1",
+            ", \"session_gap_ms\": 600000||missing key 'window.session_gap_ms'",
+            "\"utc_offset_ms\": 28800000|\"utc_offset_ms\": 86400000|time.utc_offset_ms must be within one day",
+            "\"item_buckets\": 4096|\"item_buckets\": 0|'hash.item_buckets' must be positive, got 0",
+            "\"category_buckets\": 1024|\"category_buckets\": -3|'hash.category_buckets' must be positive",
+            "\"fnv1a64-utf8\"|\"murmur3\"|hash.name is 'murmur3' but this job implements only 'fnv1a64-utf8'",
+            "\"model_version\": \"0123456789abcdef\"|\"model_version\": \"\"|'model_version' must be a non-empty",
+            "\"onnx_file\": \"model.onnx\"|\"onnx_file\": \"../model.onnx\"|onnx_file must be a file name",
+            "\"padding_id\": 0|\"padding_id\": 1|event_types.padding_id must be 0",
+            "[\"view\", \"cart\"|[\"view\", \"view\"|vocabulary has the duplicate entry 'view'",
+            "\"view\", \"cart\", \"fav\", \"buy\", \"remove_from_cart\"||event_types.vocabulary is empty",
+            "\"std\": 0.5|\"std\": 0.0|sequence feature 'same_category' has std 0.0, which must be > 0",
+            "\"std\": 0.25|\"std\": -1|profile feature 'window_length' has std -1.0, which must be > 0",
+            "\"mean\": 0.25|\"mean\": \"x\"|'sequence_features[5].mean' must be a finite number",
+            "\"name\": \"age_log1p\"|\"name\": \"gap_log1p\"|sequence feature 'gap_log1p' appears twice",
+            "\"name\": \"count_cart\"|\"name\": \"count_view\"|profile feature 'count_view' appears twice",
+            "\"threshold\": 0.7|\"threshold\": 1.5|output 'churn_24h' has threshold 1.5, which is not in [0, 1]",
+            "\"threshold\": 0.5|\"threshold\": -0.1|output 'purchase_30m' has threshold -0.1",
+            "\"alert_type\": \"CHURN_RISK\",||missing key 'outputs[1].alert_type'",
+            "\"name\": \"churn_24h\"|\"name\": \"purchase_30m\"|output 'purchase_30m' appears twice",
+            "\"name\": \"mask\"|\"name\": \"masks\"|input 'masks' is not one of the inputs",
+            "\"shape\": [\"batch\", 5]}|\"shape\": [\"batch\", 40]}|input 'event_type' has shape [batch, 40]",
+            "[\"batch\", 5, 6]|[\"batch\", 5, 7]|input 'seq_numeric' has shape [batch, 5, 7]",
+            "[\"batch\", 12]|[1, 12]|input 'profile' has shape [1, 12]",
+            "\"dtype\": \"float32\", \"shape\": [\"batch\", 5]}|\"dtype\": \"float64\", \"shape\": [\"batch\", 5]}"
+                    + "|input 'mask' has dtype float64 but the contract says float32",
+    })
+    void failureNamesTheProblemAndTheFile(String from, String to, String message) {
+        String json = SpecFixtures.edited(from, to == null ? "" : to);
+        assertThatThrownBy(() -> ModelSpec.parse(json, "/b/model-spec.json"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("/b/model-spec.json")
+                .hasMessageContaining(message);
+    }
+
+    @Test
+    void missingInputIsNamed() {
+        String json = SpecFixtures.edited("{\"name\": \"mask\", \"dtype\": \"float32\", \"shape\": [\"batch\", 5]},", "");
+        assertThatThrownBy(() -> ModelSpec.parse(json, "s.json")).hasMessageContaining("input 'mask' is missing");
+    }
+
+    @Test
+    void outputsMustNotBeEmpty() {
+        String json = SpecFixtures.smallSpecJson().replaceAll("(?s)\"outputs\": \\[.*?\"training_data\"", "\"outputs\": [],\n \"training_data\"");
+        assertThat(json).contains("\"outputs\": [],");
+        assertThatThrownBy(() -> ModelSpec.parse(json, "s.json")).hasMessageContaining("'outputs' is empty");
+    }
+
+    @Test
+    void outputMustBeAFloatVectorPerRow() {
+        String json = SpecFixtures.edited("\"shape\": [\"batch\"],\n     \"alert_type\": \"CHURN_RISK\"",
+                "\"shape\": [\"batch\", 1],\n     \"alert_type\": \"CHURN_RISK\"");
+        assertThatThrownBy(() -> ModelSpec.parse(json, "s.json"))
+                .hasMessageContaining("output 'churn_24h' has shape [batch, 1] but the contract says [batch]");
+    }
+
+    @Test
+    void knownFeatureListsMatchTheContract() {
+        assertThat(ModelSpec.PROFILE_FEATURES).containsExactly("distinct_items", "distinct_categories",
+                "carts_without_buy", "session_events", "since_prev_buy", "has_prev_buy", "window_length");
+        assertThat(List.copyOf(ModelSpec.INPUT_NAMES)).hasSize(6);
+    }
+}
