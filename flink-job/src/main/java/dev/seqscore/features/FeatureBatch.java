@@ -1,0 +1,98 @@
+package dev.seqscore.features;
+
+import java.util.Arrays;
+
+/**
+ * A reusable batch of encoded windows: the model's six input tensors as flat, row-major primitive arrays with room
+ * for {@link #capacity} rows, of which the first {@link #size} are filled.
+ *
+ * <p>Operators keep one per task and refill it for every batch, so that encoding allocates nothing. Not thread-safe.
+ */
+public final class FeatureBatch {
+    /** Rows this batch can hold. */
+    public final int capacity;
+    /** N: positions per window. */
+    public final int maxEvents;
+    /** S: sequence features per position. */
+    public final int sequenceFeatures;
+    /** P: profile features per row. */
+    public final int profileFeatures;
+
+    /** [capacity * N] vocabulary ids, 0 at padding. */
+    public final long[] eventType;
+    /** [capacity * N] item hash buckets, 0 at padding. */
+    public final long[] itemBucket;
+    /** [capacity * N] category hash buckets, 0 at padding. */
+    public final long[] categoryBucket;
+    /** [capacity * N * S] standardised sequence features, 0 at padding. */
+    public final float[] seqNumeric;
+    /** [capacity * N] 1 at real positions, 0 at padding. */
+    public final float[] mask;
+    /** [capacity * P] standardised profile features. */
+    public final float[] profile;
+
+    /** Rows filled so far; rows {@code [size, capacity)} hold stale data and are never scored. */
+    public int size;
+
+    public FeatureBatch(int capacity, int maxEvents, int sequenceFeatures, int profileFeatures) {
+        if (capacity <= 0 || maxEvents <= 0 || sequenceFeatures <= 0 || profileFeatures <= 0) {
+            throw new IllegalArgumentException("batch dimensions must be positive: capacity=" + capacity + ", N="
+                    + maxEvents + ", S=" + sequenceFeatures + ", P=" + profileFeatures);
+        }
+        this.capacity = capacity;
+        this.maxEvents = maxEvents;
+        this.sequenceFeatures = sequenceFeatures;
+        this.profileFeatures = profileFeatures;
+        this.eventType = new long[capacity * maxEvents];
+        this.itemBucket = new long[capacity * maxEvents];
+        this.categoryBucket = new long[capacity * maxEvents];
+        this.seqNumeric = new float[capacity * maxEvents * sequenceFeatures];
+        this.mask = new float[capacity * maxEvents];
+        this.profile = new float[capacity * profileFeatures];
+    }
+
+    /** A batch shaped for the spec's tensors. */
+    public static FeatureBatch forSpec(ModelSpec spec, int capacity) {
+        return new FeatureBatch(capacity, spec.maxEvents(), spec.sequenceFeatures().size(),
+                spec.profileFeatures().size());
+    }
+
+    public boolean isFull() {
+        return size == capacity;
+    }
+
+    public boolean isEmpty() {
+        return size == 0;
+    }
+
+    /** Forgets all rows; their data is overwritten when rows are encoded again. */
+    public void clear() {
+        size = 0;
+    }
+
+    /** Row {@code row}'s slice of a [capacity * N] tensor, as a copy (for tests and debugging). */
+    public long[] eventTypeRow(int row) {
+        return Arrays.copyOfRange(eventType, row * maxEvents, (row + 1) * maxEvents);
+    }
+
+    public long[] itemBucketRow(int row) {
+        return Arrays.copyOfRange(itemBucket, row * maxEvents, (row + 1) * maxEvents);
+    }
+
+    public long[] categoryBucketRow(int row) {
+        return Arrays.copyOfRange(categoryBucket, row * maxEvents, (row + 1) * maxEvents);
+    }
+
+    public float[] maskRow(int row) {
+        return Arrays.copyOfRange(mask, row * maxEvents, (row + 1) * maxEvents);
+    }
+
+    /** Sequence feature {@code f} at window position {@code p} of row {@code row}. */
+    public float seqNumeric(int row, int p, int f) {
+        return seqNumeric[(row * maxEvents + p) * sequenceFeatures + f];
+    }
+
+    public float[] profileRow(int row) {
+        return Arrays.copyOfRange(profile, row * profileFeatures, (row + 1) * profileFeatures);
+    }
+}

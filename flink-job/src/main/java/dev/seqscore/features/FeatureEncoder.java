@@ -1,0 +1,294 @@
+package dev.seqscore.features;
+
+import dev.seqscore.window.WindowEvent;
+
+import java.io.Serializable;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Turns one user window into one row of the model's input tensors, exactly as docs/feature-contract.md defines each
+ * named feature, so that Java serving reproduces the features Python trained on (proved by {@code golden.jsonl}).
+ *
+ * <p>Built from a {@link ModelSpec}; which features go where is resolved once here, so the per-event work is plain
+ * arithmetic over primitive arrays. {@link Serializable} (it only holds the spec and the resolved plan); an instance
+ * keeps scratch arrays and is not thread-safe, so use one per task.
+ */
+public final class FeatureEncoder implements Serializable {
+    private static final long serialVersionUID = 1L;
+
+    private static final long DAY_MS = 86_400_000L;
+
+    private static final int GAP = 0, AGE = 1, HOUR_SIN = 2, HOUR_COS = 3, SAME_ITEM = 4, SAME_CATEGORY = 5;
+    private static final int COUNT = 0, DISTINCT_ITEMS = 1, DISTINCT_CATEGORIES = 2, CARTS_WITHOUT_BUY = 3,
+            SESSION_EVENTS = 4, SINCE_PREV_BUY = 5, HAS_PREV_BUY = 6, WINDOW_LENGTH = 7;
+
+    private final ModelSpec spec;
+    private final int n;
+    private final int vocabularySize;
+    private final int itemBuckets;
+    private final int categoryBuckets;
+    private final long horizonMs;
+    private final long sessionGapMs;
+    private final long utcOffsetMs;
+    /** 0 if the vocabulary has no such type, which no real event carries. */
+    private final int cartId;
+    private final int buyId;
+
+    private final int[] seqCode;
+    private final double[] seqMean;
+    private final double[] seqStd;
+    private final int[] profCode;
+    /** For COUNT: the vocabulary id counted. */
+    private final int[] profParam;
+    private final double[] profMean;
+    private final double[] profStd;
+
+    private transient int[] scratchItem;
+    private transient int[] scratchCategory;
+    private transient int[] scratchTypeCount;
+
+    public FeatureEncoder(ModelSpec spec) {
+        this.spec = spec;
+        this.n = spec.maxEvents();
+        this.vocabularySize = spec.vocabulary().size();
+        this.itemBuckets = spec.itemBuckets();
+        this.categoryBuckets = spec.categoryBuckets();
+        this.horizonMs = spec.horizonMs();
+        this.sessionGapMs = spec.sessionGapMs();
+        this.utcOffsetMs = spec.utcOffsetMs();
+        this.cartId = spec.typeId("cart");
+        this.buyId = spec.typeId("buy");
+
+        List<ModelSpec.FeatureSpec> seq = spec.sequenceFeatures();
+        seqCode = new int[seq.size()];
+        for (int f = 0; f < seq.size(); f++) {
+            String name = seq.get(f).name();
+            seqCode[f] = switch (name) {
+                case "gap_log1p" -> GAP;
+                case "age_log1p" -> AGE;
+                case "hour_sin" -> HOUR_SIN;
+                case "hour_cos" -> HOUR_COS;
+                case "same_item" -> SAME_ITEM;
+                case "same_category" -> SAME_CATEGORY;
+                default -> throw notImplemented("sequence", name);
+            };
+        }
+        seqMean = spec.sequenceMeans();
+        seqStd = spec.sequenceStds();
+
+        List<ModelSpec.FeatureSpec> prof = spec.profileFeatures();
+        profCode = new int[prof.size()];
+        profParam = new int[prof.size()];
+        for (int f = 0; f < prof.size(); f++) {
+            String name = prof.get(f).name();
+            if (name.startsWith(ModelSpec.COUNT_PREFIX) && spec.typeId(name.substring(ModelSpec.COUNT_PREFIX.length())) > 0) {
+                profCode[f] = COUNT;
+                profParam[f] = spec.typeId(name.substring(ModelSpec.COUNT_PREFIX.length()));
+                continue;
+            }
+            profCode[f] = switch (name) {
+                case "distinct_items" -> DISTINCT_ITEMS;
+                case "distinct_categories" -> DISTINCT_CATEGORIES;
+                case "carts_without_buy" -> CARTS_WITHOUT_BUY;
+                case "session_events" -> SESSION_EVENTS;
+                case "since_prev_buy" -> SINCE_PREV_BUY;
+                case "has_prev_buy" -> HAS_PREV_BUY;
+                case "window_length" -> WINDOW_LENGTH;
+                default -> throw notImplemented("profile", name);
+            };
+        }
+        profMean = spec.profileMeans();
+        profStd = spec.profileStds();
+    }
+
+    private IllegalArgumentException notImplemented(String kind, String name) {
+        // ModelSpec already refuses these; this guards the two lists of names drifting apart.
+        return new IllegalArgumentException(kind + " feature '" + name + "' in " + spec.source()
+                + " is not implemented by this job");
+    }
+
+    public ModelSpec spec() {
+        return spec;
+    }
+
+    /** A batch shaped for this encoder's spec. */
+    public FeatureBatch newBatch(int capacity) {
+        return FeatureBatch.forSpec(spec, capacity);
+    }
+
+    /**
+     * Encodes {@code window} into the next free row of {@code batch} and returns that row's index.
+     *
+     * @throws IllegalStateException if the batch is full
+     */
+    public int add(List<WindowEvent> window, FeatureBatch batch) {
+        if (batch.size >= batch.capacity) {
+            throw new IllegalStateException("feature batch is full (" + batch.capacity + " rows)");
+        }
+        int row = batch.size;
+        encode(window, batch, row);
+        batch.size = row + 1;
+        return row;
+    }
+
+    /**
+     * Encodes {@code window} into row {@code row} of {@code batch}, overwriting it entirely (padding included).
+     *
+     * @param window the user's window, oldest first, ending with the scored event; 1 to N events, time-ordered,
+     *               as {@code WindowRule} produces it. Random access is assumed for speed.
+     */
+    public void encode(List<WindowEvent> window, FeatureBatch batch, int row) {
+        int len = window.size();
+        if (len == 0 || len > n) {
+            throw new IllegalArgumentException("window must hold 1.." + n + " events, got " + len);
+        }
+        if (batch.maxEvents != n || batch.sequenceFeatures != seqCode.length
+                || batch.profileFeatures != profCode.length) {
+            throw new IllegalArgumentException("feature batch is shaped N=" + batch.maxEvents + ", S="
+                    + batch.sequenceFeatures + ", P=" + batch.profileFeatures + " but the spec needs N=" + n + ", S="
+                    + seqCode.length + ", P=" + profCode.length);
+        }
+        if (row < 0 || row >= batch.capacity) {
+            throw new IndexOutOfBoundsException("row " + row + " outside batch of capacity " + batch.capacity);
+        }
+        if (scratchItem == null) {
+            scratchItem = new int[n];
+            scratchCategory = new int[n];
+            scratchTypeCount = new int[vocabularySize + 1];
+        }
+        int[] itemB = scratchItem;
+        int[] catB = scratchCategory;
+        int[] typeCount = scratchTypeCount;
+        Arrays.fill(typeCount, 0);
+
+        final int s = seqCode.length;
+        final int base = row * n;
+        final int first = base + n - len;
+        Arrays.fill(batch.eventType, base, first, 0L);
+        Arrays.fill(batch.itemBucket, base, first, 0L);
+        Arrays.fill(batch.categoryBucket, base, first, 0L);
+        Arrays.fill(batch.mask, base, first, 0f);
+        Arrays.fill(batch.seqNumeric, base * s, first * s, 0f);
+
+        WindowEvent last = window.get(len - 1);
+        final long te = last.eventTime;
+        final String lastItem = nonNull(last.itemId);
+        final String lastCategory = nonNull(last.categoryId);
+
+        long prevTime = 0;
+        for (int i = 0; i < len; i++) {
+            WindowEvent ev = window.get(i);
+            int type = ev.typeId;
+            if (type <= 0 || type > vocabularySize) {
+                throw new IllegalArgumentException("window event " + ev + " has type id " + type
+                        + " outside the vocabulary 1.." + vocabularySize);
+            }
+            typeCount[type]++;
+            String item = nonNull(ev.itemId);
+            String category = nonNull(ev.categoryId);
+            int ib = Fnv1a64.bucket(item, itemBuckets);
+            int cb = Fnv1a64.bucket(category, categoryBuckets);
+            itemB[i] = ib;
+            catB[i] = cb;
+
+            int p = first + i;
+            batch.eventType[p] = type;
+            batch.itemBucket[p] = ib;
+            batch.categoryBucket[p] = cb;
+            batch.mask[p] = 1f;
+
+            long t = ev.eventTime;
+            int o = p * s;
+            for (int f = 0; f < s; f++) {
+                double raw = switch (seqCode[f]) {
+                    case GAP -> i == 0 ? 0.0 : Math.log1p((t - prevTime) / 1000.0);
+                    case AGE -> Math.log1p((te - t) / 1000.0);
+                    case HOUR_SIN -> Math.sin(dayAngle(t));
+                    case HOUR_COS -> Math.cos(dayAngle(t));
+                    case SAME_ITEM -> item.equals(lastItem) ? 1.0 : 0.0;
+                    default -> category.equals(lastCategory) ? 1.0 : 0.0;
+                };
+                batch.seqNumeric[o + f] = (float) ((raw - seqMean[f]) / seqStd[f]);
+            }
+            prevTime = t;
+        }
+
+        final int po = row * profCode.length;
+        for (int f = 0; f < profCode.length; f++) {
+            double raw = switch (profCode[f]) {
+                case COUNT -> Math.log1p(typeCount[profParam[f]]);
+                case DISTINCT_ITEMS -> Math.log1p(distinct(window, itemB, len, true));
+                case DISTINCT_CATEGORIES -> Math.log1p(distinct(window, catB, len, false));
+                case CARTS_WITHOUT_BUY -> Math.log1p(cartsWithoutBuy(window, itemB, len));
+                case SESSION_EVENTS -> Math.log1p(sessionEvents(window, len));
+                case SINCE_PREV_BUY -> {
+                    int b = previousBuy(window, len);
+                    long since = b < 0 ? horizonMs : Math.min(te - window.get(b).eventTime, horizonMs);
+                    yield Math.log1p(since / 1000.0);
+                }
+                case HAS_PREV_BUY -> previousBuy(window, len) >= 0 ? 1.0 : 0.0;
+                default -> (double) len / n;
+            };
+            batch.profile[po + f] = (float) ((raw - profMean[f]) / profStd[f]);
+        }
+    }
+
+    private double dayAngle(long t) {
+        double s = Math.floorMod(t + utcOffsetMs, DAY_MS) / 1000.0;
+        return 2.0 * Math.PI * s / 86400.0;
+    }
+
+    private static String nonNull(String s) {
+        // The contract's empty category arrives as null from some sources; both must hash and compare as "".
+        return s == null ? "" : s;
+    }
+
+    private static String key(WindowEvent ev, boolean item) {
+        return nonNull(item ? ev.itemId : ev.categoryId);
+    }
+
+    /** Distinct ids among the window's events; buckets first, since equal ids have equal buckets. */
+    private static int distinct(List<WindowEvent> window, int[] buckets, int len, boolean item) {
+        int count = 0;
+        for (int i = 0; i < len; i++) {
+            boolean seen = false;
+            for (int j = 0; j < i && !seen; j++) {
+                seen = buckets[j] == buckets[i] && key(window.get(j), item).equals(key(window.get(i), item));
+            }
+            if (!seen) count++;
+        }
+        return count;
+    }
+
+    private int cartsWithoutBuy(List<WindowEvent> window, int[] itemB, int len) {
+        int count = 0;
+        for (int i = 0; i < len; i++) {
+            if (window.get(i).typeId != cartId) continue;
+            boolean bought = false;
+            for (int j = i + 1; j < len && !bought; j++) {
+                WindowEvent b = window.get(j);
+                bought = b.typeId == buyId && itemB[j] == itemB[i] && key(b, true).equals(key(window.get(i), true));
+            }
+            if (!bought) count++;
+        }
+        return count;
+    }
+
+    private int sessionEvents(List<WindowEvent> window, int len) {
+        int k = 1;
+        for (int i = len - 1; i > 0; i--) {
+            if (window.get(i).eventTime - window.get(i - 1).eventTime > sessionGapMs) break;
+            k++;
+        }
+        return k;
+    }
+
+    /** Index of the latest buy before the scored (last) event, or -1. */
+    private int previousBuy(List<WindowEvent> window, int len) {
+        for (int i = len - 2; i >= 0; i--) {
+            if (window.get(i).typeId == buyId) return i;
+        }
+        return -1;
+    }
+}
