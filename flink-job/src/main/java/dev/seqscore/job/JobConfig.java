@@ -382,6 +382,16 @@ public final class JobConfig implements Serializable {
 
     /** Accepts 500ms, 30s, 10m, 24h, 2d, a bare number of milliseconds, or ISO-8601 (PT10M). */
     public static Duration parseDuration(String text) {
+        try {
+            Duration d = parseDurationText(text);
+            d.toMillis(); // every consumer works in milliseconds, so the value must fit a long of them
+            return d;
+        } catch (ArithmeticException | NumberFormatException e) {
+            throw new IllegalArgumentException("'" + text + "' is too large a duration");
+        }
+    }
+
+    private static Duration parseDurationText(String text) {
         String v = text.trim().toLowerCase(Locale.ROOT);
         if (v.startsWith("pt") || v.startsWith("p")) {
             try {
