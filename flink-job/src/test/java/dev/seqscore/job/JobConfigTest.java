@@ -1,0 +1,340 @@
+package dev.seqscore.job;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.seqscore.events.InputFormat;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Properties;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The job's command line: defaults, both spellings of an option, {@code --help}, the {@code --threshold.*} and
+ * {@code --kafka.*} families with the properties file, the usage text, duration parsing, and that every bad value
+ * fails at parse time with a message naming the option (the only thing a user has to go on).
+ */
+class JobConfigTest {
+
+    @Test
+    void noArgumentsGiveTheDocumentedDefaults() {
+        JobConfig c = JobConfig.parse();
+
+        assertThat(c.help()).isFalse();
+        assertThat(c.bootstrapServers()).isEqualTo("localhost:9092");
+        assertThat(c.inputTopic()).isEqualTo("clicks");
+        assertThat(c.inputFormat()).isEqualTo(InputFormat.AVRO);
+        assertThat(c.groupId()).isEqualTo("seqscore");
+        assertThat(c.startingOffsets()).isEqualTo("committed");
+        assertThat(c.offsetReset()).isEqualTo("earliest");
+        assertThat(c.stopAtLatest()).isFalse();
+        assertThat(c.alertsTopic()).isEqualTo("alerts");
+        assertThat(c.scoresTopic()).isEmpty();
+        assertThat(c.deadLetterTopic()).isEqualTo("clicks-dlq");
+        assertThat(c.modelDir()).isEqualTo(Path.of("models/default"));
+        assertThat(c.modelGiven()).isFalse();
+        // Null means "the model spec decides", which PipelineSettings relies on.
+        assertThat(c.maxEvents()).isNull();
+        assertThat(c.horizon()).isNull();
+        assertThat(c.parallelism()).isNull();
+        assertThat(c.thresholds()).isEmpty();
+        assertThat(c.cooldown()).isEqualTo(Duration.ofMinutes(10));
+        assertThat(c.exactlyOnce()).isTrue();
+        assertThat(c.transactionalIdPrefix()).isEqualTo("seqscore");
+        assertThat(c.checkpointInterval()).isEqualTo(Duration.ofSeconds(10));
+        assertThat(c.maxOutOfOrderness()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(c.idleness()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(c.maxFutureSkew()).isEqualTo(Duration.ofHours(1));
+        assertThat(c.stateTtl()).isEqualTo(Duration.ofHours(48));
+        assertThat(c.maxParallelism()).isEqualTo(128);
+        assertThat(c.ortThreads()).isEqualTo(1);
+        assertThat(c.scoreBatch()).isEqualTo(64);
+        assertThat(c.kafkaProperties()).isEmpty();
+    }
+
+    @Test
+    void helpTakesNoValue() {
+        // --help must not swallow the next option as its value.
+        JobConfig c = JobConfig.parse("--help", "--cooldown", "5m");
+
+        assertThat(c.help()).isTrue();
+        assertThat(c.cooldown()).isEqualTo(Duration.ofMinutes(5));
+    }
+
+    @Test
+    void bothSpellingsOfAnOptionMeanTheSame() {
+        JobConfig spaced = JobConfig.parse("--input-topic", "t1", "--max-events", "7", "--horizon", "2h",
+                "--delivery", "at-least-once", "--model", "/m", "--stop-at-latest", "true", "--parallelism", "3");
+        JobConfig joined = JobConfig.parse("--input-topic=t1", "--max-events=7", "--horizon=2h",
+                "--delivery=at-least-once", "--model=/m", "--stop-at-latest=true", "--parallelism=3");
+
+        for (JobConfig c : new JobConfig[] {spaced, joined}) {
+            assertThat(c.inputTopic()).isEqualTo("t1");
+            assertThat(c.maxEvents()).isEqualTo(7);
+            assertThat(c.horizon()).isEqualTo(Duration.ofHours(2));
+            assertThat(c.exactlyOnce()).isFalse();
+            assertThat(c.modelDir()).isEqualTo(Path.of("/m"));
+            assertThat(c.modelGiven()).isTrue();
+            assertThat(c.stopAtLatest()).isTrue();
+            assertThat(c.parallelism()).isEqualTo(3);
+        }
+    }
+
+    @Test
+    void onlyTheFirstEqualsSignSplitsNameFromValue() {
+        // JAAS configs are full of '='; they must reach Kafka intact.
+        JobConfig c = JobConfig.parse("--kafka.sasl.jaas.config=Plain required username=\"u\" password=\"p=q\";");
+
+        assertThat(c.kafkaProperties().getProperty("sasl.jaas.config"))
+                .isEqualTo("Plain required username=\"u\" password=\"p=q\";");
+    }
+
+    @Test
+    void enumValuesAreCaseInsensitive() {
+        JobConfig c = JobConfig.parse("--input-format", "JSON", "--starting-offsets", "Earliest",
+                "--delivery", "EXACTLY-ONCE");
+
+        assertThat(c.inputFormat()).isEqualTo(InputFormat.JSON);
+        assertThat(c.startingOffsets()).isEqualTo("earliest");
+        assertThat(c.exactlyOnce()).isTrue();
+    }
+
+    @Test
+    void unknownOptionIsNamedInTheError() {
+        assertThatThrownBy(() -> JobConfig.parse("--bootstrap-server", "b:9092"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--bootstrap-server")
+                .hasMessageContaining("unknown option");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"--threshold.", "--kafka."})
+    void familyPrefixWithoutANameIsUnknown(String arg) {
+        assertThatThrownBy(() -> JobConfig.parse(arg, "x"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("unknown option");
+    }
+
+    @Test
+    void optionWithoutValueIsNamed() {
+        assertThatThrownBy(() -> JobConfig.parse("--input-topic", "t", "--cooldown"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--cooldown")
+                .hasMessageContaining("needs a value");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"cooldown", "-cooldown", "--"})
+    void positionalArgumentsAreRejected(String arg) {
+        assertThatThrownBy(() -> JobConfig.parse(arg, "5m"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("unexpected argument '" + arg + "'");
+    }
+
+    @ParameterizedTest(name = "--{0} {1}")
+    @CsvSource({
+        // durations
+        "cooldown, abc",
+        "cooldown, -5m",
+        "cooldown, 5 weeks",
+        "cooldown, PT-5M",
+        "cooldown, 99999999999999999999s",
+        "cooldown, 9999999999999999d",
+        "state-ttl, 999999999999d",
+        "idleness, PT2562047788015215H",
+        "horizon, 1x",
+        "horizon, 0",
+        "checkpoint-interval, 0s",
+        "checkpoint-interval, soon",
+        "max-out-of-orderness, 5 s s",
+        "idleness, 1.5s",
+        "max-future-skew, h",
+        "state-ttl, forever",
+        // integers
+        "max-events, seven",
+        "max-events, 0",
+        "max-events, -3",
+        "parallelism, 0",
+        "parallelism, 2.5",
+        "max-parallelism, 0",
+        "max-parallelism, 40000",
+        "ort-threads, -1",
+        "score-batch, 0",
+        "score-batch, 99999999999",
+        // enums
+        "delivery, exactly_once",
+        "delivery, none",
+        "starting-offsets, beginning",
+        "offset-reset, committed",
+        "input-format, protobuf",
+        "stop-at-latest, yes",
+        // required text
+        "input-topic, ''",
+        "bootstrap-servers, '  '",
+        "model, ''",
+    })
+    void badValueIsRejectedNamingTheOption(String option, String value) {
+        assertThatThrownBy(() -> JobConfig.parse("--" + option, value))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--" + option);
+        // The other spelling goes through the same checks.
+        assertThatThrownBy(() -> JobConfig.parse("--" + option + "=" + value))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--" + option);
+    }
+
+    @Test
+    void parallelismAboveMaxParallelismIsRejected() {
+        assertThatThrownBy(() -> JobConfig.parse("--parallelism", "8", "--max-parallelism", "4"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--parallelism 8")
+                .hasMessageContaining("--max-parallelism 4");
+    }
+
+    @Test
+    void zeroDisablesTheOptionalDurations() {
+        JobConfig c = JobConfig.parse("--state-ttl", "0", "--idleness", "0s", "--cooldown", "0ms",
+                "--max-out-of-orderness", "0");
+
+        assertThat(c.stateTtl()).isZero();
+        assertThat(c.idleness()).isZero();
+        assertThat(c.cooldown()).isZero();
+        assertThat(c.maxOutOfOrderness()).isZero();
+    }
+
+    @Test
+    void thresholdsArePerOutput() {
+        JobConfig c = JobConfig.parse("--threshold.purchase_30m", "0.6", "--threshold.churn_24h=1",
+                "--threshold.other", "0");
+
+        assertThat(c.thresholds()).containsExactlyInAnyOrderEntriesOf(
+                Map.of("purchase_30m", 0.6, "churn_24h", 1.0, "other", 0.0));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"1.01", "-0.1", "NaN", "Infinity", "high", ""})
+    void thresholdOutsideZeroToOneIsRejectedNamingTheOutput(String value) {
+        assertThatThrownBy(() -> JobConfig.parse("--threshold.purchase_30m", value))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--threshold.purchase_30m");
+    }
+
+    @Test
+    void kafkaFlagsOverrideThePropertiesFile(@TempDir Path dir) throws IOException {
+        Path file = dir.resolve("client.properties");
+        Files.writeString(file, "security.protocol=SSL\nssl.truststore.location=/etc/ts.jks\n");
+
+        JobConfig c = JobConfig.parse("--kafka.security.protocol", "SASL_SSL", "--kafka-properties", file.toString(),
+                "--kafka.sasl.mechanism=PLAIN");
+
+        Properties p = c.kafkaProperties();
+        assertThat(p.getProperty("security.protocol")).isEqualTo("SASL_SSL");
+        assertThat(p.getProperty("ssl.truststore.location")).isEqualTo("/etc/ts.jks");
+        assertThat(p.getProperty("sasl.mechanism")).isEqualTo("PLAIN");
+        assertThat(p).hasSize(3);
+    }
+
+    @Test
+    void propertiesFileAloneIsUsed(@TempDir Path dir) throws IOException {
+        Path file = dir.resolve("client.properties");
+        Files.writeString(file, "# comment\nsecurity.protocol = SASL_PLAINTEXT\n");
+
+        Properties p = JobConfig.parse("--kafka-properties", file.toString()).kafkaProperties();
+        assertThat(p.getProperty("security.protocol")).isEqualTo("SASL_PLAINTEXT");
+        assertThat(p).hasSize(1);
+    }
+
+    @Test
+    void missingPropertiesFileFailsAtParseTimeNamingOptionAndFile(@TempDir Path dir) {
+        Path missing = dir.resolve("nope.properties");
+
+        assertThatThrownBy(() -> JobConfig.parse("--kafka-properties", missing.toString()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--kafka-properties")
+                .hasMessageContaining(missing.toString());
+    }
+
+    @Test
+    void usageListsEveryOptionWithItsHelpAndDefault() {
+        String usage = JobConfig.usage("seqscore");
+
+        assertThat(usage).startsWith("Usage: seqscore");
+        assertThat(JobConfig.options()).hasSizeGreaterThan(20);
+        for (JobConfig.Option o : JobConfig.options()) {
+            assertThat(usage).contains("--" + o.name()).contains(o.help());
+            if (!o.defaultValue().isEmpty()) {
+                assertThat(usage).contains("(default: " + o.defaultValue() + ")");
+            }
+        }
+    }
+
+    @Test
+    void everyDocumentedOptionIsAccepted() {
+        // The usage must not advertise a flag the parser refuses, or vice versa for the plain ones.
+        for (JobConfig.Option o : JobConfig.options()) {
+            if (o.name().contains("<") || o.name().equals("help") || o.defaultValue().isEmpty()) {
+                continue;
+            }
+            assertThat(JobConfig.parse("--" + o.name(), o.defaultValue()).get(o)).isEqualTo(o.defaultValue());
+        }
+    }
+
+    @Test
+    void withRevalidates() {
+        JobConfig c = JobConfig.parse("--threshold.purchase_30m", "0.6");
+
+        JobConfig moved = c.with(JobConfig.BOOTSTRAP_SERVERS, "other:9093");
+        assertThat(moved.bootstrapServers()).isEqualTo("other:9093");
+        assertThat(moved.thresholds()).containsEntry("purchase_30m", 0.6);
+        assertThat(c.bootstrapServers()).isEqualTo("localhost:9092");
+
+        assertThatThrownBy(() -> c.with(JobConfig.COOLDOWN, "later"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--cooldown");
+    }
+
+    @ParameterizedTest(name = "{0} = {1} ms")
+    @CsvSource({
+        "500ms, 500",
+        "1500, 1500",
+        "30s, 30000",
+        "10m, 600000",
+        "10min, 600000",
+        "24h, 86400000",
+        "2d, 172800000",
+        "' 5 s ', 5000",
+        "5S, 5000",
+        "PT10M, 600000",
+        "pt1.5s, 1500",
+        "P1D, 86400000",
+        "0, 0",
+    })
+    void durationsParse(String text, long millis) {
+        assertThat(JobConfig.parseDuration(text)).isEqualTo(Duration.ofMillis(millis));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"99999999999999999999", "9999999999999999d", "999999999999d", "PT2562047788015215H"})
+    void durationsBeyondALongOfMillisecondsAreRejectedNotOverflowed(String text) {
+        // Every consumer calls toMillis(); an ArithmeticException there would surface far from the flag.
+        assertThatThrownBy(() -> JobConfig.parseDuration(text))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("'" + text + "'")
+                .hasMessageContaining("too large");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"", "abc", "-1s", "5x", "1.5s", "PT-1S", "P", "s", "5 5s"})
+    void badDurationsAreRejectedWithTheText(String text) {
+        assertThatThrownBy(() -> JobConfig.parseDuration(text))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("'" + text + "'");
+    }
+}
