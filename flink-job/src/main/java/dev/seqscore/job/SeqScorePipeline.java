@@ -6,10 +6,12 @@ import dev.seqscore.avro.DeadLetter;
 import dev.seqscore.avro.Score;
 import dev.seqscore.events.DeadLetterReason;
 import dev.seqscore.events.DeadLetters;
+import dev.seqscore.events.EagerWatermarks;
 import dev.seqscore.events.EventValidator;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.window.ScoredEvent;
 import dev.seqscore.window.SequenceScoringFunction;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.EnumMap;
 import java.util.HashMap;
@@ -63,7 +65,9 @@ public final class SeqScorePipeline {
      */
     public static WatermarkStrategy<InputRecord> watermarks(PipelineSettings s) {
         EventValidator validator = s.validator();
-        WatermarkStrategy<InputRecord> w = WatermarkStrategy.<InputRecord>forBoundedOutOfOrderness(s.maxOutOfOrderness)
+        Duration bound = s.maxOutOfOrderness;
+        WatermarkStrategy<InputRecord> w = WatermarkStrategy
+                .<InputRecord>forGenerator(ctx -> new EagerWatermarks<>(bound))
                 .withTimestampAssigner((r, kafkaTs) -> validator.check(r).ok() ? r.eventTime : Long.MIN_VALUE);
         return s.idleness.isZero() ? w : w.withIdleness(s.idleness);
     }

@@ -1,0 +1,238 @@
+package dev.seqscore.job;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.seqscore.avro.Alert;
+import dev.seqscore.avro.ClickEvent;
+import dev.seqscore.avro.DeadLetter;
+import dev.seqscore.avro.Score;
+import dev.seqscore.events.ClickEventAvro;
+import dev.seqscore.events.EventFileReader;
+import dev.seqscore.events.FileRecord;
+import dev.seqscore.kafka.EmbeddedKafka;
+import dev.seqscore.model.ModelBundle;
+import dev.seqscore.testing.AvroCodec;
+import dev.seqscore.testing.KafkaTopics;
+import dev.seqscore.testing.RepoPaths;
+import dev.seqscore.window.ScoredEvent;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * The whole job against a real KRaft broker on a Flink MiniCluster: real Taobao clicks in as Avro, alerts out
+ * through Kafka transactions, read back with read_committed and compared with a backtest of the same events; and
+ * every kind of bad input in, each landing in the dead-letter topic with its reason and origin.
+ */
+class KafkaPipelineITCase {
+    @RegisterExtension
+    static final MiniClusterExtension FLINK = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
+            .setNumberTaskManagers(1)
+            .setNumberSlotsPerTaskManager(2)
+            .build());
+
+    /** The Taobao sample's documented time range; training drops what falls outside, so the test data does too. */
+    private static final long TAOBAO_FROM_MS = 1511539200_000L;
+    private static final long TAOBAO_TO_MS = 1512316800_000L;
+    private static final int USERS = 80;
+
+    private static EmbeddedKafka kafka;
+    private static ModelBundle bundle;
+
+    @BeforeAll
+    static void start() {
+        kafka = EmbeddedKafka.start();
+        bundle = ModelBundle.load(RepoPaths.defaultModel());
+    }
+
+    @AfterAll
+    static void stop() {
+        if (kafka != null) {
+            kafka.close();
+        }
+    }
+
+    @Test
+    void alertsReadCommittedFromKafkaEqualTheBacktestOfTheSameEvents() throws Exception {
+        List<FileRecord> rows = firstUsersOfTaobaoSample(USERS);
+
+        // Thresholds at a high quantile of the model's own scores, so that alerts exist whatever the model is.
+        Backtest.Result probe = Backtest.run(env(2), rows, "taobao", PipelineSettings.builder(bundle).build());
+        Map<String, Double> thresholds = new TreeMap<>();
+        for (int o = 0; o < bundle.spec().outputs().size(); o++) {
+            thresholds.put(bundle.spec().outputs().get(o).name(), quantile(probe.scores(), o, 0.97));
+        }
+        PipelineSettings settings = PipelineSettings.builder(bundle).thresholds(thresholds).build();
+        Backtest.Result expected = Backtest.run(env(2), rows, "taobao", settings);
+        assertThat(expected.alerts()).as("the backtest raises alerts at these thresholds").isNotEmpty();
+        assertThat(expected.deadLetters()).isEmpty();
+
+        String in = KafkaTopics.unique("clicks");
+        String alerts = KafkaTopics.unique("alerts");
+        String scores = KafkaTopics.unique("scores");
+        String dlq = KafkaTopics.unique("dlq");
+        kafka.createTopics(4, in, alerts, scores, dlq);
+        produceInTimeOrder(in, rows);
+
+        List<String> args = new ArrayList<>(List.of(
+                "--bootstrap-servers", kafka.bootstrapServers(),
+                "--input-topic", in, "--alerts-topic", alerts, "--scores-topic", scores, "--dead-letter-topic", dlq,
+                "--group-id", KafkaTopics.unique("group"), "--transactional-id-prefix", KafkaTopics.unique("tx"),
+                "--starting-offsets", "earliest", "--stop-at-latest", "true", "--checkpoint-interval", "500ms"));
+        thresholds.forEach((k, v) -> args.addAll(List.of("--threshold." + k, Double.toString(v))));
+        StreamExecutionEnvironment env = env(2);
+        SeqScoreJob.assemble(env, JobConfig.parse(args.toArray(new String[0])), bundle);
+        env.execute("alerts-equal-backtest");
+
+        List<Alert> actual = KafkaTopics.readCommitted(kafka.bootstrapServers(), alerts,
+                r -> AvroCodec.decode(r.value(), Alert.class));
+        Map<String, Alert> byId = actual.stream().collect(Collectors.toMap(a -> a.getAlertId(), Function.identity()));
+        assertThat(byId).as("no alert is delivered twice").hasSameSizeAs(actual);
+        assertThat(byId.keySet()).containsExactlyInAnyOrderElementsOf(
+                expected.alerts().stream().map(Alert::getAlertId).toList());
+        for (Alert want : expected.alerts()) {
+            Alert got = byId.get(want.getAlertId());
+            assertThat(got.getUserId()).isEqualTo(want.getUserId());
+            assertThat(got.getAlertType()).isEqualTo(want.getAlertType());
+            assertThat(got.getEventTime()).isEqualTo(want.getEventTime());
+            assertThat(got.getItemId()).isEqualTo(want.getItemId());
+            assertThat(got.getWindowLength()).isEqualTo(want.getWindowLength());
+            assertThat(got.getThreshold()).isEqualTo(want.getThreshold());
+            assertThat(got.getScore()).isCloseTo(want.getScore(), within(1e-5));
+            assertThat(got.getModelVersion()).isEqualTo(bundle.spec().modelVersion());
+        }
+
+        List<Score> scored = KafkaTopics.readCommitted(kafka.bootstrapServers(), scores,
+                r -> AvroCodec.decode(r.value(), Score.class));
+        assertThat(scored).hasSameSizeAs(expected.scores());
+        assertThat(KafkaTopics.readCommitted(kafka.bootstrapServers(), dlq, r -> r)).isEmpty();
+    }
+
+    @Test
+    void everyKindOfBadInputLandsInTheDeadLetterTopicWithItsOrigin() throws Exception {
+        Instant t0 = Instant.parse("2017-11-26T01:00:00Z");
+        byte[] garbage = "definitely not avro".getBytes(StandardCharsets.UTF_8);
+        List<byte[]> values = List.of(
+                garbage,
+                ClickEventAvro.encode(click("", "view", t0)),
+                ClickEventAvro.encode(click("u1", "teleport", t0)),
+                ClickEventAvro.encode(click("u1", "view", Instant.now().plus(Duration.ofDays(10)))),
+                ClickEventAvro.encode(click("u1", "view", t0.plus(Duration.ofMinutes(10)))),
+                // Ten minutes behind the previous click of the partition: far past the 5 s bound.
+                ClickEventAvro.encode(click("u1", "cart", t0)),
+                ClickEventAvro.encode(click("u2", "view", t0.plus(Duration.ofMinutes(11)))));
+        List<byte[]> keys = values.stream().map(v -> "k".getBytes(StandardCharsets.UTF_8)).toList();
+
+        String in = KafkaTopics.unique("bad-clicks");
+        String alerts = KafkaTopics.unique("alerts");
+        String scores = KafkaTopics.unique("scores");
+        String dlq = KafkaTopics.unique("dlq");
+        // One partition: lateness is defined by record order within a partition.
+        kafka.createTopics(1, in, alerts, scores, dlq);
+        KafkaTopics.produce(kafka.bootstrapServers(), in, keys, values);
+
+        StreamExecutionEnvironment env = env(1);
+        SeqScoreJob.assemble(env, JobConfig.parse(
+                "--bootstrap-servers", kafka.bootstrapServers(),
+                "--input-topic", in, "--alerts-topic", alerts, "--scores-topic", scores, "--dead-letter-topic", dlq,
+                "--group-id", KafkaTopics.unique("group"), "--transactional-id-prefix", KafkaTopics.unique("tx"),
+                "--starting-offsets", "earliest", "--stop-at-latest", "true", "--checkpoint-interval", "500ms"),
+                bundle);
+        env.execute("dead-letters");
+
+        List<DeadLetter> dead = KafkaTopics.readCommitted(kafka.bootstrapServers(), dlq,
+                r -> AvroCodec.decode(r.value(), DeadLetter.class));
+        dead.sort(Comparator.comparingLong(DeadLetter::getSourceOffset));
+        assertThat(dead).extracting(DeadLetter::getReason).containsExactly(
+                "UNDECODABLE", "INVALID_FIELD", "UNKNOWN_EVENT_TYPE", "FUTURE_TIMESTAMP", "LATE_EVENT");
+        assertThat(dead).extracting(DeadLetter::getSourceOffset).containsExactly(0L, 1L, 2L, 3L, 5L);
+        assertThat(dead).allSatisfy(d -> {
+            assertThat(d.getSourceTopic()).isEqualTo(in);
+            assertThat(d.getSourcePartition()).isZero();
+            assertThat(d.getDetail()).isNotBlank();
+        });
+        assertThat(bytes(dead.get(0).getRaw())).isEqualTo(garbage);
+        assertThat(bytes(dead.get(1).getRaw())).isEqualTo(values.get(1));
+        assertThat(ClickEventAvro.decode(bytes(dead.get(4).getRaw()))).isEqualTo(
+                ClickEventAvro.decode(values.get(5)));
+
+        List<Score> scored = KafkaTopics.readCommitted(kafka.bootstrapServers(), scores,
+                r -> AvroCodec.decode(r.value(), Score.class));
+        assertThat(scored).extracting(Score::getUserId).containsExactlyInAnyOrder("u1", "u2");
+    }
+
+    private static StreamExecutionEnvironment env(int parallelism) {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        env.setParallelism(parallelism);
+        return env;
+    }
+
+    private static ClickEvent click(String user, String type, Instant t) {
+        return ClickEvent.newBuilder().setUserId(user).setEventType(type).setItemId("i1").setCategoryId("c1")
+                .setEventTime(t).build();
+    }
+
+    private static byte[] bytes(ByteBuffer b) {
+        ByteBuffer d = b.duplicate();
+        byte[] out = new byte[d.remaining()];
+        d.get(out);
+        return out;
+    }
+
+    /** The first users of the sample (it is grouped by user) within the data's documented time range. */
+    private static List<FileRecord> firstUsersOfTaobaoSample(int users) throws Exception {
+        Path file = RepoPaths.requireData("taobao/UserBehavior_sample.csv");
+        Set<String> chosen = new HashSet<>();
+        List<FileRecord> out = new ArrayList<>();
+        try (Stream<FileRecord> lines = EventFileReader.lines(file, EventFileReader.Format.TAOBAO)) {
+            for (FileRecord r : (Iterable<FileRecord>) lines::iterator) {
+                if (!r.isValid()) {
+                    continue;
+                }
+                long t = r.event().getEventTime().toEpochMilli();
+                String user = r.event().getUserId();
+                if (t < TAOBAO_FROM_MS || t >= TAOBAO_TO_MS || (!chosen.contains(user) && chosen.size() == users)) {
+                    continue;
+                }
+                chosen.add(user);
+                out.add(r);
+            }
+        }
+        return out;
+    }
+
+    private void produceInTimeOrder(String topic, List<FileRecord> rows) {
+        List<FileRecord> sorted = new ArrayList<>(rows);
+        sorted.sort(Comparator.comparing((FileRecord r) -> r.event().getEventTime())
+                .thenComparingLong(FileRecord::lineNumber));
+        KafkaTopics.produce(kafka.bootstrapServers(), topic,
+                sorted.stream().map(r -> r.event().getUserId().getBytes(StandardCharsets.UTF_8)).toList(),
+                sorted.stream().map(r -> ClickEventAvro.encode(r.event())).toList());
+    }
+
+    private static double quantile(List<ScoredEvent> scores, int output, double q) {
+        double[] v = scores.stream().mapToDouble(s -> s.scores[output]).sorted().toArray();
+        return v[(int) Math.min(v.length - 1, Math.floor(q * v.length))];
+    }
+}
