@@ -1,0 +1,187 @@
+package dev.seqscore.model;
+
+import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.TensorInfo;
+import ai.onnxruntime.ValueInfo;
+import dev.seqscore.features.ModelSpec;
+
+import java.io.IOException;
+import java.io.Serializable;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A model bundle ({@code models/<name>/}: {@code model-spec.json} plus the ONNX file it names) held in memory.
+ *
+ * <p>{@link Serializable} with the ONNX bytes inside, so that it ships with the job graph to the TaskManagers and no
+ * TaskManager needs the bundle on its file system. The client calls {@link #validate()} before submitting, so a
+ * corrupt model or a spec that does not match the graph fails there, with a message naming the file.
+ */
+public final class ModelBundle implements Serializable {
+    private static final long serialVersionUID = 1L;
+
+    public static final String SPEC_FILE = "model-spec.json";
+
+    private final ModelSpec spec;
+    private final byte[] onnx;
+    private final String onnxPath;
+
+    private ModelBundle(ModelSpec spec, byte[] onnx, String onnxPath) {
+        this.spec = spec;
+        this.onnx = onnx;
+        this.onnxPath = onnxPath;
+    }
+
+    /**
+     * Reads a bundle directory and validates its spec. Does not open the ONNX graph; see {@link #validate()}.
+     *
+     * @throws IllegalArgumentException naming the directory or file, if anything is missing, unreadable or invalid
+     */
+    public static ModelBundle load(Path dir) {
+        if (dir == null || !Files.exists(dir)) {
+            throw new IllegalArgumentException("model bundle directory " + dir + " does not exist");
+        }
+        if (!Files.isDirectory(dir)) {
+            throw new IllegalArgumentException("model bundle " + dir + " is not a directory");
+        }
+        Path specFile = dir.resolve(SPEC_FILE);
+        if (!Files.isRegularFile(specFile)) {
+            throw new IllegalArgumentException("model bundle " + dir + " has no " + SPEC_FILE);
+        }
+        ModelSpec spec = ModelSpec.load(specFile);
+        Path onnxFile = dir.resolve(spec.onnxFile());
+        if (!Files.isRegularFile(onnxFile)) {
+            throw new IllegalArgumentException("model bundle " + dir + " has no " + spec.onnxFile()
+                    + " (the onnx_file named by " + specFile + ")");
+        }
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(onnxFile);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read " + onnxFile + ": " + e, e);
+        }
+        if (bytes.length == 0) {
+            throw new IllegalArgumentException(onnxFile + " is empty");
+        }
+        return new ModelBundle(spec, bytes, onnxFile.toString());
+    }
+
+    public ModelSpec spec() {
+        return spec;
+    }
+
+    /** Where the ONNX graph was read from, for messages. */
+    public String onnxPath() {
+        return onnxPath;
+    }
+
+    public int onnxSize() {
+        return onnx.length;
+    }
+
+    /** The ONNX graph's bytes, shared rather than copied: it may be megabytes, and sessions only read it. */
+    byte[] onnxBytes() {
+        return onnx;
+    }
+
+    /**
+     * Opens an ONNX Runtime session on the graph, checks its inputs and outputs against the spec, and closes it.
+     *
+     * @throws IllegalArgumentException if ONNX Runtime cannot load the graph, or the graph does not match the spec
+     */
+    public void validate() {
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
+            // Basic optimisation is enough to check loadability; the scorer applies ALL.
+            options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.BASIC_OPT);
+            options.setIntraOpNumThreads(1);
+            try (OrtSession session = openSession(env, options)) {
+                checkSignature(session);
+            }
+        } catch (OrtException e) {
+            throw new IllegalArgumentException("ONNX Runtime failed while checking " + onnxPath + ": "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /** A session on this graph; a graph ONNX Runtime cannot load becomes an exception naming the file. */
+    OrtSession openSession(OrtEnvironment env, OrtSession.SessionOptions options) {
+        try {
+            return env.createSession(onnx, options);
+        } catch (OrtException e) {
+            throw new IllegalArgumentException("ONNX Runtime cannot load " + onnxPath + " (corrupt or not an ONNX "
+                    + "model?): " + e.getMessage(), e);
+        }
+    }
+
+    /** Fails unless the session's graph takes exactly the spec's inputs and yields (at least) its outputs. */
+    void checkSignature(OrtSession session) throws OrtException {
+        Map<String, NodeInfo> in = session.getInputInfo();
+        Set<String> specInputs = new HashSet<>();
+        for (ModelSpec.TensorSpec t : spec.inputs()) {
+            specInputs.add(t.name());
+            check(in.get(t.name()), t, "input");
+        }
+        for (String name : in.keySet()) {
+            if (!specInputs.contains(name)) {
+                throw new IllegalArgumentException(onnxPath + " has input '" + name + "', which " + spec.source()
+                        + " does not list, so the job cannot feed it");
+            }
+        }
+        Map<String, NodeInfo> out = session.getOutputInfo();
+        for (ModelSpec.OutputSpec o : spec.outputs()) {
+            check(out.get(o.name()), o.tensor(), "output");
+        }
+    }
+
+    private void check(NodeInfo node, ModelSpec.TensorSpec want, String kind) {
+        if (node == null) {
+            throw new IllegalArgumentException(onnxPath + " has no " + kind + " '" + want.name() + "' but "
+                    + spec.source() + " lists it");
+        }
+        ValueInfo info = node.getInfo();
+        if (!(info instanceof TensorInfo tensor)) {
+            throw new IllegalArgumentException(onnxPath + " " + kind + " '" + want.name() + "' is " + info
+                    + ", not a tensor");
+        }
+        OnnxJavaType wantType = switch (want.dtype()) {
+            case "int64" -> OnnxJavaType.INT64;
+            case "float32" -> OnnxJavaType.FLOAT;
+            default -> throw new IllegalArgumentException(spec.source() + " " + kind + " '" + want.name()
+                    + "' has dtype " + want.dtype() + ", which this job does not feed");
+        };
+        if (tensor.type != wantType) {
+            throw new IllegalArgumentException(onnxPath + " " + kind + " '" + want.name() + "' has type "
+                    + tensor.type + " but " + spec.source() + " says " + want.dtype());
+        }
+        long[] shape = tensor.getShape();
+        boolean ok = shape.length == want.rank();
+        for (int d = 0; ok && d < shape.length; d++) {
+            // A named dimension in the spec must be dynamic in the graph: the job varies the batch size.
+            ok = shape[d] == want.dim(d);
+        }
+        if (!ok) {
+            throw new IllegalArgumentException(onnxPath + " " + kind + " '" + want.name() + "' has shape "
+                    + Arrays.toString(shape) + " but " + spec.source() + " says " + want.shapeString());
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "ModelBundle{" + onnxPath + ", " + onnx.length + " bytes, " + spec + "}";
+    }
+
+    /** The spec's output names, in order. */
+    List<String> outputNames() {
+        return spec.outputs().stream().map(ModelSpec.OutputSpec::name).toList();
+    }
+}
