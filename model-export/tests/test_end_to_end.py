@@ -1,0 +1,128 @@
+"""--quick train + export into a temp dir, then check the bundle against its own spec."""
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import requires_data, taobao_sample
+from seqscore_export import cli
+from seqscore_export import data as D
+from seqscore_export import export as X
+from seqscore_export import features as F
+from seqscore_export.train import predict
+
+pytestmark = requires_data
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundle")
+    rc = cli.main(["train", "--quick", "--format", "taobao", "--input", taobao_sample(), "--out", str(out)])
+    assert rc == 0
+    return str(out)
+
+
+def test_bundle_files(bundle):
+    for name in X.BUNDLE_FILES:
+        assert os.path.getsize(os.path.join(bundle, name)) > 0, name
+
+
+def test_spec_layout_and_version(bundle):
+    spec = json.load(open(os.path.join(bundle, "model-spec.json")))
+    assert spec["format_version"] == 1 and spec["opset"] == 17 and spec["onnx_file"] == "model.onnx"
+    assert spec["window"] == {"max_events": 50, "horizon_ms": 86400000, "session_gap_ms": 1800000}
+    assert spec["time"] == {"zone": "+08:00", "utc_offset_ms": 28800000}
+    assert spec["event_types"]["vocabulary"] == D.DEFAULT_VOCABULARY and spec["event_types"]["padding_id"] == 0
+    assert spec["hash"] == {"name": "fnv1a64-utf8", "item_buckets": 4096, "category_buckets": 1024}
+    F.check_spec_features(spec)
+    for f in spec["sequence_features"] + spec["profile_features"]:
+        assert f["std"] >= 1e-6
+    assert [o["name"] for o in spec["outputs"]] == ["purchase_30m", "churn_24h"]
+    assert [o["alert_type"] for o in spec["outputs"]] == ["HIGH_PURCHASE_INTENT", "CHURN_RISK"]
+    for o in spec["outputs"]:
+        assert 0.0 <= o["threshold"] <= 1.0 and o["threshold_rule"]["rule"]
+    assert spec["training_data"]["fingerprint"].startswith("sha256:")
+    onnx_bytes = open(os.path.join(bundle, "model.onnx"), "rb").read()
+    assert spec["model_version"] == X.model_version(onnx_bytes, spec)
+
+
+def test_onnx_graph_matches_spec(bundle):
+    import onnx
+    spec = json.load(open(os.path.join(bundle, "model-spec.json")))
+    m = onnx.load(os.path.join(bundle, "model.onnx"))
+    onnx.checker.check_model(m)
+    assert any(o.version == 17 for o in m.opset_import if o.domain in ("", "ai.onnx"))
+    ins, outs = X.onnx_io(os.path.join(bundle, "model.onnx"))
+    assert ins == [(i["name"], i["dtype"], i["shape"]) for i in spec["inputs"]]
+    assert outs == [(o["name"], o["dtype"], o["shape"]) for o in spec["outputs"]]
+    N, S, P = 50, len(spec["sequence_features"]), len(spec["profile_features"])
+    assert [i["shape"] for i in spec["inputs"]] == [["batch", N]] * 3 + [["batch", N, S], ["batch", N], ["batch", P]]
+
+
+def test_golden_consistent_with_spec(bundle, tmp_path):
+    spec, model = X.load_bundle(bundle)
+    lines = [json.loads(x) for x in open(os.path.join(bundle, "golden.jsonl"))]
+    assert len(lines) >= 200
+    N = spec["window"]["max_events"]
+    kinds = {"short": 0, "horizon": 0, "full": 0}
+    feats = {k: [] for k in F.INPUT_NAMES}
+    for k, g in enumerate(lines):
+        h = g["history"]
+        assert h and all(e["user_id"] == g["user_id"] for e in h) and len(h) <= 2 * N
+        p = tmp_path / f"h{k}.jsonl"
+        p.write_text("".join(json.dumps(e) + "\n" for e in h))
+        ev, _ = D.load(str(p), "canonical", spec["event_types"]["vocabulary"])
+        assert len(ev) == len(h)
+        enc = F.Encoder(ev, spec)
+        t = F.encode_all(enc, np.array([len(ev) - 1]), spec["sequence_features"], spec["profile_features"])
+        for name in ("event_type", "item_bucket", "category_bucket"):
+            assert t[name][0].tolist() == g["features"][name], name
+        for name in ("seq_numeric", "mask", "profile"):
+            np.testing.assert_allclose(t[name][0], np.array(g["features"][name], dtype=np.float32), atol=1e-5,
+                                       err_msg=name)
+        for name in F.INPUT_NAMES:
+            feats[name].append(np.array(g["features"][name]))
+        L = int(sum(g["features"]["mask"]))
+        if L == N:
+            kinds["full"] += 1
+        elif len(h) > L:
+            kinds["horizon"] += 1
+        else:
+            kinds["short"] += 1
+    assert all(v > 0 for v in kinds.values()), kinds
+    tensors = {k: np.stack(v).astype(np.int64 if k in ("event_type", "item_bucket", "category_bucket") else np.float32)
+               for k, v in feats.items()}
+    with torch.no_grad():
+        p = predict(model, tensors)
+    want = np.array([[g["outputs"]["purchase_30m"], g["outputs"]["churn_24h"]] for g in lines])
+    np.testing.assert_allclose(p, want, atol=1e-5)
+
+
+def test_score_and_evaluate(bundle, tmp_path, capsys):
+    src = tmp_path / "small.csv"
+    with open(taobao_sample()) as f:
+        src.write_text("".join(f.readline() for _ in range(400)) + "garbage,row\n")
+    out = tmp_path / "scores.csv"
+    assert cli.main(["score", "--model", bundle, "--format", "taobao", "--input", str(src), "--output", str(out)]) == 0
+    ev, rep = D.load(str(src), "taobao")
+    rows = list(csv.reader(open(out)))
+    assert rows[0] == ["user_id", "timestamp", "event_type", "item_id", "purchase_30m", "churn_24h"]
+    assert len(rows) - 1 == len(ev) and rep.counts["wrong_column_count"] == 1
+    keys = [(r[0], int(r[1])) for r in rows[1:]]
+    assert keys == sorted(keys)
+    assert all(r[2] in D.DEFAULT_VOCABULARY for r in rows[1:])
+    assert all(0.0 <= float(r[4]) <= 1.0 and 0.0 <= float(r[5]) <= 1.0 for r in rows[1:])
+    assert cli.main(["evaluate", "--model", bundle, "--format", "taobao", "--input", str(src), "--split", "all"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res["metrics"]) == {"purchase_30m", "churn_24h"}
+
+
+def test_metrics_json_has_every_model(bundle):
+    m = json.load(open(os.path.join(bundle, "metrics.json")))
+    assert set(m) == {"fusion", "lstm", "transformer", "profile_mlp", "logistic"}
+    for v in m.values():
+        for o in ("purchase_30m", "churn_24h"):
+            assert set(v[o]) >= {"roc_auc", "pr_auc"}
