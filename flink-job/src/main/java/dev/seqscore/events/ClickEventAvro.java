@@ -8,6 +8,7 @@ import org.apache.avro.io.BinaryDecoder;
 import org.apache.avro.io.BinaryEncoder;
 import org.apache.avro.io.DecoderFactory;
 import org.apache.avro.io.EncoderFactory;
+import org.apache.avro.generic.GenericDatumReader;
 import org.apache.avro.specific.SpecificDatumReader;
 import org.apache.avro.specific.SpecificDatumWriter;
 
@@ -38,6 +39,11 @@ public final class ClickEventAvro {
      * schema and would otherwise be half-read silently.
      */
     public static ClickEvent decode(byte[] bytes) throws IOException {
+        // The reader allocates a string's declared length before reading it, so a few bytes claiming a 2 GB string
+        // would exhaust the heap (an Error, so a poison record would fail the task on every restart). Skipping
+        // allocates nothing and fails on a length beyond the bytes actually there.
+        BinaryDecoder check = DecoderFactory.get().binaryDecoder(bytes, null);
+        GenericDatumReader.skip(ClickEvent.getClassSchema(), check);
         BinaryDecoder dec = DecoderFactory.get().binaryDecoder(bytes, null);
         ClickEvent event = READER.read(null, dec);
         if (!dec.isEnd()) {
