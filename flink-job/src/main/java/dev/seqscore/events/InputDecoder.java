@@ -1,5 +1,6 @@
 package dev.seqscore.events;
 
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.seqscore.avro.ClickEvent;
@@ -11,7 +12,8 @@ import java.io.Serializable;
  */
 public final class InputDecoder implements Serializable {
     private static final long serialVersionUID = 1L;
-    private static final ObjectMapper JSON = new ObjectMapper();
+    // Content after the object (a second click in the same value) must not be dropped silently, as for Avro.
+    private static final ObjectMapper JSON = new ObjectMapper().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
     private final InputFormat format;
 
