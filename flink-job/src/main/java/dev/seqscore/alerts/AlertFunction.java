@@ -63,8 +63,9 @@ public class AlertFunction extends KeyedProcessFunction<String, ScoredEvent, Ale
             if (last != null && s.eventTime - last < policy.cooldownMs) {
                 continue;
             }
-            lastAlert.put(rule.alertType, s.eventTime);
             if (policy.cooldownMs > 0) {
+                // Without a cooldown nothing is ever suppressed, so there is nothing to remember (nor to clean up).
+                lastAlert.put(rule.alertType, s.eventTime);
                 ctx.timerService().registerEventTimeTimer(s.eventTime + policy.cooldownMs);
             }
             if (scores == null) {
@@ -100,6 +101,10 @@ public class AlertFunction extends KeyedProcessFunction<String, ScoredEvent, Ale
             if (it.next().getValue() + policy.cooldownMs <= timestamp) {
                 it.remove();
             }
+        }
+        if (lastAlert.isEmpty()) {
+            // The iterator's remove leaves an empty map behind on the heap backend; only clear() drops the entry.
+            lastAlert.clear();
         }
     }
 }
