@@ -1,5 +1,6 @@
 package dev.seqscore.kafka;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -172,6 +173,11 @@ public final class EmbeddedKafka implements AutoCloseable {
             Thread.sleep(50); // poll interval of a deadline loop that re-checks the condition
         }
         throw new IllegalStateException("topics " + names + " had no leaders within " + READY_TIMEOUT, last);
+    }
+
+    /** The temp folder holding the broker's metadata and log directories; gone after {@link #close()}. */
+    Path dataDirectory() {
+        return Path.of(cluster.nodes().baseDirectory());
     }
 
     /** Stops the broker and deletes its log directories. */

@@ -80,12 +80,15 @@ class EmbeddedKafkaTest {
     }
 
     @Test
-    void fixedPortBrokerIsReachableAtThatPort() throws Exception {
+    void fixedPortBrokerIsReachableAtThatPortAndCleansUpOnClose() throws Exception {
         int port;
         try (var socket = new java.net.ServerSocket(0)) {
             port = socket.getLocalPort();
         }
+        java.nio.file.Path dataDirectory;
         try (EmbeddedKafka fixed = EmbeddedKafka.start(port)) {
+            dataDirectory = fixed.dataDirectory();
+            assertThat(dataDirectory).isDirectory();
             assertThat(fixed.bootstrapServers()).isEqualTo("localhost:" + port);
             fixed.createTopics(1, "fixed");
             try (KafkaProducer<String, String> producer = new KafkaProducer<>(Map.of(
@@ -94,6 +97,7 @@ class EmbeddedKafkaTest {
                 producer.send(new ProducerRecord<>("fixed", "k", "v")).get();
             }
         }
+        assertThat(dataDirectory).as("log directories are deleted on close").doesNotExist();
     }
 
     private static KafkaProducer<String, String> transactionalProducer() {
