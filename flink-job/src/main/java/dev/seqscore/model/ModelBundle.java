@@ -99,7 +99,7 @@ public final class ModelBundle implements Serializable {
      * @throws IllegalArgumentException if ONNX Runtime cannot load the graph, or the graph does not match the spec
      */
     public void validate() {
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        OrtEnvironment env = OrtRuntime.environment();
         try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
             // Basic optimisation is enough to check loadability; the scorer applies ALL.
             options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.BASIC_OPT);

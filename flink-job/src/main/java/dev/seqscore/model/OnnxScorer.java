@@ -55,7 +55,7 @@ public final class OnnxScorer implements AutoCloseable {
             throw new IllegalArgumentException("intraOpThreads must be positive, got " + intraOpThreads);
         }
         this.spec = bundle.spec();
-        this.env = OrtEnvironment.getEnvironment();
+        this.env = OrtRuntime.environment();
         this.n = spec.maxEvents();
         this.s = spec.sequenceFeatures().size();
         this.p = spec.profileFeatures().size();
