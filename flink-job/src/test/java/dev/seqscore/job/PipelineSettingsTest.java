@@ -1,0 +1,127 @@
+package dev.seqscore.job;
+
+import static dev.seqscore.testing.Clicks.ALICE;
+import static dev.seqscore.testing.Clicks.T0;
+import static dev.seqscore.testing.Clicks.click;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.seqscore.alerts.AlertPolicy;
+import dev.seqscore.events.DeadLetterReason;
+import dev.seqscore.events.EventValidator;
+import dev.seqscore.features.ModelSpec;
+import dev.seqscore.model.ModelBundle;
+import dev.seqscore.testing.RepoPaths;
+import java.time.Duration;
+import org.apache.flink.util.InstantiationUtil;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Resolving the operators' settings from the flags and the committed model bundle: the spec supplies every
+ * default (window, thresholds, alert types, model version), flags override, and a flag the model cannot honour (a
+ * window wider than its tensors, a threshold for an output it does not have) fails on the client with a message
+ * naming the flag.
+ */
+class PipelineSettingsTest {
+    private static ModelBundle bundle;
+    private static ModelSpec spec;
+
+    @BeforeAll
+    static void loadBundle() {
+        bundle = ModelBundle.load(RepoPaths.defaultModel());
+        spec = bundle.spec();
+    }
+
+    @Test
+    void specSuppliesTheDefaults() {
+        PipelineSettings s = PipelineSettings.from(JobConfig.parse(), bundle);
+
+        assertThat(s.maxEvents).isEqualTo(spec.maxEvents());
+        assertThat(s.horizonMs).isEqualTo(spec.horizonMs());
+        assertThat(s.alertPolicy.modelVersion).isEqualTo(spec.modelVersion());
+        assertThat(s.alertPolicy.cooldownMs).isEqualTo(Duration.ofMinutes(10).toMillis());
+        assertThat(s.alertPolicy.rules).hasSameSizeAs(spec.outputs());
+        for (int i = 0; i < spec.outputs().size(); i++) {
+            ModelSpec.OutputSpec o = spec.outputs().get(i);
+            AlertPolicy.Rule r = s.alertPolicy.rules.get(i);
+            // Same order as the model's outputs: AlertFunction indexes scores by position.
+            assertThat(r.output).isEqualTo(o.name());
+            assertThat(r.alertType).isEqualTo(o.alertType());
+            assertThat(r.threshold).isEqualTo(o.threshold());
+        }
+        assertThat(s.stateTtl).isEqualTo(Duration.ofHours(48));
+        assertThat(s.scoreBatch).isEqualTo(64);
+        assertThat(s.maxParallelism).isEqualTo(128);
+    }
+
+    @Test
+    void flagsOverrideTheSpec() {
+        String first = spec.outputs().get(0).name();
+        PipelineSettings s = PipelineSettings.from(JobConfig.parse("--max-events", "3", "--horizon", "1h",
+                "--threshold." + first, "0.99", "--cooldown", "0", "--state-ttl", "0"), bundle);
+
+        assertThat(s.maxEvents).isEqualTo(3);
+        assertThat(s.horizonMs).isEqualTo(Duration.ofHours(1).toMillis());
+        assertThat(s.alertPolicy.rules.get(0).threshold).isEqualTo(0.99);
+        assertThat(s.alertPolicy.rules.get(1).threshold).isEqualTo(spec.outputs().get(1).threshold());
+        assertThat(s.alertPolicy.cooldownMs).isZero();
+        assertThat(s.stateTtl).isZero();
+    }
+
+    @Test
+    void windowAsWideAsTheModelIsAccepted() {
+        PipelineSettings s = PipelineSettings.from(
+                JobConfig.parse("--max-events", Integer.toString(spec.maxEvents())), bundle);
+
+        assertThat(s.maxEvents).isEqualTo(spec.maxEvents());
+    }
+
+    @Test
+    void windowWiderThanTheModelFailsNamingTheFlagAndTheLimit() {
+        JobConfig c = JobConfig.parse("--max-events", Integer.toString(spec.maxEvents() + 1));
+
+        assertThatThrownBy(() -> PipelineSettings.from(c, bundle))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--max-events " + (spec.maxEvents() + 1))
+                .hasMessageContaining(Integer.toString(spec.maxEvents()));
+    }
+
+    @Test
+    void thresholdForAnOutputTheModelLacksFailsListingTheOutputs() {
+        JobConfig c = JobConfig.parse("--threshold.purchase_7d", "0.5");
+
+        assertThatThrownBy(() -> PipelineSettings.from(c, bundle))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--threshold.purchase_7d")
+                .hasMessageContaining(spec.outputs().get(0).name());
+    }
+
+    @Test
+    void validatorUsesTheModelVocabularyAndTheFlagsSkew() {
+        long now = T0.toEpochMilli();
+        PipelineSettings s = PipelineSettings.builder(bundle)
+                .maxFutureSkew(Duration.ofMinutes(1))
+                .clock(() -> now)
+                .build();
+        EventValidator v = s.validator();
+
+        for (String type : spec.vocabulary()) {
+            assertThat(v.check(click(ALICE).type(type).record()).ok()).as(type).isTrue();
+        }
+        assertThat(v.check(click(ALICE).type("not-a-" + spec.vocabulary().get(0)).record()).reason)
+                .isEqualTo(DeadLetterReason.UNKNOWN_EVENT_TYPE);
+        assertThat(v.check(click(ALICE).atMillis(now + Duration.ofMinutes(1).toMillis() + 1).record()).reason)
+                .isEqualTo(DeadLetterReason.FUTURE_TIMESTAMP);
+    }
+
+    @Test
+    void settingsShipWithTheJobGraph() throws Exception {
+        PipelineSettings s = InstantiationUtil.clone(PipelineSettings.from(JobConfig.parse("--max-events", "7"),
+                bundle));
+
+        assertThat(s.maxEvents).isEqualTo(7);
+        assertThat(s.spec().modelVersion()).isEqualTo(spec.modelVersion());
+        assertThat(s.bundle.onnxSize()).isEqualTo(bundle.onnxSize());
+    }
+}
