@@ -1,0 +1,71 @@
+package dev.seqscore.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** The committed default bundle loads and validates, and edits of its spec that the graph contradicts are caught. */
+class ModelBundleDefaultTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void defaultBundleValidates() {
+        ModelBundle bundle = ModelBundle.load(TestBundles.defaultBundle());
+        bundle.validate();
+        assertThat(bundle.spec().outputs()).extracting(o -> o.name()).containsExactly("purchase_30m", "churn_24h");
+    }
+
+    @Test
+    void specWithAnotherWindowLengthIsRefused() throws Exception {
+        Path dir = copyDefault();
+        ObjectNode spec = readSpec(dir);
+        int n = spec.get("window").get("max_events").asInt();
+        int other = n - 10;
+        ((ObjectNode) spec.get("window")).put("max_events", other);
+        for (JsonNode input : spec.get("inputs")) {
+            ArrayNode shape = (ArrayNode) input.get("shape");
+            if (shape.size() > 1 && shape.get(1).asInt() == n) shape.set(1, other);
+        }
+        writeSpec(dir, spec);
+        assertThatThrownBy(ModelBundle.load(dir)::validate)
+                .hasMessageContaining(dir.resolve("model.onnx") + " input 'event_type' has shape [-1, " + n + "] but "
+                        + dir.resolve("model-spec.json") + " says [batch, " + other + "]");
+    }
+
+    @Test
+    void specNamingAnOutputTheGraphLacksIsRefused() throws Exception {
+        Path dir = copyDefault();
+        ObjectNode spec = readSpec(dir);
+        ((ObjectNode) spec.get("outputs").get(1)).put("name", "churn_7d");
+        writeSpec(dir, spec);
+        assertThatThrownBy(ModelBundle.load(dir)::validate)
+                .hasMessageContaining(dir.resolve("model.onnx") + " has no output 'churn_7d'");
+    }
+
+    private Path copyDefault() throws Exception {
+        Path src = TestBundles.defaultBundle();
+        Path dir = Files.createDirectories(tmp.resolve("copy"));
+        Files.copy(src.resolve("model-spec.json"), dir.resolve("model-spec.json"));
+        String onnx = new ObjectMapper().readTree(src.resolve("model-spec.json").toFile()).get("onnx_file").asText();
+        Files.copy(src.resolve(onnx), dir.resolve(onnx));
+        return dir;
+    }
+
+    private static ObjectNode readSpec(Path dir) throws Exception {
+        return (ObjectNode) new ObjectMapper().readTree(dir.resolve("model-spec.json").toFile());
+    }
+
+    private static void writeSpec(Path dir, ObjectNode spec) throws Exception {
+        new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(dir.resolve("model-spec.json").toFile(), spec);
+    }
+}
