@@ -216,6 +216,24 @@ class AlertFunctionTest {
     }
 
     @Test
+    void cooldownAndItsCleanupSurviveACheckpointRestore() throws Exception {
+        harness.processElement(scored(ALICE, T0, 0.9f, 0f));
+        var snapshot = harness.snapshot(1L, ms(T0));
+        harness.close();
+
+        harness = new KeyedOneInputStreamOperatorTestHarness<>(
+                new KeyedProcessOperator<>(new AlertFunction(POLICY, TTL)), s -> s.userId, Types.STRING);
+        harness.initializeState(snapshot);
+        harness.open();
+        harness.processElement(scored(ALICE, T0_PLUS_5M, 0.9f, 0f));
+
+        assertThat(alerts()).as("still in the cooldown from before the restore").isEmpty();
+        harness.processWatermark(ms(T0_PLUS_10M));
+        assertThat(harness.numKeyedStateEntries()).isZero();
+        assertThat(harness.numEventTimeTimers()).isZero();
+    }
+
+    @Test
     void alertCarriesTheEvidence() throws Exception {
         harness.setProcessingTime(ms(T0_PLUS_1D));
         StreamRecord<ScoredEvent> in = scored(ALICE, T0_PLUS_1M, 0.625f, 0.25f);

@@ -439,6 +439,59 @@ class SequenceScoringFunctionTest {
         assertScoresMatchReference(history, scored(), smallN, ONE_HOUR);
     }
 
+    @Test
+    void manyReadyEventsAreScoredAcrossSeveralBatches() throws Exception {
+        // Seven events of one user at one instant become ready together; a batch holds three.
+        harness = open(spec.maxEvents(), spec.horizonMs(), NO_TTL, 3);
+        List<Clicks.Builder> history = new ArrayList<>();
+        for (int i = 0; i < 7; i++) {
+            history.add(click(ALICE).type(i % 2 == 0 ? "view" : "cart").item("i" + i).at(T0).offset(i));
+        }
+        history.forEach(this::sendUnchecked);
+        // A duplicate in the middle of a batch must not shift the rows of the events after it.
+        send(click(ALICE).type("view").item("i2").at(T0).offset(99));
+
+        harness.processWatermark(ms(T0));
+
+        assertThat(scored()).extracting(s -> s.sourceOffset).containsExactly(0L, 1L, 2L, 3L, 4L, 5L, 6L);
+        assertScoresMatchReference(history, scored(), spec.maxEvents(), spec.horizonMs());
+    }
+
+    // ---------------------------------------------------------------- recovery
+
+    @Test
+    void pendingEventsWindowsAndTimersSurviveACheckpointRestore() throws Exception {
+        harness = open(spec.maxEvents(), ONE_HOUR, NO_TTL, 64);
+        List<Clicks.Builder> history = List.of(
+                click(ALICE).item("a").at(T0),
+                click(ALICE).item("b").at(T0_PLUS_1M),
+                click(ALICE).item("c").at(T0_PLUS_2M));
+        send(history.get(0));
+        send(history.get(1));
+        harness.processWatermark(ms(T0));
+        // Snapshot with one event scored (window of 1) and one still waiting for the watermark.
+        var snapshot = harness.snapshot(1L, ms(T0));
+        List<ScoredEvent> before = new ArrayList<>(scored());
+        harness.close();
+
+        harness = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(
+                new SequenceScoringFunction(bundle, spec.maxEvents(), ONE_HOUR, NO_TTL, 1, 64)), r -> r.userId,
+                Types.STRING);
+        harness.initializeState(snapshot);
+        harness.open();
+        send(history.get(2));
+        harness.processWatermark(ms(T0_PLUS_2M));
+
+        List<ScoredEvent> all = new ArrayList<>(before);
+        all.addAll(scored());
+        assertThat(all).extracting(s -> s.windowLength).containsExactly(1, 2, 3);
+        assertScoresMatchReference(history, all, spec.maxEvents(), ONE_HOUR);
+        // The restored cleanup timers still clear the window.
+        harness.processWatermark(ms(T0_PLUS_2M) + ONE_HOUR);
+        assertThat(harness.numKeyedStateEntries()).isZero();
+        assertThat(harness.numEventTimeTimers()).isZero();
+    }
+
     // ---------------------------------------------------------------- construction
 
     @Test
