@@ -1,0 +1,112 @@
+package dev.seqscore.tools.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.seqscore.features.FeatureBatch;
+import dev.seqscore.features.FeatureEncoder;
+import dev.seqscore.features.ModelSpec;
+import dev.seqscore.model.ModelBundle;
+import dev.seqscore.model.OnnxScorer;
+import dev.seqscore.window.WindowEvent;
+import dev.seqscore.window.WindowRule;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * JMH benchmark of the hot path per scored event: {@link FeatureEncoder} and {@link OnnxScorer} (one intra-op
+ * thread) on the real bundle, fed the real windows of its {@code golden.jsonl}. Times are per batch; {@link Bench}
+ * divides by the batch size to report the cost per event.
+ */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+public class ScoringBenchmark {
+    @Param({"1", "64"})
+    public int batch;
+
+    @Param({"models/default"})
+    public String bundle;
+
+    @Param({"1"})
+    public int threads;
+
+    private List<List<WindowEvent>> windows;
+    private FeatureEncoder encoder;
+    private FeatureBatch features;
+    private OnnxScorer scorer;
+    private float[][] scores;
+    private int next;
+
+    @Setup(Level.Trial)
+    public void setUp() throws IOException {
+        ModelBundle b = ModelBundle.load(Path.of(bundle));
+        ModelSpec spec = b.spec();
+        windows = goldenWindows(Path.of(bundle).resolve("golden.jsonl"), spec);
+        encoder = new FeatureEncoder(spec);
+        features = encoder.newBatch(batch);
+        scorer = new OnnxScorer(b, threads);
+        scores = new float[spec.outputs().size()][batch];
+        fill();
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        scorer.close();
+    }
+
+    /** Encodes {@code batch} windows, cycling through the golden ones. */
+    @Benchmark
+    public FeatureBatch encode() {
+        fill();
+        return features;
+    }
+
+    /** Scores one batch of {@code batch} already-encoded windows. */
+    @Benchmark
+    public float[][] score() {
+        scorer.score(features, scores);
+        return scores;
+    }
+
+    private void fill() {
+        features.clear();
+        for (int i = 0; i < batch; i++) {
+            encoder.add(windows.get(next), features);
+            next = (next + 1) % windows.size();
+        }
+    }
+
+    static List<List<WindowEvent>> goldenWindows(Path golden, ModelSpec spec) throws IOException {
+        ObjectMapper mapper = new ObjectMapper();
+        List<List<WindowEvent>> out = new ArrayList<>();
+        for (String line : Files.readAllLines(golden, StandardCharsets.UTF_8)) {
+            if (line.isBlank()) continue;
+            List<WindowEvent> history = new ArrayList<>();
+            for (JsonNode e : mapper.readTree(line).get("history")) {
+                JsonNode category = e.get("category_id");
+                history.add(new WindowEvent(e.get("item_id").asText(),
+                        category == null || category.isNull() ? "" : category.asText(),
+                        spec.typeId(e.get("event_type").asText()), e.get("event_time").asLong()));
+            }
+            out.add(WindowRule.windowEndingAt(history, spec.maxEvents(), spec.horizonMs()));
+        }
+        if (out.isEmpty()) throw new IllegalArgumentException(golden + " has no windows");
+        return out;
+    }
+}
