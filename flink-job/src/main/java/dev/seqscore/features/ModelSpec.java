@@ -66,7 +66,10 @@ public final class ModelSpec implements Serializable {
         }
     }
 
-    /** A model output: a probability per row, and how it becomes an alert. */
+    /**
+     * A model output: a probability per row, and how it becomes an alert. {@code thresholdRule} says how the threshold
+     * was chosen: the spec's text, or its object as compact JSON.
+     */
     public record OutputSpec(String name, String dtype, List<String> shape, String alertType, double threshold,
                              String thresholdRule) implements Serializable {
         public TensorSpec tensor() {
@@ -488,7 +491,9 @@ public final class ModelSpec implements Serializable {
                     throw fail("output '" + name + "' has threshold " + threshold + ", which is not in [0, 1]");
                 }
                 JsonNode rule = t.get("threshold_rule");
-                String thresholdRule = rule == null || rule.isNull() ? "" : rule.asText();
+                // The exporter writes an object (rule, fallback, validation metrics); keep it whole, as compact JSON.
+                String thresholdRule = rule == null || rule.isNull() ? "" : rule.isTextual() ? rule.asText()
+                        : rule.toString();
                 out.add(new OutputSpec(name, dtype, shape, alertType, threshold, thresholdRule));
             }
             return List.copyOf(out);

@@ -56,6 +56,16 @@ class ModelSpecTest {
     }
 
     @Test
+    void thresholdRuleObjectIsKeptAsJson() {
+        String json = SpecFixtures.edited("\"threshold_rule\": \"test\"",
+                "\"threshold_rule\": {\"rule\": \"precision >= 0.5\", \"used\": \"top_fraction\"}");
+        ModelSpec spec = ModelSpec.parse(json, "s.json");
+        assertThat(spec.outputs().get(0).thresholdRule())
+                .isEqualTo("{\"rule\":\"precision >= 0.5\",\"used\":\"top_fraction\"}");
+        assertThat(spec.outputs().get(1).thresholdRule()).isEqualTo("test");
+    }
+
+    @Test
     void survivesJavaSerialization() throws Exception {
         ModelSpec spec = SpecFixtures.smallSpec();
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
