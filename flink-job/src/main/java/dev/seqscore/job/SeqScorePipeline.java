@@ -76,7 +76,10 @@ public final class SeqScorePipeline {
         SingleOutputStreamOperator<InputRecord> valid = input
                 .process(new Validate(s.validator()))
                 .name("Validate events")
-                .uid(UID_VALIDATE);
+                .uid(UID_VALIDATE)
+                // Same parallelism as the input, so it chains: a rebalance here could reorder one user's events
+                // that share a timestamp, and ties are applied in arrival order.
+                .setParallelism(input.getParallelism());
 
         SingleOutputStreamOperator<ScoredEvent> scored = valid
                 .keyBy(r -> r.userId, Types.STRING)
