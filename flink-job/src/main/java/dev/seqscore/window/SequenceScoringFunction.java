@@ -37,7 +37,8 @@ import org.apache.flink.util.OutputTag;
  *
  * <p>State per user: the window (at most N entries) and the events waiting for the watermark. An event-time timer
  * at (newest event + H) clears the window, because by then every event in it is outside the horizon of any future
- * event; so an inactive user costs nothing. Processing-time TTL is a backstop for users whose watermark stalls.
+ * event; so an inactive user costs nothing. Processing-time TTL on the window is a backstop for users whose
+ * watermark stalls; waiting events have none, so nothing expires unscored.
  *
  * <p>Scoring: one ONNX Runtime session per task, created in {@link #open} and closed in {@link #close}. Events that
  * become ready together are scored as one batch; the scorer's API is batch-first so that batching across users can
@@ -97,8 +98,9 @@ public class SequenceScoringFunction extends KeyedProcessFunction<String, InputR
                     .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
                     .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
                     .build();
+            // Only the window: events waiting for the watermark must never expire unscored. They wait for
+            // traffic to resume (idle partitions do not hold the watermark back) and are then scored in order.
             windowDesc.enableTimeToLive(ttl);
-            pendingDesc.enableTimeToLive(ttl);
         }
         window = getRuntimeContext().getListState(windowDesc);
         pending = getRuntimeContext().getMapState(pendingDesc);

@@ -389,6 +389,20 @@ class SequenceScoringFunctionTest {
         assertThat(scored()).extracting(s -> s.windowLength).containsExactly(1, 2, 1);
     }
 
+    @Test
+    void eventsWaitingForTheWatermarkOutliveTheTtlAndAreScoredWhenItMoves() throws Exception {
+        Duration ttl = Duration.ofHours(1);
+        harness = open(spec.maxEvents(), spec.horizonMs(), ttl, 64);
+        harness.setStateTtlProcessingTime(0);
+        send(click(ALICE).at(T0));
+        send(click(ALICE).item("i2").at(T0_PLUS_1M));
+        // Traffic stops for longer than the TTL before the watermark passes the waiting events.
+        harness.setStateTtlProcessingTime(3 * ttl.toMillis());
+        harness.processWatermark(ms(T0_PLUS_1M));
+
+        assertThat(scored()).extracting(s -> s.windowLength).containsExactly(1, 2);
+    }
+
     // ---------------------------------------------------------------- scores
 
     @Test
