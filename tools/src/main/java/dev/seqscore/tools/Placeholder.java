@@ -1,1 +1,0 @@
-package dev.seqscore.tools; /** placeholder. */ final class Placeholder {}
