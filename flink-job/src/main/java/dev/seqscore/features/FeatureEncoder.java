@@ -82,9 +82,11 @@ public final class FeatureEncoder implements Serializable {
         profParam = new int[prof.size()];
         for (int f = 0; f < prof.size(); f++) {
             String name = prof.get(f).name();
-            if (name.startsWith(ModelSpec.COUNT_PREFIX) && spec.typeId(name.substring(ModelSpec.COUNT_PREFIX.length())) > 0) {
+            int counted = name.startsWith(ModelSpec.COUNT_PREFIX)
+                    ? spec.typeId(name.substring(ModelSpec.COUNT_PREFIX.length())) : 0;
+            if (counted > 0) {
                 profCode[f] = COUNT;
-                profParam[f] = spec.typeId(name.substring(ModelSpec.COUNT_PREFIX.length()));
+                profParam[f] = counted;
                 continue;
             }
             profCode[f] = switch (name) {

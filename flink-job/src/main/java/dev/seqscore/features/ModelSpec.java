@@ -152,7 +152,8 @@ public final class ModelSpec implements Serializable {
         this.itemBuckets = p.positiveInt(hash, "hash.item_buckets");
         this.categoryBuckets = p.positiveInt(hash, "hash.category_buckets");
 
-        this.sequenceFeatures = p.features(root, "sequence_features", "sequence feature", Set.copyOf(SEQUENCE_FEATURES));
+        this.sequenceFeatures =
+                p.features(root, "sequence_features", "sequence feature", Set.copyOf(SEQUENCE_FEATURES));
         Set<String> profileKnown = new HashSet<>(PROFILE_FEATURES);
         for (String t : vocabulary) {
             profileKnown.add(COUNT_PREFIX + t);
