@@ -78,6 +78,8 @@ public final class StandaloneCluster implements AutoCloseable {
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final List<Process> processes = new ArrayList<>();
     private final List<Path> logFiles = new ArrayList<>();
+    /** Kills the processes if the test JVM exits without close(), e.g. when failsafe times out a fork. */
+    private final Thread killOnExit = new Thread(this::killAll, "standalone-cluster-kill-on-exit");
 
     private StandaloneCluster(Path workDir, List<Path> classpath, int restPort) {
         this.workDir = workDir;
@@ -98,6 +100,7 @@ public final class StandaloneCluster implements AutoCloseable {
             throws IOException, InterruptedException {
         Files.createDirectories(workDir);
         StandaloneCluster c = new StandaloneCluster(workDir.toAbsolutePath(), classpath, freePort());
+        Runtime.getRuntime().addShutdownHook(c.killOnExit);
         try {
             c.writeConfig(confOverrides);
             c.launch("jobmanager", JM_MAIN, "GET_JM_RESOURCE_PARAMS");
@@ -249,6 +252,11 @@ public final class StandaloneCluster implements AutoCloseable {
     /** Stops both processes: SIGTERM first, so Flink's shutdown hooks clean up; a kill if they hang. */
     @Override
     public void close() {
+        try {
+            Runtime.getRuntime().removeShutdownHook(killOnExit);
+        } catch (IllegalStateException e) {
+            // The JVM is already shutting down; the hook does the same.
+        }
         for (Process p : processes) {
             p.destroy();
         }
@@ -262,6 +270,10 @@ public final class StandaloneCluster implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
+    }
+
+    private void killAll() {
+        processes.forEach(Process::destroyForcibly);
     }
 
     private void writeConfig(Map<String, String> overrides) throws IOException {
@@ -400,10 +412,28 @@ public final class StandaloneCluster implements AutoCloseable {
         HttpResponse<String> response = http.send(r, HttpResponse.BodyHandlers.ofString());
         if (response.statusCode() != expectedStatus) {
             throw new IllegalStateException(r.method() + " " + r.uri() + " returned " + response.statusCode()
-                    + ": " + response.body());
+                    + ": " + errorText(response.body()));
         }
         String body = response.body();
         return body.isBlank() ? JSON.createObjectNode() : JSON.readTree(body);
+    }
+
+    /**
+     * Flink's REST errors are {@code {"errors": [...]}} with whole stack traces inside JSON strings; unescaped,
+     * the job's own message (e.g. why main() failed) is readable in a test report.
+     */
+    private static String errorText(String body) {
+        try {
+            JsonNode errors = JSON.readTree(body).path("errors");
+            if (errors.isArray() && errors.size() > 0) {
+                List<String> texts = new ArrayList<>();
+                errors.forEach(e -> texts.add(e.asText()));
+                return String.join("\n", texts);
+            }
+        } catch (IOException e) {
+            // Not JSON: the raw body is the best there is.
+        }
+        return body;
     }
 
     private static List<String> split(String params) {

@@ -26,6 +26,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.UUID;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.apache.avro.specific.SpecificDatumReader;
 import org.apache.avro.specific.SpecificRecord;
@@ -108,15 +109,17 @@ class StandaloneClusterITCase {
         int garbagePartition = 0;
         try (KafkaProducer<byte[], byte[]> producer = producer()) {
             // In time order per partition, so that nothing is late; a user always lands on the same partition.
+            long offset = -1;
             for (int i = 0; i < events.size(); i++) {
+                if (i == events.size() / 2) {
+                    // Mid-stream, so the events behind it in its partition show that a poison record stalls nothing.
+                    offset = producer.send(new ProducerRecord<>(in, garbagePartition,
+                            "garbage".getBytes(StandardCharsets.UTF_8), garbage)).get().offset();
+                }
                 ClickEvent e = events.get(i);
                 producer.send(record(in, partitionOf(e.getUserId()), e.getUserId(), ClickEventAvro.encode(e)));
-                if (i == events.size() / 2) {
-                    producer.flush();
-                }
             }
-            garbageOffset = producer.send(new ProducerRecord<>(in, garbagePartition,
-                    "garbage".getBytes(StandardCharsets.UTF_8), garbage)).get().offset();
+            garbageOffset = offset;
             // Events wait in the scorer until the watermark passes them, and the watermark is the minimum over
             // the partitions: a much newer event in each partition releases every earlier one. The flush events
             // themselves stay unscored, so exactly the simulated events are scored.
@@ -155,6 +158,10 @@ class StandaloneClusterITCase {
                         Duration.ofNanos(System.nanoTime() - t0).toMillis());
 
                 List<Map.Entry<String, Instant>> expectedAlerts = cooldownAlerts(events, COOLDOWN);
+                assertThat(expectedAlerts).as("some events fall within a cooldown").hasSizeLessThan(EVENTS);
+                assertThat(expectedAlerts.stream().collect(Collectors.groupingBy(Map.Entry::getKey,
+                        Collectors.counting())).values())
+                        .as("some user alerts again after a cooldown").anyMatch(n -> n >= 2);
                 Outputs out = readOutputs(cluster, jobId, scoresTopic, alertsTopic, dlqTopic,
                         EVENTS, 2 * expectedAlerts.size(), 1);
                 System.err.printf("outputs complete %d ms after submission: %d scores, %d alerts, %d dead%n",
