@@ -270,6 +270,20 @@ public final class StandaloneCluster implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
+        // The uploaded copy of the job jar is tens of MB per run; the logs, kept, are what a failure needs.
+        deleteTree(workDir.resolve("uploads"));
+        deleteTree(workDir.resolve("tmp"));
+    }
+
+    private static void deleteTree(Path dir) {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (var files = Files.walk(dir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        } catch (IOException e) {
+            // Best effort: target/ is cleaned by mvn clean anyway.
+        }
     }
 
     private void killAll() {
