@@ -55,7 +55,9 @@ def export_onnx(model: torch.nn.Module, path: str, example: Dict[str, np.ndarray
                   dynamic_axes=dyn, do_constant_folding=True)
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         kwargs["dynamo"] = False
-    with torch.enable_grad():
+    import warnings
+    with torch.enable_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings from torch internals (shape asserts), harmless here
         torch.onnx.export(model, args, path, **kwargs)
     import onnx
     m = onnx.load(path)

@@ -22,11 +22,11 @@ log = logging.getLogger("seqscore_export")
 
 @dataclass
 class TrainOptions:
-    epochs: int = 10
+    epochs: int = 6
     patience: int = 2
-    batch_size: int = 256
-    lr: float = 2e-3
-    weight_decay: float = 1e-5
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
     seed: int = 17
     validation_fraction: float = 0.2
     max_pos_weight: float = 20.0
