@@ -183,7 +183,8 @@ def cmd_train(args) -> int:
              "train_events": int(len(prep.train_rows)), "validation_events": int(len(vr))}
     command = "cd model-export && /usr/bin/python3 -m seqscore_export train " + " ".join(
         shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["train"] else "seqscore_export train"
-    card = render(spec, metrics, report.summary(), split, args.quick, command, fusion.cfg, _verdict(metrics))
+    card = render(spec, metrics, report.summary(), split, args.quick, command, fusion.cfg, _verdict(metrics),
+                  time.time() - t_start, args.threads)
     with open(os.path.join(args.out, "MODEL_CARD.md"), "w", encoding="utf-8") as f:
         f.write(card)
     print(f"bundle: {args.out} (model_version {spec['model_version']}, {n_g} golden windows, "
@@ -229,7 +230,7 @@ def _verdict(metrics: dict) -> str:
                        + ", ".join(f"{a} {others[a]:.4f}" for a in beaten) + ".")
     out.append("With ~120 validation users the differences of a few hundredths are within noise; the sequence "
                "branches add little over the window profile on this sample. Fusion is still exported because the "
-               "job is built to serve it; see MODEL_CARD limits.")
+               "job is built to serve it; see Limits below.")
     return "\n".join(out)
 
 

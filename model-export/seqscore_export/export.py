@@ -107,6 +107,11 @@ def pick_golden_rows(encoder: F.Encoder, candidate_rows: np.ndarray, n: int, see
     return np.sort(chosen)
 
 
+def f32(x) -> float:
+    """A float32 as the shortest decimal that parses back to the same float32 (keeps golden.jsonl small)."""
+    return float(repr(np.float32(x)))
+
+
 def write_golden(path: str, encoder: F.Encoder, rows: np.ndarray, tensors: Dict[str, np.ndarray],
                  outputs: np.ndarray) -> int:
     ev = encoder.ev
@@ -122,11 +127,11 @@ def write_golden(path: str, encoder: F.Encoder, rows: np.ndarray, tensors: Dict[
                     "event_type": tensors["event_type"][j].tolist(),
                     "item_bucket": tensors["item_bucket"][j].tolist(),
                     "category_bucket": tensors["category_bucket"][j].tolist(),
-                    "seq_numeric": [[float(x) for x in row] for row in tensors["seq_numeric"][j]],
-                    "mask": [float(x) for x in tensors["mask"][j]],
-                    "profile": [float(x) for x in tensors["profile"][j]],
+                    "seq_numeric": [[f32(x) for x in row] for row in tensors["seq_numeric"][j]],
+                    "mask": [f32(x) for x in tensors["mask"][j]],
+                    "profile": [f32(x) for x in tensors["profile"][j]],
                 },
-                "outputs": {"purchase_30m": float(outputs[j, 0]), "churn_24h": float(outputs[j, 1])},
+                "outputs": {"purchase_30m": f32(outputs[j, 0]), "churn_24h": f32(outputs[j, 1])},
             }
             f.write(json.dumps(rec, separators=(",", ":")) + "\n")
     return len(rows)
