@@ -228,6 +228,13 @@ def _verdict(metrics: dict) -> str:
             beaten = sorted(a for a, v in others.items() if v > fu)
             out.append(f"- `{o}`: fusion does NOT beat the ablations on validation ROC-AUC ({fu:.4f}); better: "
                        + ", ".join(f"{a} {others[a]:.4f}" for a in beaten) + ".")
+        fp = metrics["fusion"][o]["pr_auc"]
+        pr = {a: m[o]["pr_auc"] for a, m in metrics.items() if a != "fusion" and m[o]["pr_auc"] == m[o]["pr_auc"]}
+        better_pr = sorted(a for a, v in pr.items() if v > fp)
+        if better_pr:
+            out.append(f"  PR-AUC: fusion {fp:.4f}; better: " + ", ".join(f"{a} {pr[a]:.4f}" for a in better_pr) + ".")
+        elif pr:
+            out.append(f"  PR-AUC: fusion {fp:.4f} is the best.")
     out.append("With ~120 validation users the differences of a few hundredths are within noise; the sequence "
                "branches add little over the window profile on this sample. Fusion is still exported because the "
                "job is built to serve it; see Limits below.")
