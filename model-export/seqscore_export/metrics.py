@@ -46,6 +46,10 @@ def choose_threshold(y: np.ndarray, s: np.ndarray, min_precision=0.5, min_alerts
     min_alerts alerts; otherwise the score of the top `top_fraction` of events."""
     y = np.asarray(y).astype(bool)
     s = np.asarray(s, dtype=np.float64)
+    if len(s) == 0:  # e.g. data shorter than the churn horizon: no labelled validation event
+        return 0.5, {"rule": "no labelled validation events: default 0.5", "fallback": "none", "used": "default",
+                     "validation_precision": float("nan"), "validation_recall": float("nan"),
+                     "validation_alert_rate": float("nan")}
     order = np.argsort(-s, kind="mergesort")
     ys, ss = y[order], s[order]
     tp = np.cumsum(ys)

@@ -136,3 +136,18 @@ def test_metrics_json_has_every_model(bundle):
     for v in m.values():
         for o in ("purchase_30m", "churn_24h"):
             assert set(v[o]) >= {"roc_auc", "pr_auc"}
+
+
+@requires_data
+def test_quick_train_on_rees46_survives_short_data(tmp_path):
+    """REES46 head covers ~3 hours: no churn labels at all, few buys. Training must still produce a bundle."""
+    src = os.path.join(D.default_data_dir(), "rees46", "2019-Oct_head.csv")
+    if not os.path.exists(src):
+        pytest.skip(f"{src} not found")
+    out = tmp_path / "rees"
+    assert cli.main(["train", "--quick", "--format", "rees46", "--input", src, "--out", str(out),
+                     "--utc-offset-ms", "0", "--golden", "50"]) == 0
+    spec = json.load(open(out / "model-spec.json"))
+    assert spec["time"] == {"zone": "+00:00", "utc_offset_ms": 0}
+    assert spec["outputs"][1]["threshold_rule"]["used"] == "default"
+    assert sum(1 for _ in open(out / "golden.jsonl")) == 50
