@@ -9,6 +9,9 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.UUID;
 
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.FinalizedVersionRange;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -35,6 +38,16 @@ class EmbeddedKafkaTest {
     static void stopBroker() {
         if (kafka != null) {
             kafka.close();
+        }
+    }
+
+    @Test
+    void brokerRunsTransactionVersionOneForFlinksExactlyOnceSink() throws Exception {
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+            FinalizedVersionRange tv = admin.describeFeatures().featureMetadata().get()
+                    .finalizedFeatures().get("transaction.version");
+            assertThat(tv).isNotNull();
+            assertThat(tv.maxVersionLevel()).isEqualTo(EmbeddedKafka.transactionVersion()).isEqualTo((short) 1);
         }
     }
 
