@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.UUID;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Function;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -28,17 +29,42 @@ public final class KafkaTopics {
     }
 
     public static void produce(String bootstrap, String topic, List<byte[]> keys, List<byte[]> values) {
+        List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>();
+        for (int i = 0; i < values.size(); i++) {
+            records.add(new ProducerRecord<>(topic, keys.get(i), values.get(i)));
+        }
+        produce(bootstrap, records);
+    }
+
+    public static void produce(String bootstrap, List<ProducerRecord<byte[], byte[]>> records) {
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         try (KafkaProducer<byte[], byte[]> producer =
                 new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
-            for (int i = 0; i < values.size(); i++) {
-                producer.send(new ProducerRecord<>(topic, keys.get(i), values.get(i)));
-            }
+            records.forEach(producer::send);
             producer.flush();
         }
+    }
+
+    /**
+     * Waits until at least {@code count} committed records are readable, then returns all that are. Polls with a
+     * deadline: a running job commits at its own pace, and its output has no end marker.
+     */
+    public static <T> List<T> awaitCommitted(String bootstrap, String topic, int count, Duration timeout,
+            Function<ConsumerRecord<byte[], byte[]>, T> f) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        List<T> seen = readCommitted(bootstrap, topic, f);
+        while (seen.size() < count) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("only " + seen.size() + " of " + count + " committed records in " + topic
+                        + " after " + timeout);
+            }
+            LockSupport.parkNanos(Duration.ofMillis(250).toNanos());
+            seen = readCommitted(bootstrap, topic, f);
+        }
+        return seen;
     }
 
     /**
