@@ -210,16 +210,21 @@ public final class Demo {
         producer.start();
 
         Summary summary = new Summary(bootstrap, bundle);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        AtomicBoolean shutDown = new AtomicBoolean();
+        Runnable shutdown = () -> {
+            if (!shutDown.compareAndSet(false, true)) {
+                return;
+            }
             stopping.set(true);
-            System.out.println("\nstopping: cancelling the job and the broker...");
+            System.out.println("\ndemo: stopping: cancelling the job, then the broker...");
             try {
-                job.cancel().get();
-            } catch (Exception ignored) {
-                // Already finished or the cluster is going down with the JVM.
+                job.cancel().get(30, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (Exception e) {
+                // Already finished, or the cluster is going down with the JVM: nothing left to cancel.
             }
             kafka.close();
-        }));
+        };
+        Runtime.getRuntime().addShutdownHook(new Thread(shutdown, "demo-shutdown"));
 
         Duration duration = JobConfig.parseDuration(get("duration", "0"));
         Duration every = JobConfig.parseDuration(get("report-every", "5s"));
@@ -234,6 +239,8 @@ public final class Demo {
             }
             if (!duration.isZero() && now - start >= duration.toNanos()) {
                 say("--duration " + duration + " reached");
+                summary.close();
+                shutdown.run();
                 System.exit(0);
             }
         }
@@ -327,6 +334,10 @@ public final class Demo {
         private final Map<String, Long> alertsByType = new TreeMap<>();
         private final Map<String, List<String>> examples = new TreeMap<>();
         private final Map<String, Long> deadByReason = new TreeMap<>();
+
+        void close() {
+            consumer.close(Duration.ofSeconds(5));
+        }
 
         Summary(String bootstrap, ModelBundle bundle) {
             Properties p = new Properties();
