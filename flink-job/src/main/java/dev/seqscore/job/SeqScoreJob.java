@@ -17,6 +17,10 @@ public final class SeqScoreJob {
 
     private SeqScoreJob() {}
 
+    /**
+     * Never calls {@code System.exit}: when a cluster runs this main (REST or application mode), exiting would take
+     * the JobManager down with it. A bad flag or model is printed and thrown, so {@code flink run} reports it.
+     */
     public static void main(String[] args) throws Exception {
         JobConfig config;
         try {
@@ -25,16 +29,20 @@ public final class SeqScoreJob {
             System.err.println("error: " + e.getMessage());
             System.err.println();
             System.err.println(JobConfig.usage("flink run seqscore-flink-job.jar"));
-            System.exit(2);
-            return;
+            throw e;
         }
         if (config.help()) {
             System.out.println(JobConfig.usage("flink run seqscore-flink-job.jar"));
             return;
         }
-        ModelBundle bundle = loadModel(config);
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        assemble(env, config, bundle);
+        try {
+            assemble(env, config, loadModel(config));
+        } catch (IllegalArgumentException | ConfigException e) {
+            // A missing or broken model, or flags that do not fit it: say what, not where in our code.
+            System.err.println("error: " + e.getMessage());
+            throw e;
+        }
         env.execute(JOB_NAME);
     }
 
