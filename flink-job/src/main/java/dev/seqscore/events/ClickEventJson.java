@@ -123,7 +123,8 @@ public final class ClickEventJson {
         return v;
     }
 
-    private static String optionalId(JsonNode n, String field) {
+    /** An id field: text, or an integral number as text (producers often send numeric ids); null when absent. */
+    static String optionalId(JsonNode n, String field) {
         JsonNode v = n.get(field);
         if (v == null || v.isNull()) {
             return null;

@@ -303,13 +303,9 @@ public final class EventFileReader implements Iterator<FileRecord>, Closeable {
     private static FileRecord parseTaobao(long n, String line) {
         List<String> c;
         try {
-            c = splitCsv(line);
-        } catch (IllegalArgumentException e) {
-            return FileRecord.rejected(n, line, null, "unterminated_quote", e.getMessage());
-        }
-        if (c.size() != 5) {
-            return FileRecord.rejected(n, line, null, "wrong_column_count",
-                    "wrong column count: " + c.size() + ", expected 5");
+            c = cells(line, 5);
+        } catch (BadCell e) {
+            return FileRecord.rejected(n, line, null, e.kind, e.getMessage());
         }
         String rawTs = c.get(4).trim();
         String userId = c.get(0).trim();
@@ -352,13 +348,9 @@ public final class EventFileReader implements Iterator<FileRecord>, Closeable {
         return (n, line) -> {
             List<String> c;
             try {
-                c = splitCsv(line);
-            } catch (IllegalArgumentException e) {
-                return FileRecord.rejected(n, line, null, "unterminated_quote", e.getMessage());
-            }
-            if (c.size() != width) {
-                return FileRecord.rejected(n, line, null, "wrong_column_count",
-                        "wrong column count: " + c.size() + ", expected " + width);
+                c = cells(line, width);
+            } catch (BadCell e) {
+                return FileRecord.rejected(n, line, null, e.kind, e.getMessage());
             }
             String rawTs = c.get(time).trim();
             String userId = c.get(user).trim();
@@ -385,7 +377,7 @@ public final class EventFileReader implements Iterator<FileRecord>, Closeable {
             Double p;
             try {
                 p = parsePrice(c.get(price).trim());
-            } catch (BadPrice e) {
+            } catch (BadCell e) {
                 return FileRecord.rejected(n, line, rawTs, e.kind, e.getMessage());
             }
             return FileRecord.valid(n, line, rawTs, event(userId, mapped, itemId, c.get(category).trim(), millis, p,
@@ -407,13 +399,9 @@ public final class EventFileReader implements Iterator<FileRecord>, Closeable {
         return (n, line) -> {
             List<String> c;
             try {
-                c = splitCsv(line);
-            } catch (IllegalArgumentException e) {
-                return FileRecord.rejected(n, line, null, "unterminated_quote", e.getMessage());
-            }
-            if (c.size() != width) {
-                return FileRecord.rejected(n, line, null, "wrong_column_count",
-                        "wrong column count: " + c.size() + ", expected " + width);
+                c = cells(line, width);
+            } catch (BadCell e) {
+                return FileRecord.rejected(n, line, null, e.kind, e.getMessage());
             }
             String rawTs = c.get(time).trim();
             String userId = c.get(user).trim();
@@ -435,7 +423,7 @@ public final class EventFileReader implements Iterator<FileRecord>, Closeable {
             Double p;
             try {
                 p = price == null ? null : parsePrice(c.get(price).trim());
-            } catch (BadPrice e) {
+            } catch (BadCell e) {
                 return FileRecord.rejected(n, line, rawTs, e.kind, e.getMessage());
             }
             String categoryId = category == null ? "" : c.get(category).trim();
@@ -504,11 +492,26 @@ public final class EventFileReader implements Iterator<FileRecord>, Closeable {
     }
 
     /** A price cell that is not a finite, non-negative number; carries the rejection kind. */
-    private static final class BadPrice extends Exception {
+    /** The line's CSV cells, or why it is not a row of {@code width} cells. */
+    private static List<String> cells(String line, int width) throws BadCell {
+        List<String> c;
+        try {
+            c = splitCsv(line);
+        } catch (IllegalArgumentException e) {
+            throw new BadCell("unterminated_quote", e.getMessage());
+        }
+        if (c.size() != width) {
+            throw new BadCell("wrong_column_count", "wrong column count: " + c.size() + ", expected " + width);
+        }
+        return c;
+    }
+
+    /** A cell or line that cannot be read, with a value-free kind for counting; thrown without a stack trace. */
+    private static final class BadCell extends Exception {
         private static final long serialVersionUID = 1L;
         final String kind;
 
-        BadPrice(String kind, String message) {
+        BadCell(String kind, String message) {
             super(message, null, false, false);
             this.kind = kind;
         }
@@ -535,7 +538,7 @@ public final class EventFileReader implements Iterator<FileRecord>, Closeable {
         }
     }
 
-    private static Double parsePrice(String raw) throws BadPrice {
+    private static Double parsePrice(String raw) throws BadCell {
         if (raw.isEmpty()) {
             return null;
         }
@@ -543,10 +546,10 @@ public final class EventFileReader implements Iterator<FileRecord>, Closeable {
         try {
             p = Double.parseDouble(raw);
         } catch (NumberFormatException e) {
-            throw new BadPrice("non_numeric_price", "non-numeric price '" + raw + "'");
+            throw new BadCell("non_numeric_price", "non-numeric price '" + raw + "'");
         }
         if (!validPrice(p)) {
-            throw new BadPrice("invalid_price", "invalid price '" + raw + "'");
+            throw new BadCell("invalid_price", "invalid price '" + raw + "'");
         }
         return p;
     }

@@ -76,19 +76,13 @@ public final class InputDecoder implements Serializable {
         return r;
     }
 
-    /** Ids may arrive as JSON numbers; anything else that is not text is a field error. */
+    /** The same id rule as {@link ClickEventJson}, but a bad field is recorded for validation, not thrown. */
     private static String text(JsonNode n, String field, InputRecord r) {
-        JsonNode v = n.get(field);
-        if (v == null || v.isNull()) {
+        try {
+            return ClickEventJson.optionalId(n, field);
+        } catch (ClickEventJson.InvalidClickEventException e) {
+            r.fieldError = e.getMessage();
             return null;
         }
-        if (v.isTextual()) {
-            return v.textValue();
-        }
-        if (v.isIntegralNumber()) {
-            return v.asText();
-        }
-        r.fieldError = field + " must be a string, got " + v;
-        return null;
     }
 }

@@ -57,36 +57,15 @@ public final class Backtest {
 
     public static void main(String[] args) throws Exception {
         Map<String, String> own = new HashMap<>();
-        List<String> jobArgs = new ArrayList<>();
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            String name = a.startsWith("--") ? a.substring(2) : a;
-            String value = null;
-            int eq = name.indexOf('=');
-            if (eq >= 0) {
-                value = name.substring(eq + 1);
-                name = name.substring(0, eq);
-            }
-            if (List.of(INPUT, FORMAT, OUTPUT, ALERTS_OUTPUT).contains(name)) {
-                if (value == null) {
-                    if (i + 1 >= args.length) {
-                        fail("--" + name + " needs a value");
-                    }
-                    value = args[++i];
-                }
-                own.put(name, value);
-            } else {
-                jobArgs.add(a);
-            }
-        }
         JobConfig config;
         try {
+            List<String> jobArgs = JobConfig.splitOwnOptions(args, List.of(INPUT, FORMAT, OUTPUT, ALERTS_OUTPUT), own);
             config = JobConfig.parse(jobArgs.toArray(new String[0]));
         } catch (ConfigException e) {
             fail(e.getMessage());
             return;
         }
-        if (config.help()) {
+        if (own.containsKey("help")) {
             System.out.println(usage());
             return;
         }

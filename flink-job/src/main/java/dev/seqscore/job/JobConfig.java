@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -141,6 +142,47 @@ public final class JobConfig implements Serializable {
         JobConfig c = new JobConfig(values, thresholds, kafka);
         c.validate();
         return c;
+    }
+
+    /**
+     * Splits a command's own options from the job's, for commands (backtest, demo) that take both: options named in
+     * {@code ownNames}, and {@code --help}, go into {@code own}; every other option and its value is returned, in
+     * order, for {@link #parse}.
+     */
+    public static List<String> splitOwnOptions(String[] args, Collection<String> ownNames, Map<String, String> own) {
+        List<String> rest = new ArrayList<>();
+        for (int i = 0; i < args.length; i++) {
+            String arg = args[i];
+            if (!arg.startsWith("--")) {
+                rest.add(arg);
+                continue;
+            }
+            String name = arg.substring(2);
+            String value = null;
+            int eq = name.indexOf('=');
+            if (eq >= 0) {
+                value = name.substring(eq + 1);
+                name = name.substring(0, eq);
+            }
+            if (name.equals(HELP.name())) {
+                own.put(name, "true");
+            } else if (ownNames.contains(name)) {
+                if (value == null) {
+                    if (i + 1 >= args.length) {
+                        throw new ConfigException("--" + name + " needs a value");
+                    }
+                    value = args[++i];
+                }
+                own.put(name, value);
+            } else {
+                rest.add(arg);
+                // Every job option but --help takes a value; keep it with its name.
+                if (value == null && i + 1 < args.length) {
+                    rest.add(args[++i]);
+                }
+            }
+        }
+        return rest;
     }
 
     /** Touches every typed option once, so that a bad value fails at start-up rather than deep in the job. */

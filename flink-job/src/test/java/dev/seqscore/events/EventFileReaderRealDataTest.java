@@ -2,6 +2,7 @@ package dev.seqscore.events;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.seqscore.testing.RepoPaths;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -51,7 +52,7 @@ class EventFileReaderRealDataTest {
 
     @Test
     void taobaoSample() throws IOException {
-        Summary s = summarise(SeqScoreTestData.require("taobao/UserBehavior_sample.csv"), Format.TAOBAO);
+        Summary s = summarise(RepoPaths.requireData("taobao/UserBehavior_sample.csv"), Format.TAOBAO);
 
         assertThat(s.rows()).isEqualTo(60_973);
         assertThat(s.rejections()).isEmpty();
@@ -67,7 +68,7 @@ class EventFileReaderRealDataTest {
 
     @Test
     void taobaoTimeOrdered() throws IOException {
-        Path file = SeqScoreTestData.require("taobao/UserBehavior_timeordered_110k.csv");
+        Path file = RepoPaths.requireData("taobao/UserBehavior_timeordered_110k.csv");
         Summary s = summarise(file, Format.TAOBAO);
 
         assertThat(s.rows()).isEqualTo(110_278);
@@ -86,7 +87,7 @@ class EventFileReaderRealDataTest {
 
     @Test
     void rees46Head() throws IOException {
-        Path file = SeqScoreTestData.require("rees46/2019-Oct_head.csv");
+        Path file = RepoPaths.requireData("rees46/2019-Oct_head.csv");
         Summary s = summarise(file, Format.REES46);
 
         assertThat(s.rows()).isEqualTo(17_433);

@@ -337,4 +337,25 @@ class JobConfigTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("'" + text + "'");
     }
+
+    @Test
+    void commandsSplitTheirOwnOptionsFromTheJobsKeepingEachValueWithItsName() {
+        Map<String, String> own = new java.util.HashMap<>();
+        java.util.List<String> rest = JobConfig.splitOwnOptions(new String[] {
+                "--input", "a.csv", "--threshold.churn_24h", "0.7", "--output=s.csv", "--group-id", "input", "--help"},
+                java.util.List.of("input", "output"), own);
+
+        assertThat(own).containsEntry("input", "a.csv").containsEntry("output", "s.csv").containsEntry("help", "true");
+        // A job option's value that happens to spell an own option's name is still the job option's value.
+        assertThat(rest).containsExactly("--threshold.churn_24h", "0.7", "--group-id", "input");
+        assertThat(JobConfig.parse(rest.toArray(new String[0])).thresholds()).containsEntry("churn_24h", 0.7);
+    }
+
+    @Test
+    void anOwnOptionWithoutItsValueIsAnError() {
+        assertThatThrownBy(() -> JobConfig.splitOwnOptions(new String[] {"--input"}, java.util.List.of("input"),
+                new java.util.HashMap<>()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--input needs a value");
+    }
 }

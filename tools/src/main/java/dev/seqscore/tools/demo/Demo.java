@@ -97,32 +97,7 @@ public final class Demo {
     private void parse(String[] args) {
         List<String> names = List.of("data-dir", "source", "rate", "duration", "kafka-port", "web-port",
                 "parallelism", "bad-every", "report-every");
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            String name = a.startsWith("--") ? a.substring(2) : a;
-            String value = null;
-            int eq = name.indexOf('=');
-            if (eq >= 0) {
-                value = name.substring(eq + 1);
-                name = name.substring(0, eq);
-            }
-            if (name.equals("help")) {
-                own.put("help", "true");
-            } else if (names.contains(name)) {
-                if (value == null) {
-                    if (i + 1 >= args.length) {
-                        throw new IllegalArgumentException("--" + name + " needs a value");
-                    }
-                    value = args[++i];
-                }
-                own.put(name, value);
-            } else {
-                jobArgs.add(a);
-                if (value == null && i + 1 < args.length && !args[i + 1].startsWith("--")) {
-                    jobArgs.add(args[++i]);
-                }
-            }
-        }
+        jobArgs.addAll(JobConfig.splitOwnOptions(args, names, own));
         positive("rate", "1000");
         positive("parallelism", "2");
         nonNegative("bad-every", "500");
