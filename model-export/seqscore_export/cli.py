@@ -54,11 +54,11 @@ def _add_train_args(p):
     p.add_argument("--category-buckets", type=int, default=1024, help="hash buckets for category ids")
     p.add_argument("--golden", type=int, default=240, help="number of golden windows to write (>= 200 for the "
                                                            "committed bundle)")
-    p.add_argument("--d-model", type=int, default=32, help="embedding width / Transformer d_model")
-    p.add_argument("--lstm-hidden", type=int, default=32, help="LSTM hidden size")
+    p.add_argument("--d-model", type=int, default=16, help="embedding width / Transformer d_model")
+    p.add_argument("--lstm-hidden", type=int, default=16, help="LSTM hidden size")
     p.add_argument("--encoder-layers", type=int, default=1, help="Transformer encoder layers")
     p.add_argument("--heads", type=int, default=2, help="attention heads")
-    p.add_argument("--ff", type=int, default=64, help="Transformer feed-forward width")
+    p.add_argument("--ff", type=int, default=32, help="Transformer feed-forward width")
     p.add_argument("--models", default="fusion,lstm,transformer,profile_mlp,logistic",
                    help="comma-separated models to train; fusion is the exported one and must be included")
 
