@@ -12,11 +12,9 @@ import dev.seqscore.events.EventFileReader;
 import dev.seqscore.events.FileRecord;
 import dev.seqscore.kafka.EmbeddedKafka;
 import dev.seqscore.model.ModelBundle;
-import dev.seqscore.testing.AvroCodec;
 import dev.seqscore.testing.KafkaTopics;
 import dev.seqscore.testing.RepoPaths;
 import dev.seqscore.window.ScoredEvent;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -114,15 +112,15 @@ class KafkaPipelineITCase {
         List<Alert> actual;
         try {
             scored = KafkaTopics.awaitCommitted(kafka.bootstrapServers(), scores, expected.scores().size(), AWAIT,
-                    r -> AvroCodec.decode(r.value(), Score.class));
+                    r -> AvroRecords.decode(r.value(), Score.class));
             actual = KafkaTopics.awaitCommitted(kafka.bootstrapServers(), alerts, expected.alerts().size(), AWAIT,
-                    r -> AvroCodec.decode(r.value(), Alert.class));
+                    r -> AvroRecords.decode(r.value(), Alert.class));
         } finally {
             job.cancel().get();
         }
         assertThat(scored).hasSameSizeAs(expected.scores());
         assertThat(KafkaTopics.readCommitted(kafka.bootstrapServers(), dlq,
-                r -> AvroCodec.decode(r.value(), DeadLetter.class))).as("dead letters").isEmpty();
+                r -> AvroRecords.decode(r.value(), DeadLetter.class))).as("dead letters").isEmpty();
 
         Map<String, Alert> byId = actual.stream().collect(Collectors.toMap(a -> a.getAlertId(), Function.identity()));
         assertThat(byId).as("no alert is delivered twice").hasSameSizeAs(actual);
@@ -177,9 +175,9 @@ class KafkaPipelineITCase {
         List<Score> scored;
         try {
             dead = new ArrayList<>(KafkaTopics.awaitCommitted(kafka.bootstrapServers(), dlq, 5, AWAIT,
-                    r -> AvroCodec.decode(r.value(), DeadLetter.class)));
+                    r -> AvroRecords.decode(r.value(), DeadLetter.class)));
             scored = KafkaTopics.awaitCommitted(kafka.bootstrapServers(), scores, 2, AWAIT,
-                    r -> AvroCodec.decode(r.value(), Score.class));
+                    r -> AvroRecords.decode(r.value(), Score.class));
         } finally {
             job.cancel().get();
         }
@@ -192,9 +190,9 @@ class KafkaPipelineITCase {
             assertThat(d.getSourcePartition()).isZero();
             assertThat(d.getDetail()).isNotBlank();
         });
-        assertThat(bytes(dead.get(0).getRaw())).isEqualTo(garbage);
-        assertThat(bytes(dead.get(1).getRaw())).isEqualTo(values.get(1));
-        assertThat(ClickEventAvro.decode(bytes(dead.get(4).getRaw()))).isEqualTo(
+        assertThat(AvroRecords.bytes(dead.get(0).getRaw())).isEqualTo(garbage);
+        assertThat(AvroRecords.bytes(dead.get(1).getRaw())).isEqualTo(values.get(1));
+        assertThat(ClickEventAvro.decode(AvroRecords.bytes(dead.get(4).getRaw()))).isEqualTo(
                 ClickEventAvro.decode(values.get(5)));
 
         assertThat(scored).extracting(Score::getUserId).containsExactlyInAnyOrder("u1", "u2");
@@ -209,13 +207,6 @@ class KafkaPipelineITCase {
     private static ClickEvent click(String user, String type, Instant t) {
         return ClickEvent.newBuilder().setUserId(user).setEventType(type).setItemId("i1").setCategoryId("c1")
                 .setEventTime(t).build();
-    }
-
-    private static byte[] bytes(ByteBuffer b) {
-        ByteBuffer d = b.duplicate();
-        byte[] out = new byte[d.remaining()];
-        d.get(out);
-        return out;
     }
 
     /** The first users of the sample (it is grouped by user) within the data's documented time range. */

@@ -7,6 +7,7 @@ import dev.seqscore.avro.Score;
 import dev.seqscore.events.ClickEventAvro;
 import dev.seqscore.events.EventFileReader;
 import dev.seqscore.events.FileRecord;
+import dev.seqscore.job.AvroRecords;
 import dev.seqscore.job.ConfigException;
 import dev.seqscore.job.JobConfig;
 import dev.seqscore.job.SeqScoreJob;
@@ -31,9 +32,6 @@ import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
-import org.apache.avro.io.DecoderFactory;
-import org.apache.avro.specific.SpecificDatumReader;
-import org.apache.avro.specific.SpecificRecord;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.core.execution.JobClient;
@@ -330,7 +328,7 @@ public final class Demo {
                 switch (r.topic()) {
                     case "scores" -> scored++;
                     case "alerts" -> {
-                        Alert a = decode(r.value(), Alert.class);
+                        Alert a = AvroRecords.decode(r.value(), Alert.class);
                         alertsByType.merge(a.getAlertType(), 1L, Long::sum);
                         List<String> ex = examples.computeIfAbsent(a.getAlertType(), k -> new ArrayList<>());
                         ex.add(String.format("user %s (%s %.2f at %s)", a.getUserId(), a.getOutput(), a.getScore(),
@@ -339,7 +337,7 @@ public final class Demo {
                             ex.remove(0);
                         }
                     }
-                    default -> deadByReason.merge(decode(r.value(), DeadLetter.class).getReason(), 1L, Long::sum);
+                    default -> deadByReason.merge(AvroRecords.decode(r.value(), DeadLetter.class).getReason(), 1L, Long::sum);
                 }
             }
         }
@@ -369,14 +367,6 @@ public final class Demo {
 
         private static String fmt(Duration d) {
             return String.format("%02d:%02d:%02d", d.toHours(), d.toMinutesPart(), d.toSecondsPart());
-        }
-
-        private static <T extends SpecificRecord> T decode(byte[] bytes, Class<T> type) {
-            try {
-                return new SpecificDatumReader<>(type).read(null, DecoderFactory.get().binaryDecoder(bytes, null));
-            } catch (IOException e) {
-                throw new IllegalStateException("unreadable " + type.getSimpleName() + " on an output topic", e);
-            }
         }
     }
 }

@@ -8,11 +8,10 @@ import dev.seqscore.avro.ClickEvent;
 import dev.seqscore.avro.DeadLetter;
 import dev.seqscore.avro.Score;
 import dev.seqscore.events.ClickEventAvro;
+import dev.seqscore.job.AvroRecords;
 import dev.seqscore.kafka.EmbeddedKafka;
 import dev.seqscore.tools.sim.TrafficSimulator;
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,9 +27,6 @@ import java.util.Properties;
 import java.util.UUID;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
-import org.apache.avro.specific.SpecificDatumReader;
-import org.apache.avro.specific.SpecificRecord;
-import org.apache.avro.io.DecoderFactory;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -195,7 +191,7 @@ class StandaloneClusterITCase {
                 assertThat(d.getSourceTopic()).isEqualTo(in);
                 assertThat(d.getSourcePartition()).isEqualTo(garbagePartition);
                 assertThat(d.getSourceOffset()).isEqualTo(garbageOffset);
-                assertThat(bytes(d.getRaw())).isEqualTo(garbage);
+                assertThat(AvroRecords.bytes(d.getRaw())).isEqualTo(garbage);
 
                 cluster.cancel(jobId);
             } catch (Throwable t) {
@@ -248,11 +244,11 @@ class StandaloneClusterITCase {
             while (System.nanoTime() < settleUntil) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
                     if (r.topic().equals(scoresTopic)) {
-                        out.scores.add(decode(r.value(), Score.class));
+                        out.scores.add(AvroRecords.decode(r.value(), Score.class));
                     } else if (r.topic().equals(alertsTopic)) {
-                        out.alerts.add(decode(r.value(), Alert.class));
+                        out.alerts.add(AvroRecords.decode(r.value(), Alert.class));
                     } else {
-                        out.dead.add(decode(r.value(), DeadLetter.class));
+                        out.dead.add(AvroRecords.decode(r.value(), DeadLetter.class));
                     }
                 }
                 if (settleUntil == Long.MAX_VALUE && out.scores.size() >= scores && out.alerts.size() >= alerts
@@ -290,21 +286,6 @@ class StandaloneClusterITCase {
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         return new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
-    }
-
-    private static <T extends SpecificRecord> T decode(byte[] bytes, Class<T> type) {
-        try {
-            return new SpecificDatumReader<>(type).read(null, DecoderFactory.get().binaryDecoder(bytes, null));
-        } catch (IOException e) {
-            throw new UncheckedIOException("not a " + type.getSimpleName(), e);
-        }
-    }
-
-    private static byte[] bytes(ByteBuffer b) {
-        ByteBuffer d = b.duplicate();
-        byte[] out = new byte[d.remaining()];
-        d.get(out);
-        return out;
     }
 
     /** The shaded jar that {@code mvn package} of flink-job builds; the reactor builds it before this module. */
