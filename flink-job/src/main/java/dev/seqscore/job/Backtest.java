@@ -1,5 +1,9 @@
 package dev.seqscore.job;
 
+import dev.seqscore.options.ConfigException;
+import dev.seqscore.options.Option;
+import dev.seqscore.options.OptionSet;
+import dev.seqscore.options.OptionValues;
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.DeadLetter;
 import dev.seqscore.events.EventFileReader;
@@ -35,10 +39,16 @@ import org.apache.flink.util.CloseableIterator;
  * watermark has passed; so a file grouped by user, like the Taobao sample, is scored as it would have been live.
  */
 public final class Backtest {
-    public static final String INPUT = "input";
-    public static final String FORMAT = "format";
-    public static final String OUTPUT = "output";
-    public static final String ALERTS_OUTPUT = "alerts-output";
+    public static final Option<Path> INPUT = Option.path("input", "", "the data file to score (required)");
+    public static final Option<EventFileReader.Format> FORMAT = Option.of("format", "taobao|rees46|canonical", "",
+            "the file's format; canonical is CSV with header, or JSONL (required)", EventFileReader.Format::parse);
+    public static final Option<Path> OUTPUT = Option.path("output", "",
+            "CSV: user_id,timestamp,event_type,item_id,<one column per model output> (required)");
+    public static final Option<Path> ALERTS_OUTPUT = Option.path("alerts-output", "",
+            "optional: the alerts the job would emit, one JSON object per line");
+    public static final OptionSet OPTIONS = new OptionSet()
+            .add(INPUT, FORMAT, OUTPUT, ALERTS_OUTPUT, OptionSet.HELP)
+            .addAll("The job's model, window and alert options apply too", JobConfig.OPTIONS);
 
     private Backtest() {}
 
@@ -56,34 +66,27 @@ public final class Backtest {
     }
 
     public static void main(String[] args) throws Exception {
-        Map<String, String> own = new HashMap<>();
+        OptionValues options;
         JobConfig config;
         try {
-            List<String> jobArgs = JobConfig.splitOwnOptions(args, List.of(INPUT, FORMAT, OUTPUT, ALERTS_OUTPUT), own);
-            config = JobConfig.parse(jobArgs.toArray(new String[0]));
+            options = OPTIONS.parse(args);
+            config = JobConfig.of(options);
         } catch (ConfigException e) {
             fail(e.getMessage());
             return;
         }
-        if (own.containsKey("help")) {
+        if (options.get(OptionSet.HELP)) {
             System.out.println(usage());
             return;
         }
-        for (String required : List.of(INPUT, FORMAT, OUTPUT)) {
-            if (!own.containsKey(required)) {
-                fail("--" + required + " is required");
+        for (Option<?> required : List.of(INPUT, FORMAT, OUTPUT)) {
+            if (options.get(required) == null) {
+                fail("--" + required.name() + " is required");
             }
         }
-        EventFileReader.Format format;
-        try {
-            format = EventFileReader.Format.parse(own.get(FORMAT));
-        } catch (IllegalArgumentException e) {
-            fail("--" + FORMAT + ": " + e.getMessage());
-            return;
-        }
-        Path input = Path.of(own.get(INPUT));
+        Path input = options.get(INPUT);
         if (!Files.isReadable(input)) {
-            fail("--" + INPUT + ": cannot read " + input);
+            fail("--" + INPUT.name() + ": cannot read " + input);
         }
         ModelBundle bundle;
         PipelineSettings settings;
@@ -96,14 +99,14 @@ public final class Backtest {
         }
 
         List<FileRecord> rows;
-        try (java.util.stream.Stream<FileRecord> lines = EventFileReader.lines(input, format)) {
+        try (java.util.stream.Stream<FileRecord> lines = EventFileReader.lines(input, options.get(FORMAT))) {
             rows = lines.toList();
         }
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         Result r = run(env, rows, input.getFileName().toString(), settings);
-        writeCsv(r, settings, Path.of(own.get(OUTPUT)));
-        if (own.containsKey(ALERTS_OUTPUT)) {
-            writeAlerts(r, Path.of(own.get(ALERTS_OUTPUT)));
+        writeCsv(r, settings, options.get(OUTPUT));
+        if (options.get(ALERTS_OUTPUT) != null) {
+            writeAlerts(r, options.get(ALERTS_OUTPUT));
         }
         System.err.println(summary(r));
     }
@@ -116,14 +119,8 @@ public final class Backtest {
     }
 
     static String usage() {
-        return "Usage: bin/seqscore backtest --input FILE --format taobao|rees46|canonical --output scores.csv\n"
-                + "                           [--alerts-output alerts.jsonl] [job options]\n\n"
-                + "  --input FILE            the data file to score\n"
-                + "  --format FORMAT         taobao, rees46 or canonical (CSV with header, or JSONL)\n"
-                + "  --output FILE           CSV: user_id,timestamp,event_type,item_id,<one column per model output>\n"
-                + "  --alerts-output FILE    optional: the alerts the job would emit, one JSON object per line\n\n"
-                + "The job's model, window and alert options apply too:\n\n"
-                + JobConfig.usage("bin/seqscore backtest ...");
+        return OPTIONS.usage("bin/seqscore backtest --input FILE --format FORMAT --output scores.csv [options]",
+                "Scores a data file with the job's operators and model, in event-time order.");
     }
 
     /** Runs the pipeline over the rows on {@code env} and collects everything it emits. */

@@ -1,5 +1,6 @@
 package dev.seqscore.job;
 
+import dev.seqscore.options.ConfigException;
 import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.events.EventValidator;
 import dev.seqscore.features.ModelSpec;
@@ -97,14 +98,14 @@ public final class PipelineSettings implements Serializable {
         private Integer maxEvents;
         private Duration horizon;
         private Map<String, Double> thresholds = Map.of();
-        private Duration cooldown = JobConfig.parseDuration(JobConfig.COOLDOWN.defaultValue());
-        private Duration maxOutOfOrderness = JobConfig.parseDuration(JobConfig.MAX_OUT_OF_ORDERNESS.defaultValue());
-        private Duration idleness = JobConfig.parseDuration(JobConfig.IDLENESS.defaultValue());
-        private Duration maxFutureSkew = JobConfig.parseDuration(JobConfig.MAX_FUTURE_SKEW.defaultValue());
-        private Duration stateTtl = JobConfig.parseDuration(JobConfig.STATE_TTL.defaultValue());
-        private int ortThreads = Integer.parseInt(JobConfig.ORT_THREADS.defaultValue());
-        private int scoreBatch = Integer.parseInt(JobConfig.SCORE_BATCH.defaultValue());
-        private int maxParallelism = Integer.parseInt(JobConfig.MAX_PARALLELISM.defaultValue());
+        private Duration cooldown = JobConfig.COOLDOWN.defaultValue();
+        private Duration maxOutOfOrderness = JobConfig.MAX_OUT_OF_ORDERNESS.defaultValue();
+        private Duration idleness = JobConfig.IDLENESS.defaultValue();
+        private Duration maxFutureSkew = JobConfig.MAX_FUTURE_SKEW.defaultValue();
+        private Duration stateTtl = JobConfig.STATE_TTL.defaultValue();
+        private int ortThreads = JobConfig.ORT_THREADS.defaultValue();
+        private int scoreBatch = JobConfig.SCORE_BATCH.defaultValue();
+        private int maxParallelism = JobConfig.MAX_PARALLELISM.defaultValue();
         private EventValidator.Clock clock = System::currentTimeMillis;
 
         private Builder(ModelBundle bundle) {

@@ -1,5 +1,10 @@
 package dev.seqscore.job;
 
+import dev.seqscore.options.ConfigException;
+import dev.seqscore.options.Durations;
+import dev.seqscore.options.Option;
+import dev.seqscore.options.OptionSet;
+import dev.seqscore.options.OptionValues;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -38,8 +43,7 @@ class JobConfigTest {
         assertThat(c.alertsTopic()).isEqualTo("alerts");
         assertThat(c.scoresTopic()).isEmpty();
         assertThat(c.deadLetterTopic()).isEqualTo("clicks-dlq");
-        assertThat(c.modelDir()).isEqualTo(Path.of("models/default"));
-        assertThat(c.modelGiven()).isFalse();
+        assertThat(c.model()).as("the bundle packaged in the jar").isNull();
         // Null means "the model spec decides", which PipelineSettings relies on.
         assertThat(c.maxEvents()).isNull();
         assertThat(c.horizon()).isNull();
@@ -80,8 +84,7 @@ class JobConfigTest {
             assertThat(c.maxEvents()).isEqualTo(7);
             assertThat(c.horizon()).isEqualTo(Duration.ofHours(2));
             assertThat(c.exactlyOnce()).isFalse();
-            assertThat(c.modelDir()).isEqualTo(Path.of("/m"));
-            assertThat(c.modelGiven()).isTrue();
+            assertThat(c.model()).isEqualTo("/m");
             assertThat(c.stopAtLatest()).isTrue();
             assertThat(c.parallelism()).isEqualTo(3);
         }
@@ -178,7 +181,7 @@ class JobConfigTest {
         // required text
         "input-topic, ''",
         "bootstrap-servers, '  '",
-        "model, ''",
+        "state-backend, memory",
     })
     void badValueIsRejectedNamingTheOption(String option, String value) {
         assertThatThrownBy(() -> JobConfig.parse("--" + option, value))
@@ -266,23 +269,24 @@ class JobConfigTest {
         String usage = JobConfig.usage("seqscore");
 
         assertThat(usage).startsWith("Usage: seqscore");
-        assertThat(JobConfig.options()).hasSizeGreaterThan(20);
-        for (JobConfig.Option o : JobConfig.options()) {
+        assertThat(JobConfig.OPTIONS.options()).hasSizeGreaterThan(20);
+        for (Option<?> o : JobConfig.OPTIONS.options()) {
             assertThat(usage).contains("--" + o.name()).contains(o.help());
-            if (!o.defaultValue().isEmpty()) {
-                assertThat(usage).contains("(default: " + o.defaultValue() + ")");
+            if (!o.defaultText().isEmpty()) {
+                assertThat(usage).contains("(default: " + o.defaultText() + ")");
             }
         }
+        assertThat(usage).contains("--threshold.<output>").contains("--kafka.<property>");
     }
 
     @Test
     void everyDocumentedOptionIsAccepted() {
         // The usage must not advertise a flag the parser refuses, or vice versa for the plain ones.
-        for (JobConfig.Option o : JobConfig.options()) {
-            if (o.name().contains("<") || o.name().equals("help") || o.defaultValue().isEmpty()) {
+        for (Option<?> o : JobConfig.OPTIONS.options()) {
+            if (o.isFlag() || o.defaultText().isEmpty()) {
                 continue;
             }
-            assertThat(JobConfig.parse("--" + o.name(), o.defaultValue()).get(o)).isEqualTo(o.defaultValue());
+            assertThat((Object) JobConfig.parse("--" + o.name(), o.defaultText()).get(o)).isEqualTo(o.defaultValue());
         }
     }
 
@@ -317,14 +321,14 @@ class JobConfigTest {
         "0, 0",
     })
     void durationsParse(String text, long millis) {
-        assertThat(JobConfig.parseDuration(text)).isEqualTo(Duration.ofMillis(millis));
+        assertThat(Durations.parse(text)).isEqualTo(Duration.ofMillis(millis));
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"99999999999999999999", "9999999999999999d", "999999999999d", "PT2562047788015215H"})
     void durationsBeyondALongOfMillisecondsAreRejectedNotOverflowed(String text) {
         // Every consumer calls toMillis(); an ArithmeticException there would surface far from the flag.
-        assertThatThrownBy(() -> JobConfig.parseDuration(text))
+        assertThatThrownBy(() -> Durations.parse(text))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("'" + text + "'")
                 .hasMessageContaining("too large");
@@ -333,29 +337,52 @@ class JobConfigTest {
     @ParameterizedTest
     @ValueSource(strings = {"", "abc", "-1s", "5x", "1.5s", "PT-1S", "P", "s", "5 5s"})
     void badDurationsAreRejectedWithTheText(String text) {
-        assertThatThrownBy(() -> JobConfig.parseDuration(text))
+        assertThatThrownBy(() -> Durations.parse(text))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("'" + text + "'");
     }
 
     @Test
-    void commandsSplitTheirOwnOptionsFromTheJobsKeepingEachValueWithItsName() {
-        Map<String, String> own = new java.util.HashMap<>();
-        java.util.List<String> rest = JobConfig.splitOwnOptions(new String[] {
-                "--input", "a.csv", "--threshold.churn_24h", "0.7", "--output=s.csv", "--group-id", "input", "--help"},
-                java.util.List.of("input", "output"), own);
+    void aToolsOwnOptionsAndTheJobsParseTogetherKeepingEachValueWithItsName() {
+        Option<String> input = Option.string("input", "", "a file");
+        OptionSet tool = new OptionSet().add(input, OptionSet.HELP).addAll("job", JobConfig.OPTIONS);
 
-        assertThat(own).containsEntry("input", "a.csv").containsEntry("output", "s.csv").containsEntry("help", "true");
+        OptionValues v = tool.parse("--input", "a.csv", "--threshold.churn_24h", "0.7", "--group-id", "input", "--help");
+
+        assertThat(v.get(input)).isEqualTo("a.csv");
+        assertThat(v.get(OptionSet.HELP)).isTrue();
         // A job option's value that happens to spell an own option's name is still the job option's value.
-        assertThat(rest).containsExactly("--threshold.churn_24h", "0.7", "--group-id", "input");
-        assertThat(JobConfig.parse(rest.toArray(new String[0])).thresholds()).containsEntry("churn_24h", 0.7);
+        JobConfig job = JobConfig.of(v);
+        assertThat(job.groupId()).isEqualTo("input");
+        assertThat(job.thresholds()).containsEntry("churn_24h", 0.7);
+        assertThat(tool.usage("tool", "")).contains("--input VALUE").contains("--group-id VALUE").contains("job:");
     }
 
     @Test
     void anOwnOptionWithoutItsValueIsAnError() {
-        assertThatThrownBy(() -> JobConfig.splitOwnOptions(new String[] {"--input"}, java.util.List.of("input"),
-                new java.util.HashMap<>()))
+        OptionSet tool = new OptionSet().add(Option.string("input", "", "a file")).addAll("job", JobConfig.OPTIONS);
+
+        assertThatThrownBy(() -> tool.parse("--input"))
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("--input needs a value");
+    }
+
+    @Test
+    void anOptionDefinedTwiceIsABugCaughtWhenTheSetIsBuilt() {
+        assertThatThrownBy(() -> new OptionSet().add(JobConfig.OPTIONS.options().get(0)).addAll("job", JobConfig.OPTIONS))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("defined twice");
+    }
+
+    @Test
+    void stateOptionsAreTyped() {
+        JobConfig c = JobConfig.parse("--checkpoint-dir", "s3://bucket/cp", "--savepoint-dir", "file:///sp",
+                "--state-backend", "RocksDB");
+
+        assertThat(c.checkpointDir()).isEqualTo("s3://bucket/cp");
+        assertThat(c.savepointDir()).isEqualTo("file:///sp");
+        assertThat(c.stateBackend()).isEqualTo("rocksdb");
+        assertThat(JobConfig.parse().checkpointDir()).isNull();
+        assertThat(JobConfig.parse().stateBackend()).as("the cluster's").isNull();
     }
 }

@@ -1,5 +1,6 @@
 package dev.seqscore.job;
 
+import dev.seqscore.options.ConfigException;
 import static dev.seqscore.testing.Clicks.ALICE;
 import static dev.seqscore.testing.Clicks.T0;
 import static dev.seqscore.testing.Clicks.click;

@@ -1,5 +1,6 @@
 package dev.seqscore.job;
 
+import dev.seqscore.options.ConfigException;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.seqscore.testing.RepoPaths;

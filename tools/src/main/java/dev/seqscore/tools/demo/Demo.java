@@ -8,7 +8,10 @@ import dev.seqscore.events.ClickEventAvro;
 import dev.seqscore.events.EventFileReader;
 import dev.seqscore.events.FileRecord;
 import dev.seqscore.job.AvroRecords;
-import dev.seqscore.job.ConfigException;
+import dev.seqscore.options.ConfigException;
+import dev.seqscore.options.Option;
+import dev.seqscore.options.OptionSet;
+import dev.seqscore.options.OptionValues;
 import dev.seqscore.job.JobConfig;
 import dev.seqscore.job.SeqScoreJob;
 import dev.seqscore.kafka.EmbeddedKafka;
@@ -51,22 +54,26 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * the Flink web UI, and a live summary read back from the output topics the way a dashboard would read them.
  */
 public final class Demo {
-    private static final String[] FLAGS = {
-        "--data-dir DIR       where taobao/UserBehavior_timeordered_110k.csv is (default: $SEQSCORE_DATA_DIR, else ../shared/data)",
-        "--source S           auto (the file if present, else the simulator), file or simulator (default: auto)",
-        "--rate N             clicks per second streamed into Kafka (default: 1000)",
-        "--duration D         stop after this long, e.g. 90s or 5m; 0 runs until Ctrl-C (default: 0)",
-        "--kafka-port P       the embedded broker's port for outside clients (default: 9092; random if taken)",
-        "--web-port P         Flink web UI port (default: 8081)",
-        "--parallelism N      job parallelism (default: 2)",
-        "--bad-every N        inject one malformed record every N clicks to show the dead-letter path; 0 = never (default: 500)",
-        "--report-every D     how often the summary prints (default: 5s)",
-        "--help               this help",
-        "Other options go to the job (see bin/seqscore job --help), e.g. --model DIR, --threshold.purchase_30m 0.6"
-    };
+    static final Option<Path> DATA_DIR = Option.path("data-dir", "",
+            "where taobao/UserBehavior_timeordered_110k.csv is; empty = $SEQSCORE_DATA_DIR, else ../shared/data");
+    static final Option<String> SOURCE = Option.oneOf("source", "auto",
+            "auto (the file if present, else the simulator), file or simulator", "auto", "file", "simulator");
+    static final Option<Integer> RATE = Option.positiveInt("rate", "1000", "clicks per second streamed into Kafka");
+    static final Option<Duration> DURATION = Option.duration("duration", "0",
+            "stop after this long, e.g. 90s or 5m; 0 runs until Ctrl-C");
+    static final Option<Integer> KAFKA_PORT = Option.integer("kafka-port", "9092",
+            "the embedded broker's port for outside clients (random if taken)", 1, 65535);
+    static final Option<Integer> WEB_PORT = Option.integer("web-port", "8081", "Flink web UI port", 1, 65535);
+    static final Option<Integer> BAD_EVERY = Option.integer("bad-every", "500",
+            "inject one malformed record every N clicks to show the dead-letter path; 0 = never", 0, Integer.MAX_VALUE);
+    static final Option<Duration> REPORT_EVERY = Option.positiveDuration("report-every", "5s",
+            "how often the summary prints");
+    static final OptionSet OPTIONS = new OptionSet()
+            .add(DATA_DIR, SOURCE, RATE, DURATION, KAFKA_PORT, WEB_PORT, BAD_EVERY, REPORT_EVERY,
+                    OptionSet.HELP)
+            .addAll("The job's options (bin/seqscore job --help)", JobConfig.OPTIONS);
 
-    private final Map<String, String> own = new LinkedHashMap<>();
-    private final List<String> jobArgs = new ArrayList<>();
+    private OptionValues options;
 
     private final AtomicLong produced = new AtomicLong();
     private final AtomicLong injectedBad = new AtomicLong();
@@ -75,13 +82,14 @@ public final class Demo {
     public static void main(String[] args) throws Exception {
         Demo demo = new Demo();
         try {
-            demo.parse(args);
-        } catch (IllegalArgumentException | ConfigException e) {
+            demo.options = OPTIONS.parse(args);
+            JobConfig.of(demo.options);
+        } catch (ConfigException e) {
             System.err.println("error: " + e.getMessage());
             System.err.println(usage());
             System.exit(2);
         }
-        if (demo.own.containsKey("help")) {
+        if (demo.options.get(OptionSet.HELP)) {
             System.out.println(usage());
             return;
         }
@@ -89,95 +97,44 @@ public final class Demo {
     }
 
     static String usage() {
-        return "Usage: bin/seqscore demo [options]\n\n  " + String.join("\n  ", FLAGS) + "\n";
-    }
-
-    private void parse(String[] args) {
-        List<String> names = List.of("data-dir", "source", "rate", "duration", "kafka-port", "web-port",
-                "parallelism", "bad-every", "report-every");
-        jobArgs.addAll(JobConfig.splitOwnOptions(args, names, own));
-        positive("rate", "1000");
-        positive("parallelism", "2");
-        nonNegative("bad-every", "500");
-        port("kafka-port", "9092");
-        port("web-port", "8081");
-        JobConfig.parseDuration(get("duration", "0"));
-        JobConfig.parseDuration(get("report-every", "5s"));
-        String source = get("source", "auto");
-        if (!List.of("auto", "file", "simulator").contains(source)) {
-            throw new IllegalArgumentException("--source: '" + source + "' is not one of auto, file, simulator");
-        }
-        JobConfig.parse(jobArgs.toArray(new String[0]));
-    }
-
-    private String get(String name, String def) {
-        return own.getOrDefault(name, def);
-    }
-
-    private long number(String name, String def) {
-        try {
-            return Long.parseLong(get(name, def).trim());
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("--" + name + ": '" + get(name, def) + "' is not an integer");
-        }
-    }
-
-    private void positive(String name, String def) {
-        if (number(name, def) <= 0) {
-            throw new IllegalArgumentException("--" + name + " must be positive");
-        }
-    }
-
-    private void nonNegative(String name, String def) {
-        if (number(name, def) < 0) {
-            throw new IllegalArgumentException("--" + name + " must not be negative");
-        }
-    }
-
-    private void port(String name, String def) {
-        long p = number(name, def);
-        if (p < 1 || p > 65535) {
-            throw new IllegalArgumentException("--" + name + " must be a port in 1..65535");
-        }
+        return OPTIONS.usage("bin/seqscore demo [options]", "An embedded Kafka broker, real (or simulated) clicks "
+                + "streamed into it, the job on a local Flink MiniCluster with its web UI, and a live summary.");
     }
 
     private void run() throws Exception {
-        Path dataDir = Path.of(own.getOrDefault("data-dir",
-                System.getenv().getOrDefault("SEQSCORE_DATA_DIR", "../shared/data")));
+        Path dataDir = options.get(DATA_DIR) != null ? options.get(DATA_DIR)
+                : Path.of(System.getenv().getOrDefault("SEQSCORE_DATA_DIR", "../shared/data"));
         Path file = dataDir.resolve("taobao/UserBehavior_timeordered_110k.csv");
-        String source = get("source", "auto");
+        String source = options.get(SOURCE);
         boolean useFile = source.equals("file") || (source.equals("auto") && Files.isReadable(file));
         if (source.equals("file") && !Files.isReadable(file)) {
             throw new IllegalArgumentException("--source file: cannot read " + file);
         }
 
         say("starting an embedded Kafka broker (KRaft)...");
-        int kafkaPort = (int) number("kafka-port", "9092");
+        int kafkaPort = options.get(KAFKA_PORT);
         EmbeddedKafka kafka = portFree(kafkaPort) ? EmbeddedKafka.start(kafkaPort) : EmbeddedKafka.start();
         String bootstrap = kafka.bootstrapServers();
         kafka.createTopics(4, "clicks", "alerts", "scores", "clicks-dlq");
         say("broker at " + bootstrap + "; topics clicks (4 partitions), alerts, scores, clicks-dlq");
 
-        List<String> args = new ArrayList<>(List.of(
-                "--bootstrap-servers", bootstrap, "--input-topic", "clicks", "--alerts-topic", "alerts",
-                "--scores-topic", "scores", "--dead-letter-topic", "clicks-dlq", "--starting-offsets", "earliest",
-                "--checkpoint-interval", "5s", "--parallelism", get("parallelism", "2")));
-        args.addAll(jobArgs);
-        JobConfig config = JobConfig.parse(args.toArray(new String[0]));
+        Path checkpoints = Files.createTempDirectory("seqscore-demo-checkpoints");
+        JobConfig config = JobConfig.of(demoDefaults(options, bootstrap, checkpoints));
         ModelBundle bundle = SeqScoreJob.loadModel(config);
         say("model " + bundle.spec().modelVersion() + " (" + bundle.onnxPath() + "), window "
                 + bundle.spec().maxEvents() + " events / " + Duration.ofMillis(bundle.spec().horizonMs()));
 
         Configuration conf = new Configuration();
-        conf.set(RestOptions.PORT, (int) number("web-port", "8081"));
+        conf.set(RestOptions.PORT, options.get(WEB_PORT));
         StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironmentWithWebUI(conf);
         SeqScoreJob.assemble(env, config, bundle);
         JobClient job = env.executeAsync("SeqScore demo");
-        say("job " + job.getJobID() + " running; Flink web UI: http://localhost:" + number("web-port", "8081"));
+        say("job " + job.getJobID() + " running; Flink web UI: http://localhost:" + options.get(WEB_PORT)
+                + "; checkpoints in " + checkpoints);
 
         Iterator<ClickEvent> clicks = useFile ? fileThenSimulator(file) : simulator(Instant.parse("2017-11-26T01:00:00Z"));
         say("streaming " + (useFile ? "real Taobao clicks from " + file + " (then simulated ones)"
-                : "simulated clicks (no data file at " + file + ")") + " at " + get("rate", "1000") + "/s");
+                : "simulated clicks (no data file at " + file + ")") + " at " + options.get(RATE) + "/s");
         Thread producer = new Thread(() -> produce(bootstrap, clicks), "demo-producer");
         producer.setDaemon(true);
         producer.start();
@@ -199,8 +156,8 @@ public final class Demo {
         };
         Runtime.getRuntime().addShutdownHook(new Thread(shutdown, "demo-shutdown"));
 
-        Duration duration = JobConfig.parseDuration(get("duration", "0"));
-        Duration every = JobConfig.parseDuration(get("report-every", "5s"));
+        Duration duration = options.get(DURATION);
+        Duration every = options.get(REPORT_EVERY);
         long start = System.nanoTime();
         long nextReport = start + every.toNanos();
         while (!stopping.get()) {
@@ -217,6 +174,19 @@ public final class Demo {
                 System.exit(0);
             }
         }
+    }
+
+    /** The demo's own broker and topics, unless the command line says otherwise. */
+    static OptionValues demoDefaults(OptionValues given, String bootstrap, Path checkpoints) {
+        return given.withDefault(JobConfig.BOOTSTRAP_SERVERS, bootstrap)
+                .withDefault(JobConfig.INPUT_TOPIC, "clicks")
+                .withDefault(JobConfig.ALERTS_TOPIC, "alerts")
+                .withDefault(JobConfig.SCORES_TOPIC, "scores")
+                .withDefault(JobConfig.DEAD_LETTER_TOPIC, "clicks-dlq")
+                .withDefault(JobConfig.STARTING_OFFSETS, "earliest")
+                .withDefault(JobConfig.CHECKPOINT_INTERVAL, "5s")
+                .withDefault(JobConfig.CHECKPOINT_DIR, checkpoints.toUri().toString())
+                .withDefault(JobConfig.PARALLELISM, "2");
     }
 
     private static boolean portFree(int port) {
@@ -260,8 +230,8 @@ public final class Demo {
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ProducerConfig.LINGER_MS_CONFIG, "20");
-        long rate = number("rate", "1000");
-        long badEvery = number("bad-every", "500");
+        long rate = options.get(RATE);
+        long badEvery = options.get(BAD_EVERY);
         try (KafkaProducer<byte[], byte[]> producer =
                 new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
             long start = System.nanoTime();

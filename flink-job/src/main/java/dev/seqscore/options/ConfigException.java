@@ -1,4 +1,4 @@
-package dev.seqscore.job;
+package dev.seqscore.options;
 
 /** A bad flag or value; the message names the option so that the user can fix the command line. */
 public class ConfigException extends RuntimeException {
