@@ -2,6 +2,11 @@ package dev.seqscore.job;
 
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.model.ModelBundle;
+import dev.seqscore.options.ConfigException;
+import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ReadableConfig;
+import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -48,9 +53,45 @@ public final class SeqScoreJob {
 
     /** Loads and checks the bundle, failing with a message that names the problem. */
     public static ModelBundle loadModel(JobConfig config) {
-        ModelBundle bundle = ModelBundle.load(config.modelDir());
+        ModelBundle bundle = ModelBundle.locate(config.model());
         bundle.validate();
         return bundle;
+    }
+
+    /**
+     * Checkpoint storage and state backend from the flags, over what the environment already has (a cluster's
+     * config.yaml). Refuses JobManager memory storage: past 5 MB of state every checkpoint would fail, and the job
+     * would restart forever without committing output.
+     */
+    static void configureState(StreamExecutionEnvironment env, JobConfig config) {
+        Configuration conf = new Configuration();
+        if (config.checkpointDir() != null) {
+            conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, config.checkpointDir());
+            conf.set(CheckpointingOptions.CHECKPOINT_STORAGE, "filesystem");
+        }
+        if (config.savepointDir() != null) {
+            conf.set(CheckpointingOptions.SAVEPOINT_DIRECTORY, config.savepointDir());
+        }
+        if (config.stateBackend() != null) {
+            conf.set(StateBackendOptions.STATE_BACKEND, config.stateBackend());
+            if (config.stateBackend().equals("rocksdb")) {
+                // Uploads only what changed since the last checkpoint: what makes large keyed state affordable.
+                conf.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
+            }
+        }
+        env.configure(conf);
+        ReadableConfig effective = env.getConfiguration();
+        String storage = effective.getOptional(CheckpointingOptions.CHECKPOINT_STORAGE).orElse("");
+        boolean hasDir = effective.getOptional(CheckpointingOptions.CHECKPOINTS_DIRECTORY)
+                .filter(d -> !d.isBlank()).isPresent();
+        if (!hasDir || storage.equalsIgnoreCase("jobmanager")) {
+            throw new ConfigException("no durable checkpoint storage: pass --" + JobConfig.CHECKPOINT_DIR.name()
+                    + " file:///shared/path (or s3://..., hdfs://...), or set execution.checkpointing.dir in the "
+                    + "cluster's config.yaml" + (storage.equalsIgnoreCase("jobmanager")
+                            ? " and remove execution.checkpointing.storage: jobmanager" : "")
+                    + ". Without it Flink keeps checkpoints in JobManager memory, where state over 5 MB fails every "
+                    + "checkpoint and the job restarts forever.");
+        }
     }
 
     /**
@@ -60,6 +101,7 @@ public final class SeqScoreJob {
     public static SeqScorePipeline.Outputs assemble(
             StreamExecutionEnvironment env, JobConfig config, ModelBundle bundle) {
         PipelineSettings settings = PipelineSettings.from(config, bundle);
+        configureState(env, config);
         env.enableCheckpointing(config.checkpointInterval().toMillis(), CheckpointingMode.EXACTLY_ONCE);
         if (config.parallelism() != null) {
             env.setParallelism(config.parallelism());

@@ -9,7 +9,12 @@ import ai.onnxruntime.TensorInfo;
 import ai.onnxruntime.ValueInfo;
 import dev.seqscore.features.ModelSpec;
 
+import java.io.FileNotFoundException;
 import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
 import java.io.Serializable;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,6 +35,8 @@ public final class ModelBundle implements Serializable {
     private static final long serialVersionUID = 1L;
 
     public static final String SPEC_FILE = "model-spec.json";
+    /** Where the build puts {@code models/default} inside the job jar. */
+    public static final String PACKAGED = "seqscore/models/default/";
 
     private final ModelSpec spec;
     private final byte[] onnx;
@@ -73,6 +80,80 @@ public final class ModelBundle implements Serializable {
             throw new IllegalArgumentException(onnxFile + " is empty");
         }
         return new ModelBundle(spec, bytes, onnxFile.toString());
+    }
+
+    /**
+     * The bundle at {@code location}: null for the one packaged in the job jar; a local directory; or a URI that
+     * Flink's file systems read (file://, s3://, hdfs://), so that a client without the model directory, or
+     * application mode, can still submit.
+     */
+    public static ModelBundle locate(String location) {
+        if (location == null) {
+            return packaged();
+        }
+        URI uri = uriOf(location);
+        if (uri == null || uri.getScheme() == null) {
+            return load(Path.of(location));
+        }
+        if (uri.getScheme().equals("file")) {
+            return load(Path.of(uri));
+        }
+        org.apache.flink.core.fs.Path dir = new org.apache.flink.core.fs.Path(uri);
+        return fromFiles(location, name -> {
+            org.apache.flink.core.fs.Path file = new org.apache.flink.core.fs.Path(dir, name);
+            try (InputStream in = file.getFileSystem().open(file)) {
+                return in.readAllBytes();
+            } catch (FileNotFoundException e) {
+                return null;
+            }
+        });
+    }
+
+    /** The bundle the build copied from {@code models/default} into the jar. */
+    public static ModelBundle packaged() {
+        ClassLoader loader = ModelBundle.class.getClassLoader();
+        return fromFiles("the job jar's " + PACKAGED, name -> {
+            try (InputStream in = loader.getResourceAsStream(PACKAGED + name)) {
+                return in == null ? null : in.readAllBytes();
+            }
+        });
+    }
+
+    /** Reads a file of a bundle by name; null when it does not exist. */
+    private interface FileSource {
+        byte[] read(String name) throws IOException;
+    }
+
+    private static ModelBundle fromFiles(String where, FileSource files) {
+        try {
+            byte[] specBytes = files.read(SPEC_FILE);
+            if (specBytes == null) {
+                throw new IllegalArgumentException("model bundle " + where + " has no " + SPEC_FILE);
+            }
+            String specSource = where + "/" + SPEC_FILE;
+            ModelSpec spec = ModelSpec.parse(new String(specBytes, StandardCharsets.UTF_8), specSource);
+            byte[] bytes = files.read(spec.onnxFile());
+            if (bytes == null) {
+                throw new IllegalArgumentException("model bundle " + where + " has no " + spec.onnxFile()
+                        + " (the onnx_file named by " + specSource + ")");
+            }
+            if (bytes.length == 0) {
+                throw new IllegalArgumentException(where + "/" + spec.onnxFile() + " is empty");
+            }
+            return new ModelBundle(spec, bytes, where + "/" + spec.onnxFile());
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read model bundle " + where + ": " + e, e);
+        }
+    }
+
+    private static URI uriOf(String location) {
+        try {
+            URI uri = new URI(location);
+            // A Windows drive letter or a bare path is not a scheme worth a file system lookup.
+            return uri.getScheme() != null && uri.getScheme().length() > 1 ? uri : null;
+        } catch (URISyntaxException e) {
+            return null;
+        }
     }
 
     public ModelSpec spec() {

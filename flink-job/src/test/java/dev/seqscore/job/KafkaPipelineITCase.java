@@ -38,6 +38,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
@@ -46,6 +47,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * every kind of bad input in, each landing in the dead-letter topic with its reason and origin.
  */
 class KafkaPipelineITCase {
+    @TempDir
+    Path checkpoints;
+
     @RegisterExtension
     static final MiniClusterExtension FLINK = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
             .setNumberTaskManagers(1)
@@ -102,7 +106,8 @@ class KafkaPipelineITCase {
                 "--bootstrap-servers", kafka.bootstrapServers(),
                 "--input-topic", in, "--alerts-topic", alerts, "--scores-topic", scores, "--dead-letter-topic", dlq,
                 "--group-id", KafkaTopics.unique("group"), "--transactional-id-prefix", KafkaTopics.unique("tx"),
-                "--starting-offsets", "earliest", "--checkpoint-interval", "500ms"));
+                "--starting-offsets", "earliest", "--checkpoint-interval", "500ms",
+                "--checkpoint-dir", checkpoints.toUri().toString()));
         thresholds.forEach((k, v) -> args.addAll(List.of("--threshold." + k, Double.toString(v))));
         StreamExecutionEnvironment env = env(2);
         SeqScoreJob.assemble(env, JobConfig.parse(args.toArray(new String[0])), bundle);
@@ -168,7 +173,8 @@ class KafkaPipelineITCase {
                 "--bootstrap-servers", kafka.bootstrapServers(),
                 "--input-topic", in, "--alerts-topic", alerts, "--scores-topic", scores, "--dead-letter-topic", dlq,
                 "--group-id", KafkaTopics.unique("group"), "--transactional-id-prefix", KafkaTopics.unique("tx"),
-                "--starting-offsets", "earliest", "--checkpoint-interval", "500ms"),
+                "--starting-offsets", "earliest", "--checkpoint-interval", "500ms",
+                "--checkpoint-dir", checkpoints.toUri().toString()),
                 bundle);
         JobClient job = env.executeAsync("dead-letters");
         List<DeadLetter> dead;

@@ -78,7 +78,7 @@ class StandaloneClusterITCase {
     void shadedJarScoresAndAlertsOnAStandaloneClusterOfSeparateProcesses() throws Exception {
         Path root = repoRoot();
         Path jar = shadedJar(root);
-        Path model = root.resolve("models/default").toAbsolutePath();
+        Path model = root.resolve("models/default");
         List<Path> classpath = StandaloneCluster.flinkClasspath(root.resolve("tools/target/classpath.txt"));
         assertThat(classpath).as("the job may only reach the cluster as the uploaded jar")
                 .noneMatch(p -> p.toString().contains("seqscore"));
@@ -147,8 +147,8 @@ class StandaloneClusterITCase {
                         "--threshold.purchase_30m", "0.0",
                         "--threshold.churn_24h", "0.0",
                         "--cooldown", "10m",
-                        // main() runs in the JobManager's JVM: the path must be absolute.
-                        "--model", model.toString());
+                        // No --model: the jar carries the default bundle.
+                        "--checkpoint-dir", workDir.resolve("checkpoints").toUri().toString());
                 cluster.waitForRunning(jobId, Duration.ofSeconds(60));
                 System.err.printf("job %s running %d ms after submission%n", jobId,
                         Duration.ofNanos(System.nanoTime() - t0).toMillis());
