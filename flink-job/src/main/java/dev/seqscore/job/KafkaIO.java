@@ -9,7 +9,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.Properties;
 import org.apache.flink.api.common.serialization.SerializationSchema;
 import org.apache.flink.connector.base.DeliveryGuarantee;
-import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
@@ -79,11 +78,7 @@ public final class KafkaIO {
         return KafkaSink.<T>builder()
                 .setBootstrapServers(c.bootstrapServers())
                 .setKafkaProducerConfig(props)
-                .setRecordSerializer(KafkaRecordSerializationSchema.<T>builder()
-                        .setTopic(topic)
-                        .setKeySerializationSchema(key)
-                        .setValueSerializationSchema(value)
-                        .build())
+                .setRecordSerializer(new EmitTimeRecords<>(topic, key, value))
                 .setDeliveryGuarantee(c.exactlyOnce() ? DeliveryGuarantee.EXACTLY_ONCE : DeliveryGuarantee.AT_LEAST_ONCE)
                 // Each sink needs its own transactional ids, or their transactions would fence each other.
                 .setTransactionalIdPrefix(c.transactionalIdPrefix() + "-" + idSuffix)
