@@ -102,8 +102,11 @@ public final class Backtest {
         try (java.util.stream.Stream<FileRecord> lines = EventFileReader.lines(input, options.get(FORMAT))) {
             rows = lines.toList();
         }
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        Result r = run(env, rows, input.getFileName().toString(), settings);
+        Result r;
+        try (LocalFlink flink = LocalFlink.start(Runtime.getRuntime().availableProcessors())) {
+            r = run(flink.environment(Runtime.getRuntime().availableProcessors()), rows,
+                    input.getFileName().toString(), settings);
+        }
         writeCsv(r, settings, options.get(OUTPUT));
         if (options.get(ALERTS_OUTPUT) != null) {
             writeAlerts(r, options.get(ALERTS_OUTPUT));
@@ -134,6 +137,10 @@ public final class Backtest {
             } else {
                 rejected.merge(row.rejectionKind(), 1L, Long::sum);
             }
+        }
+        if (inputs.isEmpty()) {
+            // Nothing to score (e.g. the wrong --format): Flink cannot read an empty collection, and need not.
+            return new Result(rows, List.of(), List.of(), List.of(), rejected);
         }
         inputs.sort(Comparator.comparingLong((InputRecord r) -> r.eventTime == null ? Long.MIN_VALUE : r.eventTime)
                 .thenComparingLong(r -> r.sourceOffset));

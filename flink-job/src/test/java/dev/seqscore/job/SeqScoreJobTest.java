@@ -1,7 +1,15 @@
 package dev.seqscore.job;
 
 import dev.seqscore.options.ConfigException;
+import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.seqscore.model.ModelBundle;
+import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ReadableConfig;
+import org.apache.flink.configuration.StateBackendOptions;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 import dev.seqscore.testing.RepoPaths;
 import java.nio.file.Files;
@@ -14,6 +22,55 @@ import org.junit.jupiter.api.io.TempDir;
  * rather than exiting, so a cluster that runs main() in its JobManager survives a bad submission.
  */
 class SeqScoreJobTest {
+
+    @Test
+    void withoutDurableCheckpointStorageTheJobRefusesToStartAndSaysWhatToSet() {
+        assertThatThrownBy(() -> SeqScoreJob.main(new String[] {}))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--checkpoint-dir")
+                .hasMessageContaining("execution.checkpointing.dir");
+    }
+
+    @Test
+    void jobManagerStorageIsRefusedEvenWithADirectory(@TempDir Path tmp) {
+        Configuration cluster = new Configuration();
+        cluster.set(CheckpointingOptions.CHECKPOINT_STORAGE, "jobmanager");
+        cluster.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, tmp.toUri().toString());
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(cluster);
+
+        assertThatThrownBy(() -> SeqScoreJob.assemble(env, JobConfig.parse(), ModelBundle.packaged()))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("execution.checkpointing.storage: jobmanager");
+    }
+
+    @Test
+    void theClustersCheckpointDirectoryIsEnough(@TempDir Path tmp) {
+        Configuration cluster = new Configuration();
+        cluster.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, tmp.toUri().toString());
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(cluster);
+
+        SeqScoreJob.assemble(env, JobConfig.parse(), ModelBundle.packaged());
+
+        assertThat(env.getConfiguration().get(CheckpointingOptions.CHECKPOINTS_DIRECTORY))
+                .isEqualTo(tmp.toUri().toString());
+    }
+
+    @Test
+    void stateFlagsReachTheEnvironment(@TempDir Path tmp) {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        String checkpoints = tmp.resolve("cp").toUri().toString();
+        String savepoints = tmp.resolve("sp").toUri().toString();
+
+        SeqScoreJob.assemble(env, JobConfig.parse("--checkpoint-dir", checkpoints, "--savepoint-dir", savepoints,
+                "--state-backend", "rocksdb"), ModelBundle.packaged());
+
+        ReadableConfig c = env.getConfiguration();
+        assertThat(c.get(CheckpointingOptions.CHECKPOINTS_DIRECTORY)).isEqualTo(checkpoints);
+        assertThat(c.get(CheckpointingOptions.CHECKPOINT_STORAGE)).isEqualTo("filesystem");
+        assertThat(c.get(CheckpointingOptions.SAVEPOINT_DIRECTORY)).isEqualTo(savepoints);
+        assertThat(c.get(StateBackendOptions.STATE_BACKEND)).isEqualTo("rocksdb");
+        assertThat(c.get(CheckpointingOptions.INCREMENTAL_CHECKPOINTS)).isTrue();
+    }
 
     @Test
     void aBadFlagFailsNamingTheOption() {

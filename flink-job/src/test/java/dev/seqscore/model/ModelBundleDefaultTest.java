@@ -26,6 +26,33 @@ class ModelBundleDefaultTest {
     }
 
     @Test
+    void theJobJarCarriesTheDefaultBundle() throws Exception {
+        ModelBundle packaged = ModelBundle.locate(null);
+        ModelBundle committed = ModelBundle.load(TestBundles.defaultBundle());
+
+        assertThat(packaged.onnxPath()).contains(ModelBundle.PACKAGED);
+        assertThat(packaged.spec().modelVersion()).isEqualTo(committed.spec().modelVersion());
+        assertThat(packaged.onnxBytes()).isEqualTo(committed.onnxBytes());
+        packaged.validate();
+    }
+
+    @Test
+    void aBundleIsFoundByPathOrByAFileSystemUri() throws Exception {
+        Path dir = copyDefault();
+        String version = ModelBundle.load(TestBundles.defaultBundle()).spec().modelVersion();
+
+        assertThat(ModelBundle.locate(dir.toString()).spec().modelVersion()).isEqualTo(version);
+        assertThat(ModelBundle.locate(dir.toUri().toString()).spec().modelVersion()).isEqualTo(version);
+    }
+
+    @Test
+    void aUriNoFileSystemServesFailsNamingIt() {
+        assertThatThrownBy(() -> ModelBundle.locate("nosuchfs://bucket/models/default"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("nosuchfs://bucket/models/default");
+    }
+
+    @Test
     void specWithAnotherWindowLengthIsRefused() throws Exception {
         Path dir = copyDefault();
         ObjectNode spec = readSpec(dir);
