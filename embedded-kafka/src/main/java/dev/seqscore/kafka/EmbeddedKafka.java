@@ -49,7 +49,12 @@ public final class EmbeddedKafka implements AutoCloseable {
 
     /** Starts a broker on random free ports and returns once it accepts clients. */
     public static EmbeddedKafka start() {
-        return start(Optional.empty());
+        return start(Optional.empty(), Map.of());
+    }
+
+    /** Like {@link #start()}, with broker properties that win over this class's, e.g. a fast retention check. */
+    public static EmbeddedKafka start(Map<String, String> brokerConfig) {
+        return start(Optional.empty(), brokerConfig);
     }
 
     /**
@@ -63,7 +68,7 @@ public final class EmbeddedKafka implements AutoCloseable {
         if (fixedPort <= 0 || fixedPort > 65535) {
             throw new IllegalArgumentException("port must be in 1..65535, got " + fixedPort);
         }
-        return start(Optional.of(fixedPort));
+        return start(Optional.of(fixedPort), Map.of());
     }
 
     /**
@@ -81,7 +86,7 @@ public final class EmbeddedKafka implements AutoCloseable {
 
     public static final String TRANSACTION_VERSION_PROPERTY = "seqscore.kafka.transaction.version";
 
-    private static EmbeddedKafka start(Optional<Integer> fixedPort) {
+    private static EmbeddedKafka start(Optional<Integer> fixedPort, Map<String, String> brokerConfig) {
         TestKitNodes nodes = new TestKitNodes.Builder(BootstrapMetadata.fromVersions(
                         MetadataVersion.latestProduction(),
                         Map.of(Feature.TRANSACTION_VERSION.featureName(), transactionVersion()),
@@ -110,6 +115,7 @@ public final class EmbeddedKafka implements AutoCloseable {
                 .setConfigProp("auto.create.topics.enable", "false")
                 // Flink's exactly-once sink keeps transactions open across checkpoints; allow generous timeouts.
                 .setConfigProp("transaction.max.timeout.ms", "900000");
+        brokerConfig.forEach(builder::setConfigProp);
         fixedPort.ifPresent(port -> builder
                 .setConfigProp("listeners", String.format("%s://localhost:0,%s://localhost:0,%s://localhost:%d",
                         brokerListener, controllerListener, FIXED_LISTENER, port))
@@ -150,12 +156,17 @@ public final class EmbeddedKafka implements AutoCloseable {
      * producer or consumer started right after finds them. Topics that already exist are left as they are.
      */
     public void createTopics(int partitions, String... names) {
+        createTopics(partitions, Map.of(), names);
+    }
+
+    /** Like {@link #createTopics(int, String...)}, with topic configs such as {@code retention.ms}. */
+    public void createTopics(int partitions, Map<String, String> topicConfig, String... names) {
         if (partitions < 1) {
             throw new IllegalArgumentException("partitions must be >= 1, got " + partitions);
         }
         List<NewTopic> topics = new ArrayList<>();
         for (String name : names) {
-            topics.add(new NewTopic(name, partitions, (short) 1));
+            topics.add(new NewTopic(name, partitions, (short) 1).configs(topicConfig));
         }
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers))) {
             for (var entry : admin.createTopics(topics).values().entrySet()) {

@@ -98,6 +98,21 @@ public final class KafkaTopics {
         return out;
     }
 
+    /** The first offset still stored in each partition: above 0 once retention has deleted records. */
+    public static Map<Integer, Long> beginningOffsets(String bootstrap, String topic) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        try (KafkaConsumer<byte[], byte[]> consumer =
+                new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            List<TopicPartition> parts = new ArrayList<>();
+            consumer.partitionsFor(topic, Duration.ofSeconds(30))
+                    .forEach(pi -> parts.add(new TopicPartition(topic, pi.partition())));
+            Map<Integer, Long> out = new java.util.TreeMap<>();
+            consumer.beginningOffsets(parts, Duration.ofSeconds(30)).forEach((tp, o) -> out.put(tp.partition(), o));
+            return out;
+        }
+    }
+
     private static boolean reached(KafkaConsumer<?, ?> consumer, Map<TopicPartition, Long> end) {
         for (Map.Entry<TopicPartition, Long> e : end.entrySet()) {
             if (consumer.position(e.getKey()) < e.getValue()) {
