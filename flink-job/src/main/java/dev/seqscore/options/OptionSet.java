@@ -89,7 +89,9 @@ public final class OptionSet implements Serializable {
             }
             if (o != null) {
                 o.parse(value);
-                given.put(name, value);
+                if (given.put(name, value) != null && !o.isFlag()) {
+                    throw new ConfigException("--" + name + " given twice");
+                }
             } else {
                 String key = name.substring(family.prefix().length() + 1);
                 family.parse(key, value);

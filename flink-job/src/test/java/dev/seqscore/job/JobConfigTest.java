@@ -375,6 +375,13 @@ class JobConfigTest {
     }
 
     @Test
+    void anOptionGivenTwiceIsRejectedRatherThanSilentlyOverridden() {
+        assertThatThrownBy(() -> JobConfig.parse("--input-topic", "a", "--input-topic=b"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--input-topic given twice");
+    }
+
+    @Test
     void stateOptionsAreTyped() {
         JobConfig c = JobConfig.parse("--checkpoint-dir", "s3://bucket/cp", "--savepoint-dir", "file:///sp",
                 "--state-backend", "RocksDB");

@@ -7,6 +7,10 @@ import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
 import org.openjdk.jmh.runner.options.OptionsBuilder;
 import org.openjdk.jmh.runner.options.TimeValue;
 
+import dev.seqscore.options.ConfigException;
+import dev.seqscore.options.Option;
+import dev.seqscore.options.OptionSet;
+import dev.seqscore.options.OptionValues;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collection;
@@ -19,31 +23,31 @@ import java.util.Locale;
 public final class Bench {
     private Bench() {}
 
-    public static void main(String[] args) throws RunnerException {
-        String bundle = "models/default";
-        String batches = "1,64";
-        String threads = "1";
-        boolean quick = false;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--bundle" -> bundle = value(args, ++i);
-                case "--batch" -> batches = value(args, ++i);
-                case "--threads" -> threads = value(args, ++i);
-                case "--quick" -> quick = true;
-                case "--help", "-h" -> {
-                    System.out.println("""
-                            Usage: bin/seqscore bench [--bundle DIR] [--batch 1,64] [--threads 1] [--quick]
+    static final Option<String> BUNDLE = Option.string("bundle", "models/default",
+            "model bundle directory with golden.jsonl (its golden windows are the benchmark's input)");
+    static final Option<String> BATCH = Option.string("batch", "1,64", "batch sizes, comma-separated");
+    static final Option<String> THREADS = Option.string("threads", "1", "ONNX Runtime intra-op threads, comma-separated");
+    static final Option<Boolean> QUICK = Option.flag("quick", "1 s iterations, 2 warm-up + 3 measured (default 2 s, 3 + 5)");
+    static final OptionSet OPTIONS = new OptionSet().add(BUNDLE, BATCH, THREADS, QUICK, OptionSet.HELP);
 
-                            JMH (1 fork) over the bundle's golden windows: FeatureEncoder and OnnxScorer cost per
-                            event. --quick: 1 s iterations, 2 warm-up + 3 measured (default 2 s, 3 + 5).""");
-                    return;
-                }
-                default -> {
-                    System.err.println("unknown option " + args[i] + " (try --help)");
-                    System.exit(2);
-                }
-            }
+    public static void main(String[] args) throws RunnerException {
+        OptionValues v;
+        try {
+            v = OPTIONS.parse(args);
+        } catch (ConfigException e) {
+            System.err.println("error: " + e.getMessage());
+            System.exit(2);
+            return;
         }
+        if (v.get(OptionSet.HELP)) {
+            System.out.println(OPTIONS.usage("bin/seqscore bench [options]",
+                    "JMH (1 fork) over the bundle's golden windows: FeatureEncoder and OnnxScorer cost per event."));
+            return;
+        }
+        String bundle = v.get(BUNDLE);
+        String batches = v.get(BATCH);
+        String threads = v.get(THREADS);
+        boolean quick = v.get(QUICK);
         if (!Files.isRegularFile(Path.of(bundle, "golden.jsonl"))) {
             System.err.println("error: " + bundle + " is not a model bundle with golden.jsonl");
             System.exit(2);
@@ -73,13 +77,5 @@ public final class Bench {
                     r.getParams().getParam("threads"), perBatch, error, perBatch / batch, error / batch);
         }
         System.out.println("cores available: " + Runtime.getRuntime().availableProcessors());
-    }
-
-    private static String value(String[] args, int i) {
-        if (i >= args.length) {
-            System.err.println("option " + args[i - 1] + " needs a value");
-            System.exit(2);
-        }
-        return args[i];
     }
 }

@@ -28,6 +28,10 @@ import dev.seqscore.events.ClickEventAvro;
 import dev.seqscore.events.EventFileReader;
 import dev.seqscore.events.EventFileReader.Format;
 import dev.seqscore.events.FileRecord;
+import dev.seqscore.options.ConfigException;
+import dev.seqscore.options.Option;
+import dev.seqscore.options.OptionSet;
+import dev.seqscore.options.OptionValues;
 
 /**
  * {@code seqscore replay}: sends the events of a data file (Taobao, REES46 or canonical) to a Kafka topic as plain
@@ -35,15 +39,6 @@ import dev.seqscore.events.FileRecord;
  * reader rejects are counted by reason and skipped, so a replay of real data states exactly what it did not send.
  */
 public final class Replay {
-
-    /** A command-line mistake: the message names the flag; the caller prints usage and exits 2. */
-    static final class UsageException extends Exception {
-        private static final long serialVersionUID = 1L;
-
-        UsageException(String message) {
-            super(message);
-        }
-    }
 
     /** How records are keyed. */
     enum KeyBy {
@@ -57,22 +52,47 @@ public final class Replay {
     record Options(Path input, Format format, String bootstrapServers, String topic, double rate, long limit,
                    boolean sortByTime, KeyBy key) {}
 
-    static final String USAGE = """
-            Usage: seqscore replay --input FILE --format taobao|rees46|canonical [options]
+    static final Option<Path> INPUT = Option.of("input", "FILE", "", "data file to read (required)",
+            t -> Path.of(t.trim()));
+    static final Option<Format> FORMAT = Option.of("format", "taobao|rees46|canonical", "",
+            "the file's format (required)", Format::parse);
+    static final Option<String> BOOTSTRAP_SERVERS = Option.of("bootstrap-servers", "H:P", "localhost:9092",
+            "Kafka bootstrap servers", Replay::nonBlank);
+    static final Option<String> TOPIC = Option.of("topic", "T", "clicks", "topic to write to", Replay::nonBlank);
+    static final Option<Double> RATE = Option.of("rate", "N", "0", "events per second; 0 = as fast as possible",
+            t -> {
+                double r;
+                try {
+                    r = Double.parseDouble(t.trim());
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException("'" + t + "' is not a number");
+                }
+                if (!(r >= 0) || Double.isInfinite(r)) {
+                    throw new IllegalArgumentException("must be a finite number >= 0, got " + t);
+                }
+                return r;
+            });
+    static final Option<Long> LIMIT = Option.of("limit", "N", "0", "send at most N events; 0 = all", t -> {
+        long n;
+        try {
+            n = Long.parseLong(t.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("'" + t + "' is not an integer");
+        }
+        if (n < 0) {
+            throw new IllegalArgumentException("must be >= 0, got " + n);
+        }
+        return n;
+    });
+    static final Option<Boolean> SORT_BY_TIME = Option.bool("sort-by-time", "true",
+            "send in event-time order, ties in file order; reads the whole file into memory first");
+    static final Option<String> KEY = Option.oneOf("key", "user_id", "record key", "user_id", "none");
+    static final OptionSet OPTIONS = new OptionSet()
+            .add(INPUT, FORMAT, BOOTSTRAP_SERVERS, TOPIC, RATE, LIMIT, SORT_BY_TIME, KEY, OptionSet.HELP);
 
-            Sends each valid row of FILE to Kafka as an Avro-binary ClickEvent; rejected rows are counted by reason.
-
-              --input FILE               data file to read (required)
-              --format F                 taobao, rees46 or canonical (required)
-              --bootstrap-servers H:P    Kafka bootstrap servers (default: localhost:9092)
-              --topic T                  topic to write to (default: clicks)
-              --rate N                   events per second; 0 = as fast as possible (default: 0)
-              --limit N                  send at most N events; 0 = all (default: 0)
-              --sort-by-time true|false  send in event-time order, ties in file order; reads the whole file
-                                         into memory first (default: true)
-              --key user_id|none         record key (default: user_id)
-              --help                     print this help and exit
-            """;
+    static final String USAGE = OPTIONS.usage("bin/seqscore replay --input FILE --format taobao|rees46|canonical "
+            + "[options]", "Sends each valid row of FILE to Kafka as an Avro-binary ClickEvent; rejected rows are "
+            + "counted by reason.");
 
     private static final long PROGRESS_EVERY = 10_000;
 
@@ -84,16 +104,15 @@ public final class Replay {
 
     /** Runs the command; returns the process exit code (0 ok, 1 failure, 2 usage error). */
     static int run(String[] args, PrintStream out, PrintStream err) {
-        for (String a : args) {
-            if (a.equals("--help") || a.equals("-h")) {
+        Options options;
+        try {
+            OptionValues v = OPTIONS.parse(args);
+            if (v.get(OptionSet.HELP)) {
                 out.print(USAGE);
                 return 0;
             }
-        }
-        Options options;
-        try {
-            options = parse(args);
-        } catch (UsageException e) {
+            options = options(v);
+        } catch (ConfigException e) {
             err.println("replay: " + e.getMessage());
             err.println();
             err.print(USAGE);
@@ -109,87 +128,31 @@ public final class Replay {
         }
     }
 
-    static Options parse(String[] args) throws UsageException {
-        Map<String, String> flags = new LinkedHashMap<>();
-        for (int i = 0; i < args.length; i++) {
-            String flag = args[i];
-            String value;
-            if (!flag.startsWith("--")) {
-                throw new UsageException("unexpected argument '" + flag + "'");
-            }
-            int eq = flag.indexOf('=');
-            if (eq > 0) {
-                value = flag.substring(eq + 1);
-                flag = flag.substring(0, eq);
-            } else if (i + 1 < args.length && !args[i + 1].startsWith("--")) {
-                value = args[++i];
-            } else {
-                throw new UsageException(flag + " needs a value");
-            }
-            if (!List.of("--input", "--format", "--bootstrap-servers", "--topic", "--rate", "--limit",
-                    "--sort-by-time", "--key").contains(flag)) {
-                throw new UsageException("unknown flag " + flag);
-            }
-            if (flags.put(flag, value) != null) {
-                throw new UsageException(flag + " given twice");
-            }
-        }
+    static Options parse(String[] args) {
+        return options(OPTIONS.parse(args));
+    }
 
-        String input = flags.get("--input");
-        if (input == null || input.isBlank()) {
-            throw new UsageException("--input is required");
+    private static Options options(OptionValues v) {
+        Path file = v.get(INPUT);
+        if (file == null) {
+            throw new ConfigException("--input is required");
         }
-        Path file = Path.of(input);
         if (!Files.isReadable(file)) {
-            throw new UsageException("--input: cannot read '" + input + "'");
+            throw new ConfigException("--input: cannot read '" + file + "'");
         }
-        String formatName = flags.get("--format");
-        if (formatName == null) {
-            throw new UsageException("--format is required (taobao, rees46 or canonical)");
+        if (v.get(FORMAT) == null) {
+            throw new ConfigException("--format is required (taobao, rees46 or canonical)");
         }
-        Format format;
-        try {
-            format = Format.parse(formatName);
-        } catch (IllegalArgumentException e) {
-            throw new UsageException("--format: " + e.getMessage());
+        KeyBy keyBy = v.get(KEY).equals("none") ? KeyBy.NONE : KeyBy.USER_ID;
+        return new Options(file, v.get(FORMAT), v.get(BOOTSTRAP_SERVERS), v.get(TOPIC), v.get(RATE), v.get(LIMIT),
+                v.get(SORT_BY_TIME), keyBy);
+    }
+
+    private static String nonBlank(String t) {
+        if (t.isBlank()) {
+            throw new IllegalArgumentException("must not be empty");
         }
-        String bootstrap = flags.getOrDefault("--bootstrap-servers", "localhost:9092");
-        if (bootstrap.isBlank()) {
-            throw new UsageException("--bootstrap-servers must not be empty");
-        }
-        String topic = flags.getOrDefault("--topic", "clicks");
-        if (topic.isBlank()) {
-            throw new UsageException("--topic must not be empty");
-        }
-        double rate;
-        try {
-            rate = Double.parseDouble(flags.getOrDefault("--rate", "0"));
-        } catch (NumberFormatException e) {
-            throw new UsageException("--rate: '" + flags.get("--rate") + "' is not a number");
-        }
-        if (!(rate >= 0) || Double.isInfinite(rate)) {
-            throw new UsageException("--rate: must be a finite number >= 0, got " + flags.get("--rate"));
-        }
-        long limit;
-        try {
-            limit = Long.parseLong(flags.getOrDefault("--limit", "0"));
-        } catch (NumberFormatException e) {
-            throw new UsageException("--limit: '" + flags.get("--limit") + "' is not an integer");
-        }
-        if (limit < 0) {
-            throw new UsageException("--limit: must be >= 0, got " + limit);
-        }
-        String sort = flags.getOrDefault("--sort-by-time", "true");
-        if (!sort.equals("true") && !sort.equals("false")) {
-            throw new UsageException("--sort-by-time: '" + sort + "' is not true or false");
-        }
-        String key = flags.getOrDefault("--key", "user_id");
-        KeyBy keyBy = switch (key) {
-            case "user_id" -> KeyBy.USER_ID;
-            case "none" -> KeyBy.NONE;
-            default -> throw new UsageException("--key: '" + key + "' is not user_id or none");
-        };
-        return new Options(file, format, bootstrap, topic, rate, limit, Boolean.parseBoolean(sort), keyBy);
+        return t.trim();
     }
 
     /** What a replay did. */

@@ -176,7 +176,7 @@ class ReplayTest {
             Run r = run("--input", taobaoFile(dir).toString(), "--format", "taobao", "--bogus", "1");
 
             assertThat(r.exit()).isEqualTo(2);
-            assertThat(r.err()).startsWith("replay: unknown flag --bogus").contains("Usage: seqscore replay");
+            assertThat(r.err()).startsWith("replay: unknown option --bogus").contains("Usage: bin/seqscore replay");
         }
 
         @Test
@@ -196,7 +196,7 @@ class ReplayTest {
             assertThat(run("--input", file, "--format", "taobao", "--sort-by-time", "yes").err())
                     .startsWith("replay: --sort-by-time: 'yes' is not true or false");
             assertThat(run("--input", file, "--format", "taobao", "--key", "item_id").err())
-                    .startsWith("replay: --key: 'item_id' is not user_id or none");
+                    .startsWith("replay: --key: 'item_id' is not one of user_id, none");
             assertThat(run("--input", file, "--format", "taobao", "--topic").err())
                     .startsWith("replay: --topic needs a value");
             assertThat(run("--input", file, "--format", "taobao", "--format", "rees46").exit()).isEqualTo(2);
