@@ -94,7 +94,13 @@ public final class JobConfig implements Serializable {
     public static final PrefixOption<String> KAFKA_PROPERTY = new PrefixOption<>("kafka", "<property>",
             Option.string("kafka", "", "one Kafka client property, e.g. --kafka.security.protocol SASL_SSL; wins "
                     + "over --kafka-properties; not for secrets (program arguments show in Flink's web UI)"));
+    public static final Option<Path> PSEUDONYMIZE_KEY_FILE = Option.path("pseudonymize-key-file", "",
+            "file holding a secret key (>= 16 bytes); alerts and scores then carry hex(HMAC-SHA256(key, user_id)) "
+                    + "instead of the user id; state and dead letters keep the raw id");
     public static final Option<Boolean> HELP = OptionSet.HELP;
+
+    /** Kafka client properties from the environment: SEQSCORE_KAFKA_SASL_JAAS_CONFIG is sasl.jaas.config. */
+    public static final String KAFKA_ENV_PREFIX = "SEQSCORE_KAFKA_";
 
     /** Every option of the job, in help order. */
     public static final OptionSet OPTIONS = new OptionSet()
@@ -102,7 +108,7 @@ public final class JobConfig implements Serializable {
                     STOP_AT_LATEST, ALERTS_TOPIC, SCORES_TOPIC, DEAD_LETTER_TOPIC, MODEL, MAX_EVENTS, HORIZON,
                     COOLDOWN, DELIVERY, TRANSACTIONAL_ID_PREFIX, CHECKPOINT_INTERVAL, CHECKPOINT_DIR, SAVEPOINT_DIR,
                     STATE_BACKEND, MAX_OUT_OF_ORDERNESS, IDLENESS, MAX_FUTURE_SKEW, STATE_TTL, PARALLELISM,
-                    MAX_PARALLELISM, ORT_THREADS, SCORE_BATCH, KAFKA_PROPERTIES, HELP)
+                    MAX_PARALLELISM, ORT_THREADS, SCORE_BATCH, KAFKA_PROPERTIES, PSEUDONYMIZE_KEY_FILE, HELP)
             .add(THRESHOLD, KAFKA_PROPERTY);
 
     private final OptionValues values;
@@ -131,7 +137,23 @@ public final class JobConfig implements Serializable {
         if (p != null && p > maxParallelism()) {
             throw new ConfigException("--parallelism " + p + " exceeds --max-parallelism " + maxParallelism());
         }
+        for (String property : values.get(KAFKA_PROPERTY).keySet()) {
+            if (isSecret(property)) {
+                throw new ConfigException("--kafka." + property + " would show a secret in Flink's web UI, which lists "
+                        + "program arguments: put it in the --" + KAFKA_PROPERTIES.name() + " file or the "
+                        + envName(property) + " environment variable");
+            }
+        }
         kafkaProperties();
+    }
+
+    static boolean isSecret(String property) {
+        String p = property.toLowerCase(java.util.Locale.ROOT);
+        return p.equals("sasl.jaas.config") || p.contains("password") || p.contains("secret");
+    }
+
+    static String envName(String property) {
+        return KAFKA_ENV_PREFIX + property.toUpperCase(java.util.Locale.ROOT).replace('.', '_').replace('-', '_');
     }
 
     public boolean help() {
@@ -277,8 +299,20 @@ public final class JobConfig implements Serializable {
         return get(SCORE_BATCH);
     }
 
-    /** The file's properties, overridden by {@code --kafka.*} flags. */
+    /** Null unless output user ids are to be pseudonymised. */
+    public Path pseudonymizeKeyFile() {
+        return get(PSEUDONYMIZE_KEY_FILE);
+    }
+
+    /**
+     * The file's properties, then {@code SEQSCORE_KAFKA_*} environment variables (for secrets, with the file), then
+     * {@code --kafka.*} flags.
+     */
     public Properties kafkaProperties() {
+        return kafkaProperties(System.getenv());
+    }
+
+    Properties kafkaProperties(Map<String, String> env) {
         Properties p = new Properties();
         Path file = get(KAFKA_PROPERTIES);
         if (file != null) {
@@ -288,6 +322,12 @@ public final class JobConfig implements Serializable {
                 throw new ConfigException("--" + KAFKA_PROPERTIES.name() + ": cannot read '" + file + "': " + e, e);
             }
         }
+        env.forEach((name, value) -> {
+            if (name.startsWith(KAFKA_ENV_PREFIX) && name.length() > KAFKA_ENV_PREFIX.length()) {
+                p.put(name.substring(KAFKA_ENV_PREFIX.length()).toLowerCase(java.util.Locale.ROOT).replace('_', '.'),
+                        value);
+            }
+        });
         p.putAll(values.get(KAFKA_PROPERTY));
         return p;
     }

@@ -46,6 +46,11 @@ public final class LocalFlink implements AutoCloseable {
         return env;
     }
 
+    /** The REST endpoint, e.g. {@code http://127.0.0.1:40123}. */
+    public URI restAddress() {
+        return rest;
+    }
+
     @Override
     public void close() throws Exception {
         cluster.close();

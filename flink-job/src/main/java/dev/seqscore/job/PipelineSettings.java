@@ -5,6 +5,7 @@ import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.events.EventValidator;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.model.ModelBundle;
+import dev.seqscore.privacy.Pseudonymizer;
 import java.io.Serializable;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -31,6 +32,8 @@ public final class PipelineSettings implements Serializable {
     public final int scoreBatch;
     public final int maxParallelism;
     public final EventValidator.Clock clock;
+    /** Null unless output user ids are pseudonymised. */
+    public final Pseudonymizer pseudonymizer;
 
     private PipelineSettings(Builder b) {
         this.bundle = Objects.requireNonNull(b.bundle, "bundle");
@@ -61,6 +64,7 @@ public final class PipelineSettings implements Serializable {
         this.scoreBatch = b.scoreBatch;
         this.maxParallelism = b.maxParallelism;
         this.clock = b.clock;
+        this.pseudonymizer = b.pseudonymizer;
     }
 
     public ModelSpec spec() {
@@ -89,6 +93,8 @@ public final class PipelineSettings implements Serializable {
                 .ortThreads(c.ortThreads())
                 .scoreBatch(c.scoreBatch())
                 .maxParallelism(c.maxParallelism())
+                .pseudonymizer(c.pseudonymizeKeyFile() == null ? null : Pseudonymizer.fromKeyFile(
+                        c.pseudonymizeKeyFile(), "--" + JobConfig.PSEUDONYMIZE_KEY_FILE.name()))
                 .build();
     }
 
@@ -107,6 +113,7 @@ public final class PipelineSettings implements Serializable {
         private int scoreBatch = JobConfig.SCORE_BATCH.defaultValue();
         private int maxParallelism = JobConfig.MAX_PARALLELISM.defaultValue();
         private EventValidator.Clock clock = System::currentTimeMillis;
+        private Pseudonymizer pseudonymizer;
 
         private Builder(ModelBundle bundle) {
             this.bundle = bundle;
@@ -124,6 +131,7 @@ public final class PipelineSettings implements Serializable {
         public Builder scoreBatch(int v) { scoreBatch = v; return this; }
         public Builder maxParallelism(int v) { maxParallelism = v; return this; }
         public Builder clock(EventValidator.Clock v) { clock = v; return this; }
+        public Builder pseudonymizer(Pseudonymizer v) { pseudonymizer = v; return this; }
 
         public PipelineSettings build() {
             return new PipelineSettings(this);

@@ -1,6 +1,7 @@
 package dev.seqscore.job;
 
 import dev.seqscore.alerts.AlertFunction;
+import dev.seqscore.alerts.AlertIds;
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.DeadLetter;
 import dev.seqscore.avro.Score;
@@ -9,6 +10,7 @@ import dev.seqscore.events.DeadLetters;
 import dev.seqscore.events.EagerWatermarks;
 import dev.seqscore.events.EventValidator;
 import dev.seqscore.events.InputRecord;
+import dev.seqscore.privacy.Pseudonymizer;
 import dev.seqscore.window.ScoredEvent;
 import dev.seqscore.window.SequenceScoringFunction;
 import java.time.Duration;
@@ -41,6 +43,7 @@ public final class SeqScorePipeline {
     public static final String UID_SCORE = "score-sequences";
     public static final String UID_ALERTS = "decide-alerts";
     public static final String UID_SCORE_RECORDS = "score-records";
+    public static final String UID_PSEUDONYMIZE_ALERTS = "pseudonymize-alerts";
 
     public static final OutputTag<DeadLetter> INVALID =
             new OutputTag<>("invalid-events", TypeInformation.of(DeadLetter.class));
@@ -53,7 +56,7 @@ public final class SeqScorePipeline {
         public DataStream<Score> scoreRecords(PipelineSettings s) {
             List<String> names = s.spec().outputs().stream().map(o -> o.name()).toList();
             String version = s.spec().modelVersion();
-            return scores.map(new ToScoreRecord(names, version))
+            return scores.map(new ToScoreRecord(names, version, s.pseudonymizer))
                     .name("Scores to Avro")
                     .uid(UID_SCORE_RECORDS);
         }
@@ -97,9 +100,14 @@ public final class SeqScorePipeline {
                 .uid(UID_ALERTS)
                 .setMaxParallelism(s.maxParallelism);
 
+        DataStream<Alert> published = s.pseudonymizer == null ? alerts : alerts
+                .map(new PseudonymizeAlerts(s.pseudonymizer))
+                .name("Pseudonymize alerts")
+                .uid(UID_PSEUDONYMIZE_ALERTS);
+
         DataStream<DeadLetter> deadLetters = valid.getSideOutput(INVALID)
                 .union(scored.getSideOutput(SequenceScoringFunction.LATE));
-        return new Outputs(alerts, scored, deadLetters);
+        return new Outputs(published, scored, deadLetters);
     }
 
     /** Splits off what cannot be scored, counting each reason. */
@@ -133,14 +141,38 @@ public final class SeqScorePipeline {
         }
     }
 
+    /**
+     * Replaces the user id with its pseudonym, and the alert id with one derived from the pseudonym: the raw-id alert
+     * id would let anyone with a list of candidate user ids confirm which one alerted.
+     */
+    static final class PseudonymizeAlerts implements MapFunction<Alert, Alert> {
+        private static final long serialVersionUID = 1L;
+        private final Pseudonymizer pseudonymizer;
+
+        PseudonymizeAlerts(Pseudonymizer pseudonymizer) {
+            this.pseudonymizer = pseudonymizer;
+        }
+
+        @Override
+        public Alert map(Alert a) {
+            String pseudonym = pseudonymizer.pseudonym(a.getUserId());
+            a.setUserId(pseudonym);
+            a.setAlertId(AlertIds.of(pseudonym, a.getEventTime().toEpochMilli(), a.getEventType(), a.getItemId(),
+                    a.getAlertType()));
+            return a;
+        }
+    }
+
     static final class ToScoreRecord implements MapFunction<ScoredEvent, Score> {
         private static final long serialVersionUID = 1L;
         private final List<String> outputs;
         private final String modelVersion;
+        private final Pseudonymizer pseudonymizer;
 
-        ToScoreRecord(List<String> outputs, String modelVersion) {
+        ToScoreRecord(List<String> outputs, String modelVersion, Pseudonymizer pseudonymizer) {
             this.outputs = outputs;
             this.modelVersion = modelVersion;
+            this.pseudonymizer = pseudonymizer;
         }
 
         @Override
@@ -150,7 +182,7 @@ public final class SeqScorePipeline {
                 scores.put(outputs.get(i), (double) s.scores[i]);
             }
             return Score.newBuilder()
-                    .setUserId(s.userId)
+                    .setUserId(pseudonymizer == null ? s.userId : pseudonymizer.pseudonym(s.userId))
                     .setEventTime(Instant.ofEpochMilli(s.eventTime))
                     .setEventType(s.eventType)
                     .setItemId(s.itemId)

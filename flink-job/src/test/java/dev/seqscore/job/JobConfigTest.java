@@ -92,11 +92,46 @@ class JobConfigTest {
 
     @Test
     void onlyTheFirstEqualsSignSplitsNameFromValue() {
-        // JAAS configs are full of '='; they must reach Kafka intact.
-        JobConfig c = JobConfig.parse("--kafka.sasl.jaas.config=Plain required username=\"u\" password=\"p=q\";");
+        JobConfig c = JobConfig.parse("--kafka.client.dns.lookup=use_all=dns_ips");
 
-        assertThat(c.kafkaProperties().getProperty("sasl.jaas.config"))
-                .isEqualTo("Plain required username=\"u\" password=\"p=q\";");
+        assertThat(c.kafkaProperties().getProperty("client.dns.lookup")).isEqualTo("use_all=dns_ips");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"sasl.jaas.config", "ssl.key.password", "ssl.truststore.password", "sasl.client.secret"})
+    void secretsAreRefusedAsFlagsNamingTheFileAndTheEnvironmentVariable(String property) {
+        assertThatThrownBy(() -> JobConfig.parse("--kafka." + property, "Plain required password=\"hunter2\";"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--kafka." + property)
+                .hasMessageContaining("--kafka-properties")
+                .hasMessageContaining("SEQSCORE_KAFKA_" + property.toUpperCase(java.util.Locale.ROOT).replace('.', '_'))
+                .hasMessageNotContaining("hunter2");
+    }
+
+    @Test
+    void secretsComeFromTheEnvironmentBetweenTheFileAndTheFlags(@TempDir Path dir) throws IOException {
+        Path file = dir.resolve("client.properties");
+        Files.writeString(file, "security.protocol=SSL\nsasl.mechanism=SCRAM-SHA-256\n");
+        JobConfig c = JobConfig.parse("--kafka-properties", file.toString(), "--kafka.security.protocol", "SASL_SSL");
+
+        // JAAS configs are full of '='; they must reach Kafka intact.
+        Properties p = c.kafkaProperties(Map.of(
+                "SEQSCORE_KAFKA_SASL_JAAS_CONFIG", "Plain required username=\"u\" password=\"p=q\";",
+                "SEQSCORE_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT",
+                "SEQSCORE_KAFKA_SASL_MECHANISM", "PLAIN",
+                "PATH", "/usr/bin"));
+
+        assertThat(p.getProperty("sasl.jaas.config")).isEqualTo("Plain required username=\"u\" password=\"p=q\";");
+        assertThat(p.getProperty("sasl.mechanism")).as("the environment wins over the file").isEqualTo("PLAIN");
+        assertThat(p.getProperty("security.protocol")).as("a flag wins over both").isEqualTo("SASL_SSL");
+        assertThat(p).hasSize(3);
+    }
+
+    @Test
+    void theConfigsTextNamesOptionsButShowsNoValue() {
+        JobConfig c = JobConfig.parse("--kafka.sasl.mechanism", "PLAIN", "--group-id", "g-visible-value");
+
+        assertThat(c.toString()).contains("group-id").doesNotContain("g-visible-value").doesNotContain("PLAIN");
     }
 
     @Test

@@ -17,6 +17,12 @@ import dev.seqscore.events.InputRecord;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.testing.RepoPaths;
 import dev.seqscore.window.ScoredEvent;
+import dev.seqscore.alerts.AlertIds;
+import dev.seqscore.avro.Alert;
+import dev.seqscore.privacy.Pseudonymizer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.io.TempDir;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
@@ -94,7 +100,7 @@ class SeqScorePipelineTest {
 
     @Test
     void scoreRecordsNameEachScoreByItsOutput() {
-        var toScore = new SeqScorePipeline.ToScoreRecord(List.of("purchase_30m", "churn_24h"), "v9");
+        var toScore = new SeqScorePipeline.ToScoreRecord(List.of("purchase_30m", "churn_24h"), "v9", null);
         ScoredEvent s = new ScoredEvent();
         s.userId = ALICE;
         s.eventType = "cart";
@@ -112,5 +118,31 @@ class SeqScorePipelineTest {
         assertThat(r.getWindowLength()).isEqualTo(4);
         assertThat(r.getModelVersion()).isEqualTo("v9");
         assertThat(r.getScores()).containsExactlyInAnyOrderEntriesOf(Map.of("purchase_30m", 0.25, "churn_24h", 0.75));
+    }
+
+    @Test
+    void withAKeyScoresAndAlertsCarryThePseudonymAndAnAlertIdDerivedFromIt(@TempDir Path dir) throws Exception {
+        Pseudonymizer p = Pseudonymizer.fromKeyFile(
+                Files.writeString(dir.resolve("key"), "0123456789abcdef0123456789abcdef"), "--key");
+        ScoredEvent s = new ScoredEvent();
+        s.userId = ALICE;
+        s.eventType = "cart";
+        s.itemId = "i1";
+        s.eventTime = ms(T0);
+        s.windowLength = 1;
+        s.scores = new float[] {0.5f};
+        Alert raw = Alert.newBuilder().setAlertId(AlertIds.of(ALICE, ms(T0), "cart", "i1", "CHURN_RISK"))
+                .setUserId(ALICE).setAlertType("CHURN_RISK").setOutput("churn_24h").setScore(0.9).setThreshold(0.5)
+                .setScores(Map.of("churn_24h", 0.9)).setModelVersion("v9").setEventTime(T0).setEventType("cart")
+                .setItemId("i1").setWindowLength(1).setEmittedAt(T0).build();
+
+        Score score = new SeqScorePipeline.ToScoreRecord(List.of("purchase_30m"), "v9", p).map(s);
+        Alert alert = new SeqScorePipeline.PseudonymizeAlerts(p).map(Alert.newBuilder(raw).build());
+
+        assertThat(score.getUserId()).isEqualTo(p.pseudonym(ALICE)).doesNotContain(ALICE);
+        assertThat(alert.getUserId()).isEqualTo(p.pseudonym(ALICE));
+        assertThat(alert.getAlertId()).isEqualTo(AlertIds.of(p.pseudonym(ALICE), ms(T0), "cart", "i1", "CHURN_RISK"))
+                .isNotEqualTo(raw.getAlertId());
+        assertThat(alert.getScore()).isEqualTo(raw.getScore());
     }
 }
