@@ -1,0 +1,278 @@
+package dev.seqscore.scoring;
+
+import dev.seqscore.avro.DeadLetter;
+import dev.seqscore.events.DeadLetterReason;
+import dev.seqscore.events.DeadLetters;
+import dev.seqscore.events.InputRecord;
+import dev.seqscore.features.FeatureBatch;
+import dev.seqscore.features.FeatureEncoder;
+import dev.seqscore.model.ModelBundle;
+import dev.seqscore.model.OnnxScorer;
+import dev.seqscore.window.ScoredEvent;
+import dev.seqscore.window.WindowEvent;
+import dev.seqscore.window.WindowRule;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.state.MapState;
+import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.api.common.state.StateTtlConfig;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.runtime.state.VoidNamespaceSerializer;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.InternalTimer;
+import org.apache.flink.streaming.api.operators.InternalTimerService;
+import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
+import org.apache.flink.streaming.api.operators.Triggerable;
+import org.apache.flink.streaming.api.watermark.Watermark;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.util.OutputTag;
+
+/**
+ * Keeps each user's sliding window and scores every event in event-time order, like a keyed process function, but
+ * gathers the events that become ready, across users, into one ONNX Runtime call (Flink's mini-batch pattern).
+ *
+ * <p>A ready event updates its user's window at once (under that user's key); only the model call waits. The batch
+ * is scored when it is full, when its oldest row has waited {@code maxDelay} of processing time, before every
+ * checkpoint barrier and at the end of input. Watermarks are held back until the rows before them are emitted, so
+ * downstream event-time logic never sees a score behind the watermark.
+ */
+public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEvent>
+        implements OneInputStreamOperator<InputRecord, ScoredEvent>, Triggerable<String, VoidNamespace> {
+    private static final long serialVersionUID = 1L;
+
+    public static final OutputTag<DeadLetter> LATE =
+            new OutputTag<>("late-events", TypeInformation.of(DeadLetter.class));
+
+    private final ModelBundle bundle;
+    private final int maxEvents;
+    private final long horizonMs;
+    private final Duration stateTtl;
+    private final int intraOpThreads;
+    private final int maxBatch;
+    private final long maxDelayMs;
+
+    private transient ListState<WindowEvent> window;
+    private transient MapState<Long, List<InputRecord>> pending;
+    private transient InternalTimerService<VoidNamespace> timers;
+    private transient OnnxScorer scorer;
+    private transient FeatureEncoder encoder;
+    private transient FeatureBatch batch;
+    private transient float[][] results;
+    private transient ScoredEvent[] rows;
+    private transient Watermark heldWatermark;
+    /** Identifies the batch a deadline was set for, so that a stale deadline does nothing. */
+    private transient long batchNumber;
+    private transient Counter scored;
+    private transient Counter late;
+    private transient Counter duplicates;
+
+    /**
+     * @param maxEvents window length N; at most the model's N (shorter windows are padded)
+     * @param horizonMs window horizon H
+     * @param stateTtl  processing-time TTL backstop on the window; zero disables it
+     * @param maxBatch  rows per ONNX Runtime call at most; 1 scores every event on its own
+     * @param maxDelay  how long a ready event may wait for its batch to fill, in processing time
+     */
+    public BatchScoringOperator(ModelBundle bundle, int maxEvents, long horizonMs, Duration stateTtl,
+            int intraOpThreads, int maxBatch, Duration maxDelay) {
+        if (maxEvents < 1 || maxEvents > bundle.spec().maxEvents()) {
+            throw new IllegalArgumentException("window length " + maxEvents + " must be between 1 and the model's "
+                    + bundle.spec().maxEvents());
+        }
+        if (horizonMs <= 0) {
+            throw new IllegalArgumentException("window horizon must be positive, got " + horizonMs + " ms");
+        }
+        if (maxBatch < 1) {
+            throw new IllegalArgumentException("batch size must be positive, got " + maxBatch);
+        }
+        this.bundle = bundle;
+        this.maxEvents = maxEvents;
+        this.horizonMs = horizonMs;
+        this.stateTtl = stateTtl;
+        this.intraOpThreads = intraOpThreads;
+        this.maxBatch = maxBatch;
+        this.maxDelayMs = maxDelay.toMillis();
+    }
+
+    @Override
+    public void open() throws Exception {
+        super.open();
+        ListStateDescriptor<WindowEvent> windowDesc =
+                new ListStateDescriptor<>("window", TypeInformation.of(WindowEvent.class));
+        if (!stateTtl.isZero()) {
+            // Only the window: events waiting for the watermark must never expire unscored.
+            windowDesc.enableTimeToLive(StateTtlConfig.newBuilder(stateTtl)
+                    .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
+                    .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                    .build());
+        }
+        window = getPartitionedState(windowDesc);
+        pending = getPartitionedState(new MapStateDescriptor<>(
+                "pending", Types.LONG, Types.LIST(TypeInformation.of(InputRecord.class))));
+        timers = getInternalTimerService("sequence-timers", VoidNamespaceSerializer.INSTANCE, this);
+
+        scorer = new OnnxScorer(bundle, intraOpThreads);
+        encoder = new FeatureEncoder(bundle.spec());
+        batch = encoder.newBatch(maxBatch);
+        results = new float[bundle.spec().outputs().size()][maxBatch];
+        rows = new ScoredEvent[maxBatch];
+        scored = getMetricGroup().counter("eventsScored");
+        late = getMetricGroup().counter("lateEvents");
+        duplicates = getMetricGroup().counter("duplicateEvents");
+    }
+
+    @Override
+    public void processElement(StreamRecord<InputRecord> element) throws Exception {
+        InputRecord r = element.getValue();
+        long t = r.eventTime;
+        long watermark = timers.currentWatermark();
+        if (t <= watermark) {
+            late.inc();
+            output.collect(LATE, new StreamRecord<>(DeadLetters.of(DeadLetterReason.LATE_EVENT,
+                    "event_time " + t + " is not after the watermark " + watermark + ": events of user " + r.userId
+                            + " up to there are already scored",
+                    r, getProcessingTimeService().getCurrentProcessingTime())));
+            return;
+        }
+        // Valid records no longer need their bytes; state stays small.
+        r.raw = null;
+        List<InputRecord> atT = pending.get(t);
+        if (atT == null) {
+            atT = new ArrayList<>(1);
+        }
+        atT.add(r);
+        pending.put(t, atT);
+        timers.registerEventTimeTimer(VoidNamespace.INSTANCE, t);
+    }
+
+    @Override
+    public void onEventTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
+        long timestamp = timer.getTimestamp();
+        List<InputRecord> ready = pending.get(timestamp);
+        List<WindowEvent> events = new ArrayList<>(maxEvents + 1);
+        Iterable<WindowEvent> stored = window.get(); // operator-level state returns null, not empty
+        if (stored != null) {
+            for (WindowEvent w : stored) {
+                events.add(w);
+            }
+        }
+        if (ready != null) {
+            pending.remove(timestamp);
+            for (InputRecord r : ready) {
+                append(r, events);
+            }
+            window.update(events);
+            timers.registerEventTimeTimer(VoidNamespace.INSTANCE, timestamp + horizonMs);
+        } else if (!events.isEmpty() && events.get(events.size() - 1).eventTime + horizonMs <= timestamp) {
+            // No future event can see any of these: the watermark is past newest + H.
+            window.clear();
+        }
+    }
+
+    private void append(InputRecord r, List<WindowEvent> events) throws Exception {
+        WindowEvent e = new WindowEvent(r.itemId, r.categoryId == null ? "" : r.categoryId,
+                bundle.spec().typeId(r.eventType), r.eventTime);
+        if (!WindowRule.appendAndEvict(events, e, maxEvents, horizonMs)) {
+            duplicates.inc();
+            return;
+        }
+        int row = encoder.add(events, batch);
+        ScoredEvent s = new ScoredEvent();
+        s.userId = r.userId;
+        s.eventType = r.eventType;
+        s.itemId = r.itemId;
+        s.eventTime = r.eventTime;
+        s.windowLength = events.size();
+        s.sourceTopic = r.sourceTopic;
+        s.sourcePartition = r.sourcePartition;
+        s.sourceOffset = r.sourceOffset;
+        rows[row] = s;
+        if (row == 0 && maxBatch > 1) {
+            long batchOf = batchNumber;
+            getProcessingTimeService().registerTimer(
+                    getProcessingTimeService().getCurrentProcessingTime() + maxDelayMs,
+                    now -> {
+                        if (batchNumber == batchOf) {
+                            flush();
+                        }
+                    });
+        }
+        if (batch.isFull()) {
+            flush();
+        }
+    }
+
+    @Override
+    public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) {
+        // The operator registers no keyed processing-time timers.
+    }
+
+    /** Fires the timers the watermark passes (filling the batch), and forwards it once the rows before it are out. */
+    @Override
+    public void processWatermark(Watermark mark) throws Exception {
+        if (timeServiceManager != null) {
+            timeServiceManager.advanceWatermark(mark);
+        }
+        if (batch.isEmpty()) {
+            output.emitWatermark(mark);
+        } else {
+            heldWatermark = mark;
+        }
+    }
+
+    /** Scores the buffered rows, emits them in the order they became ready, then any watermark held behind them. */
+    private void flush() {
+        int n = batch.size;
+        if (n > 0) {
+            scorer.score(batch, results);
+            for (int row = 0; row < n; row++) {
+                ScoredEvent s = rows[row];
+                rows[row] = null;
+                s.scores = new float[results.length];
+                for (int o = 0; o < results.length; o++) {
+                    s.scores[o] = results[o][row];
+                }
+                output.collect(new StreamRecord<>(s, s.eventTime));
+            }
+            scored.inc(n);
+            batch.clear();
+            batchNumber++;
+        }
+        if (heldWatermark != null) {
+            Watermark w = heldWatermark;
+            heldWatermark = null;
+            output.emitWatermark(w);
+        }
+    }
+
+    @Override
+    public void prepareSnapshotPreBarrier(long checkpointId) throws Exception {
+        // Nothing buffered may cross a barrier: after a restore it would be neither in state nor emitted.
+        flush();
+        super.prepareSnapshotPreBarrier(checkpointId);
+    }
+
+    @Override
+    public void finish() throws Exception {
+        flush();
+        super.finish();
+    }
+
+    @Override
+    public void close() throws Exception {
+        try {
+            if (scorer != null) {
+                scorer.close();
+                scorer = null;
+            }
+        } finally {
+            super.close();
+        }
+    }
+}
