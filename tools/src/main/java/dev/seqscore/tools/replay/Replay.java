@@ -54,7 +54,7 @@ public final class Replay {
 
     static final Option<Path> INPUT = Option.of("input", "FILE", "", "data file to read (required)",
             t -> Path.of(t.trim()));
-    static final Option<Format> FORMAT = Option.of("format", "taobao|rees46|canonical", "",
+    public static final Option<Format> FORMAT = Option.of("format", "taobao|rees46|canonical", "",
             "the file's format (required)", Format::parse);
     static final Option<String> BOOTSTRAP_SERVERS = Option.of("bootstrap-servers", "H:P", "localhost:9092",
             "Kafka bootstrap servers", Replay::nonBlank);
@@ -87,7 +87,7 @@ public final class Replay {
     static final Option<Boolean> SORT_BY_TIME = Option.bool("sort-by-time", "true",
             "send in event-time order, ties in file order; reads the whole file into memory first");
     static final Option<String> KEY = Option.oneOf("key", "user_id", "record key", "user_id", "none");
-    static final OptionSet OPTIONS = new OptionSet()
+    public static final OptionSet OPTIONS = new OptionSet()
             .add(INPUT, FORMAT, BOOTSTRAP_SERVERS, TOPIC, RATE, LIMIT, SORT_BY_TIME, KEY, OptionSet.HELP);
 
     static final String USAGE = OPTIONS.usage("bin/seqscore replay --input FILE --format taobao|rees46|canonical "
@@ -103,7 +103,7 @@ public final class Replay {
     }
 
     /** Runs the command; returns the process exit code (0 ok, 1 failure, 2 usage error). */
-    static int run(String[] args, PrintStream out, PrintStream err) {
+    public static int run(String[] args, PrintStream out, PrintStream err) {
         Options options;
         try {
             OptionValues v = OPTIONS.parse(args);
