@@ -90,6 +90,7 @@ class PrometheusDashboardITCase {
                     "--scores-topic", "scores-" + suffix, "--dead-letter-topic", "dlq-" + suffix,
                     "--group-id", "seqscore-" + suffix, "--transactional-id-prefix", "seqscore-" + suffix,
                     "--starting-offsets", "earliest", "--checkpoint-interval", "1s",
+                    "--checkpoint-dir", workDir.resolve("checkpoints").toUri().toString(),
                     "--parallelism", Integer.toString(PARTITIONS)), bundle);
             JobClient job = env.executeAsync("SeqScore metrics");
             try {
