@@ -1,6 +1,7 @@
 package dev.seqscore.alerts;
 
 import dev.seqscore.avro.Alert;
+import dev.seqscore.metrics.JobMetrics;
 import dev.seqscore.window.ScoredEvent;
 import java.time.Duration;
 import java.time.Instant;
@@ -21,6 +22,8 @@ import org.apache.flink.util.Collector;
  *
  * <p>State per user: the event time of the last alert per type. An event-time timer clears it once the cooldown
  * has passed, so users who stop alerting leave no state behind.
+ *
+ * <p>Metric: {@link JobMetrics#ALERTS_EMITTED}, labelled by alert type.
  */
 public class AlertFunction extends KeyedProcessFunction<String, ScoredEvent, Alert> {
     private static final long serialVersionUID = 1L;
@@ -46,7 +49,7 @@ public class AlertFunction extends KeyedProcessFunction<String, ScoredEvent, Ale
         alertsByType = new HashMap<>();
         for (AlertPolicy.Rule rule : policy.rules) {
             alertsByType.put(rule.alertType, getRuntimeContext().getMetricGroup()
-                    .addGroup("alertType", rule.alertType).counter("alerts"));
+                    .addGroup(JobMetrics.ALERT_TYPE, rule.alertType).counter(JobMetrics.ALERTS_EMITTED));
         }
     }
 

@@ -10,6 +10,7 @@ import dev.seqscore.events.DeadLetters;
 import dev.seqscore.events.EagerWatermarks;
 import dev.seqscore.events.EventValidator;
 import dev.seqscore.events.InputRecord;
+import dev.seqscore.metrics.JobMetrics;
 import dev.seqscore.privacy.Pseudonymizer;
 import dev.seqscore.window.ScoredEvent;
 import dev.seqscore.window.SequenceScoringFunction;
@@ -25,6 +26,7 @@ import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.DataStreamUtils;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
@@ -110,10 +112,11 @@ public final class SeqScorePipeline {
         return new Outputs(published, scored, deadLetters);
     }
 
-    /** Splits off what cannot be scored, counting each reason. */
+    /** Splits off what cannot be scored, counting every record and each reason. */
     static final class Validate extends ProcessFunction<InputRecord, InputRecord> {
         private static final long serialVersionUID = 1L;
         private final EventValidator validator;
+        private transient Counter received;
         private transient Map<DeadLetterReason, Counter> counters;
 
         Validate(EventValidator validator) {
@@ -122,15 +125,21 @@ public final class SeqScorePipeline {
 
         @Override
         public void open(OpenContext ctx) {
+            MetricGroup metrics = getRuntimeContext().getMetricGroup();
+            received = metrics.counter(JobMetrics.EVENTS_RECEIVED);
             counters = new EnumMap<>(DeadLetterReason.class);
             for (DeadLetterReason r : DeadLetterReason.values()) {
-                counters.put(r, getRuntimeContext().getMetricGroup()
-                        .addGroup("reason", r.name()).counter("deadLetters"));
+                // Lateness is judged against the watermark in the scorer, which counts LATE_EVENT itself: a second,
+                // always-zero series here would only confuse a per-operator view.
+                if (r != DeadLetterReason.LATE_EVENT) {
+                    counters.put(r, JobMetrics.deadLetters(metrics, r.name()));
+                }
             }
         }
 
         @Override
         public void processElement(InputRecord r, Context ctx, Collector<InputRecord> out) {
+            received.inc();
             EventValidator.Verdict v = validator.check(r);
             if (v.ok()) {
                 out.collect(r);

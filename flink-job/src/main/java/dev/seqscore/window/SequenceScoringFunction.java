@@ -7,6 +7,8 @@ import dev.seqscore.events.InputRecord;
 import dev.seqscore.features.FeatureBatch;
 import dev.seqscore.features.FeatureEncoder;
 import dev.seqscore.features.ModelSpec;
+import dev.seqscore.metrics.JobMetrics;
+import dev.seqscore.metrics.LiveUsers;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.model.OnnxScorer;
 import java.time.Duration;
@@ -18,9 +20,15 @@ import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.StateTtlConfig;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Histogram;
+import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
@@ -43,8 +51,13 @@ import org.apache.flink.util.OutputTag;
  * <p>Scoring: one ONNX Runtime session per task, created in {@link #open} and closed in {@link #close}. Events that
  * become ready together are scored as one batch; the scorer's API is batch-first so that batching across users can
  * come without a rewrite.
+ *
+ * <p>Metrics ({@link JobMetrics}): counts of scored, late, duplicate and dead-lettered events; histograms of the
+ * ONNX Runtime call time, batch size, event-time lag at emit and window length; the model version; and the number
+ * of users with a window, which is checkpointed as operator state so that a restart does not reset it.
  */
-public class SequenceScoringFunction extends KeyedProcessFunction<String, InputRecord, ScoredEvent> {
+public class SequenceScoringFunction extends KeyedProcessFunction<String, InputRecord, ScoredEvent>
+        implements CheckpointedFunction {
     private static final long serialVersionUID = 1L;
 
     public static final OutputTag<DeadLetter> LATE = new OutputTag<>("late-events", TypeInformation.of(DeadLetter.class));
@@ -64,6 +77,14 @@ public class SequenceScoringFunction extends KeyedProcessFunction<String, InputR
     private transient Counter scored;
     private transient Counter late;
     private transient Counter duplicates;
+    private transient Counter lateDeadLetters;
+    private transient Histogram callMicros;
+    private transient Histogram eventMicros;
+    private transient Histogram batchSize;
+    private transient Histogram eventTimeLagMs;
+    private transient Histogram windowLength;
+    private transient ListState<long[]> liveUsersState;
+    private transient LiveUsers liveUsers;
 
     /**
      * @param maxEvents window length N; at most the model's N (shorter windows are padded)
@@ -109,9 +130,35 @@ public class SequenceScoringFunction extends KeyedProcessFunction<String, InputR
         scorer = new OnnxScorer(bundle, intraOpThreads);
         encoder = new FeatureEncoder(spec);
         batch = encoder.newBatch(maxBatch);
-        scored = getRuntimeContext().getMetricGroup().counter("eventsScored");
-        late = getRuntimeContext().getMetricGroup().counter("lateEvents");
-        duplicates = getRuntimeContext().getMetricGroup().counter("duplicateEvents");
+        MetricGroup metrics = getRuntimeContext().getMetricGroup();
+        scored = metrics.counter(JobMetrics.EVENTS_SCORED);
+        late = metrics.counter(JobMetrics.LATE_EVENTS);
+        duplicates = metrics.counter(JobMetrics.DUPLICATE_EVENTS);
+        lateDeadLetters = JobMetrics.deadLetters(metrics, DeadLetterReason.LATE_EVENT.name());
+        callMicros = JobMetrics.histogram(metrics, JobMetrics.INFERENCE_CALL_MICROS);
+        eventMicros = JobMetrics.histogram(metrics, JobMetrics.INFERENCE_EVENT_MICROS);
+        batchSize = JobMetrics.histogram(metrics, JobMetrics.BATCH_SIZE);
+        eventTimeLagMs = JobMetrics.histogram(metrics, JobMetrics.EVENT_TIME_LAG_MS);
+        windowLength = JobMetrics.histogram(metrics, JobMetrics.WINDOW_LENGTH);
+        metrics.addGroup(JobMetrics.MODEL_VERSION, spec.modelVersion()).gauge(JobMetrics.MODEL_INFO, () -> 1);
+        metrics.gauge(JobMetrics.USERS_WITH_STATE, liveUsers);
+    }
+
+    @Override
+    public void initializeState(FunctionInitializationContext ctx) throws Exception {
+        // Union state: on restore every subtask sees every entry and picks its own (or a share, after rescaling).
+        liveUsersState = ctx.getOperatorStateStore().getUnionListState(
+                new ListStateDescriptor<>("live-users", PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO));
+        liveUsers = LiveUsers.restore(liveUsersState.get(),
+                getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
+                getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks());
+    }
+
+    @Override
+    public void snapshotState(FunctionSnapshotContext ctx) throws Exception {
+        liveUsersState.update(List.of(liveUsers.snapshot(
+                getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
+                getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks())));
     }
 
     @Override
@@ -127,6 +174,7 @@ public class SequenceScoringFunction extends KeyedProcessFunction<String, InputR
         long t = r.eventTime;
         if (t <= ctx.timerService().currentWatermark()) {
             late.inc();
+            lateDeadLetters.inc();
             ctx.output(LATE, DeadLetters.of(DeadLetterReason.LATE_EVENT,
                     "event_time " + t + " is not after the watermark " + ctx.timerService().currentWatermark()
                             + ": events of user " + r.userId + " up to there are already scored",
@@ -152,13 +200,18 @@ public class SequenceScoringFunction extends KeyedProcessFunction<String, InputR
             events.add(w);
         }
         if (ready != null) {
+            boolean newWindow = events.isEmpty();
             pending.remove(timestamp);
             scoreInOrder(ready, events, out);
             window.update(events);
+            if (newWindow) {
+                liveUsers.windowCreated();
+            }
             ctx.timerService().registerEventTimeTimer(timestamp + horizonMs);
         } else if (!events.isEmpty() && events.get(events.size() - 1).eventTime + horizonMs <= timestamp) {
             // No future event can see any of these: the watermark is past newest + H.
             window.clear();
+            liveUsers.windowCleared();
         }
     }
 
@@ -196,16 +249,25 @@ public class SequenceScoringFunction extends KeyedProcessFunction<String, InputR
         if (inBatch.isEmpty()) {
             return;
         }
+        int rows = inBatch.size();
+        long started = System.nanoTime();
         float[][] byOutput = scorer.score(batch);
-        for (int row = 0; row < inBatch.size(); row++) {
+        long micros = (System.nanoTime() - started) / 1_000;
+        callMicros.update(micros);
+        eventMicros.update(micros / rows);
+        batchSize.update(rows);
+        long now = System.currentTimeMillis();
+        for (int row = 0; row < rows; row++) {
             ScoredEvent s = inBatch.get(row);
             s.scores = new float[byOutput.length];
             for (int o = 0; o < byOutput.length; o++) {
                 s.scores[o] = byOutput[o][row];
             }
+            eventTimeLagMs.update(now - s.eventTime);
+            windowLength.update(s.windowLength);
             out.collect(s);
         }
-        scored.inc(inBatch.size());
+        scored.inc(rows);
         inBatch.clear();
         batch.clear();
     }

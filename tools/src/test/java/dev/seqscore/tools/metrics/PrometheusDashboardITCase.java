@@ -1,0 +1,241 @@
+package dev.seqscore.tools.metrics;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.seqscore.avro.ClickEvent;
+import dev.seqscore.events.ClickEventAvro;
+import dev.seqscore.events.EventFileReader;
+import dev.seqscore.events.FileRecord;
+import dev.seqscore.job.JobConfig;
+import dev.seqscore.job.SeqScoreJob;
+import dev.seqscore.kafka.EmbeddedKafka;
+import dev.seqscore.metrics.JobMetrics;
+import dev.seqscore.model.ModelBundle;
+import dev.seqscore.testing.KafkaTopics;
+import dev.seqscore.testing.RepoPaths;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.locks.LockSupport;
+import java.util.stream.Stream;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The metrics as a dashboard sees them: the job on a MiniCluster with Flink's Prometheus reporter
+ * ({@link PrometheusReporting}), real Taobao clicks through a real Kafka source, scraped by a real Prometheus server
+ * every second. Every PromQL expression of the Grafana dashboard in {@code deploy/grafana/} must return at least one
+ * series, so the dashboard cannot drift from the exported names; and the job's counters, read through Prometheus,
+ * must equal what was produced.
+ *
+ * <p>Exported names: Flink prefixes an operator's metric with {@code flink_taskmanager_job_task_operator_}, adds the
+ * key of a key/value group to the name (and its value as a label), and replaces characters outside
+ * {@code [a-zA-Z0-9:_]} in label values with {@code _}.
+ */
+class PrometheusDashboardITCase {
+    static final Path DASHBOARD = Path.of("deploy/grafana/dashboards/seqscore.json");
+    private static final int EVENTS = 5_000;
+    private static final int GARBAGE = 3;
+    private static final int PARTITIONS = 2;
+    private static final Duration DEADLINE = Duration.ofMinutes(3);
+    /** Grafana's {@code $__rate_interval} for a 1 s scrape interval: four scrapes, with room. */
+    private static final String RATE_INTERVAL = "10s";
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String OPERATOR = "flink_taskmanager_job_task_operator_";
+
+    @Test
+    void everyDashboardQueryReturnsSeriesFromARealScrapeOfTheJob() throws Exception {
+        Path prometheusBinary = PrometheusServer.requireBinary();
+        Path data = RepoPaths.requireData("taobao/UserBehavior_timeordered_110k.csv");
+        Path root = RepoPaths.repoRoot();
+        Map<String, String> queries = dashboardQueries(root.resolve(DASHBOARD));
+        assertThat(queries).as("PromQL expressions in " + DASHBOARD).isNotEmpty();
+        List<ClickEvent> events = firstEvents(data, EVENTS);
+        ModelBundle bundle = ModelBundle.load(RepoPaths.defaultModel());
+
+        String suffix = UUID.randomUUID().toString().substring(0, 8);
+        Path workDir = root.resolve("tools/target/prometheus-it-" + suffix);
+        int reporterPort = PrometheusServer.freePort();
+        try (EmbeddedKafka kafka = EmbeddedKafka.start();
+             PrometheusServer prometheus = PrometheusServer.start(prometheusBinary, workDir,
+                     List.of("127.0.0.1:" + reporterPort))) {
+            String in = "clicks-" + suffix;
+            kafka.createTopics(PARTITIONS, in);
+            kafka.createTopics(1, "alerts-" + suffix, "scores-" + suffix, "dlq-" + suffix);
+            produce(kafka.bootstrapServers(), in, events);
+
+            Configuration conf = PrometheusReporting.configuration(reporterPort);
+            StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(PARTITIONS, conf);
+            SeqScoreJob.assemble(env, JobConfig.parse(
+                    "--bootstrap-servers", kafka.bootstrapServers(),
+                    "--input-topic", in, "--alerts-topic", "alerts-" + suffix,
+                    "--scores-topic", "scores-" + suffix, "--dead-letter-topic", "dlq-" + suffix,
+                    "--group-id", "seqscore-" + suffix, "--transactional-id-prefix", "seqscore-" + suffix,
+                    "--starting-offsets", "earliest", "--checkpoint-interval", "1s",
+                    "--checkpoint-dir", workDir.resolve("checkpoints").toUri().toString(),
+                    "--parallelism", Integer.toString(PARTITIONS)), bundle);
+            JobClient job = env.executeAsync("SeqScore metrics");
+            try {
+                // Every click and every garbage record passed validation's counter; every click was scored.
+                awaitValue(prometheus, "sum(" + OPERATOR + JobMetrics.EVENTS_RECEIVED + ")",
+                        EVENTS + GARBAGE + PARTITIONS);
+                awaitValue(prometheus, "sum(" + OPERATOR + JobMetrics.EVENTS_SCORED + ")", EVENTS);
+                awaitValue(prometheus, "sum(" + OPERATOR + JobMetrics.REASON + "_" + JobMetrics.DEAD_LETTERS
+                        + "{reason=\"UNDECODABLE\"})", GARBAGE);
+                awaitValue(prometheus, "sum(" + OPERATOR + JobMetrics.MODEL_VERSION + "_" + JobMetrics.MODEL_INFO
+                        + "{model_version=\"" + labelValue(bundle.spec().modelVersion()) + "\"})", PARTITIONS);
+                // The Kafka source's own lag metric: nothing left to read once every record is in.
+                awaitValue(prometheus, "sum(" + OPERATOR + "pendingRecords)", 0);
+
+                Map<String, String> empty = awaitSeries(prometheus, queries);
+                assertThat(empty).as("dashboard queries without a series after %s (the reporter's page is in %s)",
+                        DEADLINE, workDir.resolve("flink-metrics.txt")).isEmpty();
+            } catch (Throwable t) {
+                System.err.println("Prometheus targets: " + prometheus.targets() + "\nlog:\n" + prometheus.log());
+                throw t;
+            } finally {
+                // Every exported name, to write or debug dashboards against.
+                Files.writeString(workDir.resolve("flink-metrics.txt"), scrape(reporterPort));
+                job.cancel().get();
+            }
+        }
+    }
+
+    @Test
+    void deployedScrapeConfigIsValidForPrometheus() throws Exception {
+        Path promtool = PrometheusServer.requireBinary().resolveSibling("promtool");
+        Assumptions.assumeTrue(Files.isExecutable(promtool),
+                () -> "skipped: no promtool next to the prometheus binary at " + promtool);
+        Path config = RepoPaths.repoRoot().resolve("deploy/prometheus/prometheus.yml");
+        Process p = new ProcessBuilder(promtool.toString(), "check", "config", config.toString())
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor()).as("promtool check config %s:%n%s", config, out).isZero();
+    }
+
+    /**
+     * Panel title and target refId to expression, for every target of every panel (rows included), with each
+     * template variable replaced by its "All" value, as Grafana sends them with "All" selected.
+     */
+    static Map<String, String> dashboardQueries(Path dashboard) throws IOException {
+        JsonNode root = JSON.readTree(dashboard.toFile());
+        Map<String, String> variables = new LinkedHashMap<>();
+        variables.put("__rate_interval", RATE_INTERVAL);
+        for (JsonNode v : root.path("templating").path("list")) {
+            if (v.hasNonNull("allValue")) {
+                variables.put(v.path("name").asText(), v.path("allValue").asText());
+            }
+        }
+        Map<String, String> out = new LinkedHashMap<>();
+        collect(root.path("panels"), variables, out);
+        return out;
+    }
+
+    private static void collect(JsonNode panels, Map<String, String> variables, Map<String, String> out) {
+        for (JsonNode panel : panels) {
+            for (JsonNode target : panel.path("targets")) {
+                String expr = target.path("expr").asText("");
+                for (Map.Entry<String, String> v : variables.entrySet()) {
+                    expr = expr.replace("${" + v.getKey() + "}", v.getValue()).replace("$" + v.getKey(), v.getValue());
+                }
+                if (!expr.isBlank()) {
+                    assertThat(expr).as("an unresolved template variable in panel %s", panel.path("title"))
+                            .doesNotContain("$");
+                    out.put(panel.path("title").asText() + " [" + target.path("refId").asText() + "]", expr);
+                }
+            }
+            collect(panel.path("panels"), variables, out);
+        }
+    }
+
+    /** What Flink's Prometheus reporter makes of a label value (its default filterLabelValueCharacters). */
+    private static String labelValue(String v) {
+        return v.replaceAll("[^a-zA-Z0-9:_]", "_");
+    }
+
+    /** Waits until every query returns a series; returns those that still do not at the deadline. */
+    private static Map<String, String> awaitSeries(PrometheusServer prometheus, Map<String, String> queries)
+            throws Exception {
+        Map<String, String> empty = new LinkedHashMap<>(queries);
+        long deadline = System.nanoTime() + DEADLINE.toNanos();
+        while (!empty.isEmpty() && System.nanoTime() < deadline) {
+            for (var it = empty.entrySet().iterator(); it.hasNext(); ) {
+                if (prometheus.query(it.next().getValue()).size() > 0) {
+                    it.remove();
+                }
+            }
+            LockSupport.parkNanos(Duration.ofMillis(500).toNanos());
+        }
+        return empty;
+    }
+
+    private static void awaitValue(PrometheusServer prometheus, String expr, double expected) throws Exception {
+        long deadline = System.nanoTime() + DEADLINE.toNanos();
+        JsonNode last = null;
+        while (System.nanoTime() < deadline) {
+            last = prometheus.query(expr);
+            if (last.size() == 1 && last.get(0).path("value").get(1).asDouble() == expected) {
+                return;
+            }
+            LockSupport.parkNanos(Duration.ofMillis(500).toNanos());
+        }
+        throw new AssertionError(expr + " did not reach " + expected + " within " + DEADLINE + "; last: " + last);
+    }
+
+    /** The reporter's own page, as Prometheus scrapes it. */
+    private static String scrape(int port) {
+        try {
+            return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(
+                    PrometheusReporting.scrapeUrl(port))).build(), HttpResponse.BodyHandlers.ofString()).body();
+        } catch (IOException | InterruptedException e) {
+            return "(scrape failed: " + e + ")";
+        }
+    }
+
+    /** The first valid clicks of the time-ordered sample. */
+    private static List<ClickEvent> firstEvents(Path file, int n) throws IOException {
+        try (Stream<FileRecord> lines = EventFileReader.lines(file, EventFileReader.Format.TAOBAO)) {
+            return lines.filter(FileRecord::isValid).limit(n).map(FileRecord::event).toList();
+        }
+    }
+
+    /**
+     * The clicks keyed by user, a few undecodable records, then one far-later click per partition so that the
+     * watermark (the minimum over partitions) passes every real click and each is scored.
+     */
+    private static void produce(String bootstrap, String topic, List<ClickEvent> events) {
+        List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>();
+        for (ClickEvent e : events) {
+            records.add(new ProducerRecord<>(topic, e.getUserId().getBytes(StandardCharsets.UTF_8),
+                    ClickEventAvro.encode(e)));
+        }
+        for (int i = 0; i < GARBAGE; i++) {
+            records.add(new ProducerRecord<>(topic, i % PARTITIONS, null, ("not avro " + i).getBytes(StandardCharsets.UTF_8)));
+        }
+        Instant later = events.get(events.size() - 1).getEventTime().plus(Duration.ofDays(2));
+        for (int p = 0; p < PARTITIONS; p++) {
+            ClickEvent flush = ClickEvent.newBuilder(events.get(0)).setUserId("flush-" + p).setEventTime(later).build();
+            records.add(new ProducerRecord<>(topic, p, flush.getUserId().getBytes(StandardCharsets.UTF_8),
+                    ClickEventAvro.encode(flush)));
+        }
+        KafkaTopics.produce(bootstrap, records);
+    }
+}
