@@ -2,7 +2,7 @@ package dev.seqscore.alerts;
 
 import dev.seqscore.avro.Alert;
 import dev.seqscore.metrics.JobMetrics;
-import dev.seqscore.window.ScoredEvent;
+import dev.seqscore.scoring.ScoredEvent;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HashMap;

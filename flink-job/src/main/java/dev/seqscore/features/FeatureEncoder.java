@@ -1,6 +1,5 @@
 package dev.seqscore.features;
 
-import dev.seqscore.window.WindowEvent;
 
 import java.io.Serializable;
 import java.util.Arrays;

@@ -10,7 +10,7 @@ import dev.seqscore.events.EventFileReader;
 import dev.seqscore.events.FileRecord;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.model.ModelBundle;
-import dev.seqscore.window.ScoredEvent;
+import dev.seqscore.scoring.ScoredEvent;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

@@ -88,6 +88,8 @@ public final class JobConfig implements Serializable {
             Option.positiveInt("ort-threads", "1", "ONNX Runtime intra-op threads per task");
     public static final Option<Integer> SCORE_BATCH =
             Option.positiveInt("score-batch", "64", "largest batch handed to ONNX Runtime at once");
+    public static final Option<Duration> SCORE_MAX_DELAY = Option.duration("score-max-delay", "5ms",
+            "how long a ready event may wait for its batch to fill (processing time); 0 scores what is ready at once");
     public static final Option<Path> KAFKA_PROPERTIES = Option.path("kafka-properties", "",
             "file of Kafka client properties (security.protocol, sasl.*, ssl.*) for every source and sink; "
                     + "the place for credentials");
@@ -108,7 +110,7 @@ public final class JobConfig implements Serializable {
                     STOP_AT_LATEST, ALERTS_TOPIC, SCORES_TOPIC, DEAD_LETTER_TOPIC, MODEL, MAX_EVENTS, HORIZON,
                     COOLDOWN, DELIVERY, TRANSACTIONAL_ID_PREFIX, CHECKPOINT_INTERVAL, CHECKPOINT_DIR, SAVEPOINT_DIR,
                     STATE_BACKEND, MAX_OUT_OF_ORDERNESS, IDLENESS, MAX_FUTURE_SKEW, STATE_TTL, PARALLELISM,
-                    MAX_PARALLELISM, ORT_THREADS, SCORE_BATCH, KAFKA_PROPERTIES, PSEUDONYMIZE_KEY_FILE, HELP)
+                    MAX_PARALLELISM, ORT_THREADS, SCORE_BATCH, SCORE_MAX_DELAY, KAFKA_PROPERTIES, PSEUDONYMIZE_KEY_FILE, HELP)
             .add(THRESHOLD, KAFKA_PROPERTY);
 
     private final OptionValues values;
@@ -297,6 +299,10 @@ public final class JobConfig implements Serializable {
 
     public int scoreBatch() {
         return get(SCORE_BATCH);
+    }
+
+    public Duration scoreMaxDelay() {
+        return get(SCORE_MAX_DELAY);
     }
 
     /** Null unless output user ids are to be pseudonymised. */

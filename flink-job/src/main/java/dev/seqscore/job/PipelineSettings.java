@@ -30,6 +30,7 @@ public final class PipelineSettings implements Serializable {
     public final Duration stateTtl;
     public final int ortThreads;
     public final int scoreBatch;
+    public final Duration scoreMaxDelay;
     public final int maxParallelism;
     public final EventValidator.Clock clock;
     /** Null unless output user ids are pseudonymised. */
@@ -62,6 +63,7 @@ public final class PipelineSettings implements Serializable {
         this.stateTtl = b.stateTtl;
         this.ortThreads = b.ortThreads;
         this.scoreBatch = b.scoreBatch;
+        this.scoreMaxDelay = b.scoreMaxDelay;
         this.maxParallelism = b.maxParallelism;
         this.clock = b.clock;
         this.pseudonymizer = b.pseudonymizer;
@@ -92,6 +94,7 @@ public final class PipelineSettings implements Serializable {
                 .stateTtl(c.stateTtl())
                 .ortThreads(c.ortThreads())
                 .scoreBatch(c.scoreBatch())
+                .scoreMaxDelay(c.scoreMaxDelay())
                 .maxParallelism(c.maxParallelism())
                 .pseudonymizer(c.pseudonymizeKeyFile() == null ? null : Pseudonymizer.fromKeyFile(
                         c.pseudonymizeKeyFile(), "--" + JobConfig.PSEUDONYMIZE_KEY_FILE.name()))
@@ -111,6 +114,7 @@ public final class PipelineSettings implements Serializable {
         private Duration stateTtl = JobConfig.STATE_TTL.defaultValue();
         private int ortThreads = JobConfig.ORT_THREADS.defaultValue();
         private int scoreBatch = JobConfig.SCORE_BATCH.defaultValue();
+        private Duration scoreMaxDelay = JobConfig.SCORE_MAX_DELAY.defaultValue();
         private int maxParallelism = JobConfig.MAX_PARALLELISM.defaultValue();
         private EventValidator.Clock clock = System::currentTimeMillis;
         private Pseudonymizer pseudonymizer;
@@ -129,6 +133,7 @@ public final class PipelineSettings implements Serializable {
         public Builder stateTtl(Duration v) { stateTtl = v; return this; }
         public Builder ortThreads(int v) { ortThreads = v; return this; }
         public Builder scoreBatch(int v) { scoreBatch = v; return this; }
+        public Builder scoreMaxDelay(Duration v) { scoreMaxDelay = v; return this; }
         public Builder maxParallelism(int v) { maxParallelism = v; return this; }
         public Builder clock(EventValidator.Clock v) { clock = v; return this; }
         public Builder pseudonymizer(Pseudonymizer v) { pseudonymizer = v; return this; }

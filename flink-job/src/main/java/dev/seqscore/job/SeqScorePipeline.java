@@ -12,8 +12,8 @@ import dev.seqscore.events.EventValidator;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.metrics.JobMetrics;
 import dev.seqscore.privacy.Pseudonymizer;
-import dev.seqscore.window.ScoredEvent;
-import dev.seqscore.window.SequenceScoringFunction;
+import dev.seqscore.scoring.ScoredEvent;
+import dev.seqscore.scoring.BatchScoringOperator;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.EnumMap;
@@ -88,9 +88,8 @@ public final class SeqScorePipeline {
 
         SingleOutputStreamOperator<ScoredEvent> scored = valid
                 .keyBy(r -> r.userId, Types.STRING)
-                .process(new SequenceScoringFunction(
-                        s.bundle, s.maxEvents, s.horizonMs, s.stateTtl, s.ortThreads, s.scoreBatch))
-                .name("Score user sequences")
+                .transform("Score user sequences", TypeInformation.of(ScoredEvent.class), new BatchScoringOperator(
+                        s.bundle, s.maxEvents, s.horizonMs, s.stateTtl, s.ortThreads, s.scoreBatch, s.scoreMaxDelay))
                 .uid(UID_SCORE)
                 .setMaxParallelism(s.maxParallelism);
 
@@ -108,7 +107,7 @@ public final class SeqScorePipeline {
                 .uid(UID_PSEUDONYMIZE_ALERTS);
 
         DataStream<DeadLetter> deadLetters = valid.getSideOutput(INVALID)
-                .union(scored.getSideOutput(SequenceScoringFunction.LATE));
+                .union(scored.getSideOutput(BatchScoringOperator.LATE));
         return new Outputs(published, scored, deadLetters);
     }
 

@@ -8,9 +8,8 @@ import dev.seqscore.features.FeatureBatch;
 import dev.seqscore.features.FeatureEncoder;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.model.OnnxScorer;
-import dev.seqscore.window.ScoredEvent;
-import dev.seqscore.window.WindowEvent;
-import dev.seqscore.window.WindowRule;
+import dev.seqscore.features.WindowEvent;
+import dev.seqscore.features.WindowRule;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,7 +20,14 @@ import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
+import dev.seqscore.metrics.JobMetrics;
+import dev.seqscore.metrics.LiveUsers;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Histogram;
+import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.runtime.state.StateInitializationContext;
+import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
@@ -41,6 +47,10 @@ import org.apache.flink.util.OutputTag;
  * is scored when it is full, when its oldest row has waited {@code maxDelay} of processing time, before every
  * checkpoint barrier and at the end of input. Watermarks are held back until the rows before them are emitted, so
  * downstream event-time logic never sees a score behind the watermark.
+ *
+ * <p>Metrics ({@link JobMetrics}): scored, late, duplicate and dead-lettered events; histograms of the ONNX Runtime
+ * call time, batch size, event-time lag at emit and window length; the model version; and the users with a window,
+ * checkpointed as operator state so that a restart does not reset it.
  */
 public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEvent>
         implements OneInputStreamOperator<InputRecord, ScoredEvent>, Triggerable<String, VoidNamespace> {
@@ -71,6 +81,14 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
     private transient Counter scored;
     private transient Counter late;
     private transient Counter duplicates;
+    private transient Counter lateDeadLetters;
+    private transient Histogram callMicros;
+    private transient Histogram eventMicros;
+    private transient Histogram batchSize;
+    private transient Histogram eventTimeLagMs;
+    private transient Histogram windowLength;
+    private transient ListState<long[]> liveUsersState;
+    private transient LiveUsers liveUsers;
 
     /**
      * @param maxEvents window length N; at most the model's N (shorter windows are padded)
@@ -122,9 +140,37 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
         batch = encoder.newBatch(maxBatch);
         results = new float[bundle.spec().outputs().size()][maxBatch];
         rows = new ScoredEvent[maxBatch];
-        scored = getMetricGroup().counter("eventsScored");
-        late = getMetricGroup().counter("lateEvents");
-        duplicates = getMetricGroup().counter("duplicateEvents");
+        MetricGroup metrics = getMetricGroup();
+        scored = metrics.counter(JobMetrics.EVENTS_SCORED);
+        late = metrics.counter(JobMetrics.LATE_EVENTS);
+        duplicates = metrics.counter(JobMetrics.DUPLICATE_EVENTS);
+        lateDeadLetters = JobMetrics.deadLetters(metrics, DeadLetterReason.LATE_EVENT.name());
+        callMicros = JobMetrics.histogram(metrics, JobMetrics.INFERENCE_CALL_MICROS);
+        eventMicros = JobMetrics.histogram(metrics, JobMetrics.INFERENCE_EVENT_MICROS);
+        batchSize = JobMetrics.histogram(metrics, JobMetrics.BATCH_SIZE);
+        eventTimeLagMs = JobMetrics.histogram(metrics, JobMetrics.EVENT_TIME_LAG_MS);
+        windowLength = JobMetrics.histogram(metrics, JobMetrics.WINDOW_LENGTH);
+        metrics.addGroup(JobMetrics.MODEL_VERSION, bundle.spec().modelVersion()).gauge(JobMetrics.MODEL_INFO, () -> 1);
+        metrics.gauge(JobMetrics.USERS_WITH_STATE, liveUsers);
+    }
+
+    @Override
+    public void initializeState(StateInitializationContext context) throws Exception {
+        super.initializeState(context);
+        // Union state: on restore every subtask sees every entry and picks its own (or a share, after rescaling).
+        liveUsersState = context.getOperatorStateStore().getUnionListState(
+                new ListStateDescriptor<>("live-users", PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO));
+        liveUsers = LiveUsers.restore(liveUsersState.get(),
+                getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
+                getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks());
+    }
+
+    @Override
+    public void snapshotState(StateSnapshotContext context) throws Exception {
+        super.snapshotState(context);
+        liveUsersState.update(List.of(liveUsers.snapshot(
+                getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
+                getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks())));
     }
 
     @Override
@@ -134,6 +180,7 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
         long watermark = timers.currentWatermark();
         if (t <= watermark) {
             late.inc();
+            lateDeadLetters.inc();
             output.collect(LATE, new StreamRecord<>(DeadLetters.of(DeadLetterReason.LATE_EVENT,
                     "event_time " + t + " is not after the watermark " + watermark + ": events of user " + r.userId
                             + " up to there are already scored",
@@ -163,15 +210,20 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
             }
         }
         if (ready != null) {
+            boolean newWindow = events.isEmpty();
             pending.remove(timestamp);
             for (InputRecord r : ready) {
                 append(r, events);
             }
             window.update(events);
+            if (newWindow) {
+                liveUsers.windowCreated();
+            }
             timers.registerEventTimeTimer(VoidNamespace.INSTANCE, timestamp + horizonMs);
         } else if (!events.isEmpty() && events.get(events.size() - 1).eventTime + horizonMs <= timestamp) {
             // No future event can see any of these: the watermark is past newest + H.
             window.clear();
+            liveUsers.windowCleared();
         }
     }
 
@@ -230,7 +282,13 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
     private void flush() {
         int n = batch.size;
         if (n > 0) {
+            long started = System.nanoTime();
             scorer.score(batch, results);
+            long micros = (System.nanoTime() - started) / 1_000;
+            callMicros.update(micros);
+            eventMicros.update(micros / n);
+            batchSize.update(n);
+            long now = System.currentTimeMillis();
             for (int row = 0; row < n; row++) {
                 ScoredEvent s = rows[row];
                 rows[row] = null;
@@ -238,6 +296,8 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
                 for (int o = 0; o < results.length; o++) {
                     s.scores[o] = results[o][row];
                 }
+                eventTimeLagMs.update(now - s.eventTime);
+                windowLength.update(s.windowLength);
                 output.collect(new StreamRecord<>(s, s.eventTime));
             }
             scored.inc(n);

@@ -14,7 +14,7 @@ import static dev.seqscore.testing.Clicks.ms;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.seqscore.avro.Alert;
-import dev.seqscore.window.ScoredEvent;
+import dev.seqscore.scoring.ScoredEvent;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;

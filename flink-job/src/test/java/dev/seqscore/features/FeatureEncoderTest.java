@@ -1,7 +1,5 @@
 package dev.seqscore.features;
 
-import dev.seqscore.window.WindowEvent;
-import dev.seqscore.window.WindowRule;
 import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayInputStream;

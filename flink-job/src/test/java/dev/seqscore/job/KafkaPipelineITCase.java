@@ -14,7 +14,7 @@ import dev.seqscore.kafka.EmbeddedKafka;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.testing.KafkaTopics;
 import dev.seqscore.testing.RepoPaths;
-import dev.seqscore.window.ScoredEvent;
+import dev.seqscore.scoring.ScoredEvent;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;

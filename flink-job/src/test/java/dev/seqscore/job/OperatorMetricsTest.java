@@ -21,8 +21,8 @@ import dev.seqscore.model.ModelBundle;
 import dev.seqscore.testing.CapturedMetrics;
 import dev.seqscore.testing.Clicks;
 import dev.seqscore.testing.RepoPaths;
-import dev.seqscore.window.ScoredEvent;
-import dev.seqscore.window.SequenceScoringFunction;
+import dev.seqscore.scoring.ScoredEvent;
+import dev.seqscore.scoring.BatchScoringOperator;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Arrays;
@@ -46,6 +46,7 @@ import org.junit.jupiter.api.Test;
 class OperatorMetricsTest {
     private static final int MAX_PARALLELISM = 128;
     private static final long ONE_HOUR = Duration.ofHours(1).toMillis();
+    private static final Duration MAX_DELAY = Duration.ofMillis(5);
 
     private static ModelBundle bundle;
 
@@ -99,9 +100,17 @@ class OperatorMetricsTest {
 
     private static KeyedOneInputStreamOperatorTestHarness<String, InputRecord, ScoredEvent> scorer(
             CapturedMetrics metrics, int maxBatch) throws Exception {
-        var fn = new SequenceScoringFunction(bundle, bundle.spec().maxEvents(), ONE_HOUR, Duration.ZERO, 1, maxBatch);
-        return new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(fn), r -> r.userId,
-                Types.STRING, metrics.environment(MAX_PARALLELISM));
+        var op = new BatchScoringOperator(bundle, bundle.spec().maxEvents(), ONE_HOUR, Duration.ZERO, 1, maxBatch,
+                MAX_DELAY);
+        return new KeyedOneInputStreamOperatorTestHarness<>(op, r -> r.userId, Types.STRING,
+                metrics.environment(MAX_PARALLELISM));
+    }
+
+    /** The watermark, then the batching deadline, so whatever became ready is scored. */
+    private static void watermark(KeyedOneInputStreamOperatorTestHarness<String, InputRecord, ScoredEvent> h, long w)
+            throws Exception {
+        h.processWatermark(w);
+        h.setProcessingTime(h.getProcessingTime() + MAX_DELAY.toMillis());
     }
 
     private static void send(KeyedOneInputStreamOperatorTestHarness<String, InputRecord, ScoredEvent> h,
@@ -119,24 +128,24 @@ class OperatorMetricsTest {
     void scorerRecordsBatchesInferenceTimeWindowLengthsAndLag() throws Exception {
         try (CapturedMetrics metrics = new CapturedMetrics(); var h = scorer(metrics, 64)) {
             h.open();
-            // Alice's two clicks at T0 become ready together: one batch of 2. Bob's and Alice's next: batches of 1.
+            // All four become ready at one watermark, Alice's and Bob's alike: one call of 4.
             send(h, click(ALICE).item("i1").at(T0));
             send(h, click(ALICE).item("i2").at(T0));
             send(h, click(BOB).at(T0));
             send(h, click(ALICE).item("i3").at(T0_PLUS_1M));
             long before = System.currentTimeMillis();
-            h.processWatermark(ms(T0_PLUS_1M));
+            watermark(h, ms(T0_PLUS_1M));
             long after = System.currentTimeMillis();
 
             assertThat(h.extractOutputValues()).hasSize(4);
             assertThat(metrics.counter(JobMetrics.EVENTS_SCORED).getCount()).isEqualTo(4);
-            assertThat(values(metrics.histogram(JobMetrics.BATCH_SIZE))).containsExactly(1, 1, 2);
+            assertThat(values(metrics.histogram(JobMetrics.BATCH_SIZE))).containsExactly(4);
             assertThat(values(metrics.histogram(JobMetrics.WINDOW_LENGTH))).containsExactly(1, 1, 2, 3);
 
             Histogram call = metrics.histogram(JobMetrics.INFERENCE_CALL_MICROS);
             Histogram perEvent = metrics.histogram(JobMetrics.INFERENCE_EVENT_MICROS);
-            assertThat(call.getCount()).as("one sample per ONNX Runtime call").isEqualTo(3);
-            assertThat(perEvent.getCount()).isEqualTo(3);
+            assertThat(call.getCount()).as("one sample per ONNX Runtime call").isEqualTo(1);
+            assertThat(perEvent.getCount()).isEqualTo(1);
             assertThat(call.getStatistics().getMin()).isPositive();
             assertThat(call.getStatistics().getMax()).isLessThanOrEqualTo((after - before + 1) * 1_000);
             assertThat(perEvent.getStatistics().getMax()).isLessThanOrEqualTo(call.getStatistics().getMax());
@@ -156,7 +165,7 @@ class OperatorMetricsTest {
             for (int i = 0; i < 5; i++) {
                 send(h, click(ALICE).item("i" + i).at(T0));
             }
-            h.processWatermark(ms(T0));
+            watermark(h, ms(T0));
 
             assertThat(values(metrics.histogram(JobMetrics.BATCH_SIZE))).containsExactly(1, 2, 2);
             assertThat(metrics.histogram(JobMetrics.INFERENCE_CALL_MICROS).getCount()).isEqualTo(3);
@@ -170,7 +179,7 @@ class OperatorMetricsTest {
             h.open();
             send(h, click(ALICE).at(T0_PLUS_1M));
             send(h, click(ALICE).at(T0_PLUS_1M));
-            h.processWatermark(ms(T0_PLUS_1M));
+            watermark(h, ms(T0_PLUS_1M));
             send(h, click(ALICE).at(T0));
             send(h, click(BOB).at(T0_PLUS_1M));
 
@@ -179,7 +188,7 @@ class OperatorMetricsTest {
             assertThat(metrics.counter(JobMetrics.LATE_EVENTS).getCount()).isEqualTo(2);
             assertThat(metrics.counter(JobMetrics.DEAD_LETTERS, JobMetrics.REASON, "LATE_EVENT").getCount())
                     .isEqualTo(2);
-            assertThat(h.getSideOutput(SequenceScoringFunction.LATE)).hasSize(2);
+            assertThat(h.getSideOutput(BatchScoringOperator.LATE)).hasSize(2);
         }
     }
 
@@ -204,16 +213,16 @@ class OperatorMetricsTest {
             assertThat(users.getValue()).as("waiting for the watermark is not a window yet").isEqualTo(0L);
 
             send(h, click(BOB).at(T0));
-            h.processWatermark(ms(T0));
+            watermark(h, ms(T0));
             assertThat(users.getValue()).isEqualTo(2L);
 
             send(h, click(ALICE).at(T0_PLUS_2M));
-            h.processWatermark(ms(T0_PLUS_2M));
+            watermark(h, ms(T0_PLUS_2M));
             assertThat(users.getValue()).as("a second event does not add a user").isEqualTo(2L);
 
-            h.processWatermark(ms(T0) + ONE_HOUR);
+            watermark(h, ms(T0) + ONE_HOUR);
             assertThat(users.getValue()).as("bob's window is past its horizon").isEqualTo(1L);
-            h.processWatermark(ms(T0_PLUS_2M) + ONE_HOUR);
+            watermark(h, ms(T0_PLUS_2M) + ONE_HOUR);
             assertThat(users.getValue()).isEqualTo(0L);
             assertThat(h.numKeyedStateEntries()).isZero();
         }
@@ -226,7 +235,7 @@ class OperatorMetricsTest {
             h.open();
             send(h, click(ALICE).at(T0));
             send(h, click(BOB).at(T0));
-            h.processWatermark(ms(T0));
+            watermark(h, ms(T0));
             assertThat(metrics.gauge(JobMetrics.USERS_WITH_STATE).getValue()).isEqualTo(2L);
             snapshot = h.snapshot(1L, ms(T0));
         }
@@ -236,7 +245,7 @@ class OperatorMetricsTest {
             var users = metrics.gauge(JobMetrics.USERS_WITH_STATE);
             assertThat(users.getValue()).isEqualTo(2L);
 
-            h.processWatermark(ms(T0) + ONE_HOUR);
+            watermark(h, ms(T0) + ONE_HOUR);
             assertThat(users.getValue()).as("the restored windows are cleared and uncounted").isEqualTo(0L);
         }
     }

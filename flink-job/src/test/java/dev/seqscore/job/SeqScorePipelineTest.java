@@ -16,7 +16,7 @@ import dev.seqscore.events.InputFormat;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.testing.RepoPaths;
-import dev.seqscore.window.ScoredEvent;
+import dev.seqscore.scoring.ScoredEvent;
 import dev.seqscore.alerts.AlertIds;
 import dev.seqscore.avro.Alert;
 import dev.seqscore.privacy.Pseudonymizer;

@@ -5,8 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.seqscore.features.FeatureBatch;
 import dev.seqscore.features.FeatureEncoder;
 import dev.seqscore.features.ModelSpec;
-import dev.seqscore.window.WindowEvent;
-import dev.seqscore.window.WindowRule;
+import dev.seqscore.features.WindowEvent;
+import dev.seqscore.features.WindowRule;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 

@@ -2,7 +2,7 @@ package dev.seqscore.model;
 
 import dev.seqscore.features.FeatureBatch;
 import dev.seqscore.features.FeatureEncoder;
-import dev.seqscore.window.WindowEvent;
+import dev.seqscore.features.WindowEvent;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;

@@ -17,7 +17,7 @@ import org.openjdk.jmh.annotations.State;
 
 /**
  * JMH benchmark of what the scorer's metrics add to one ONNX Runtime call of {@code batch} rows: the same calls as
- * {@code SequenceScoringFunction.flush} (two nanoTime reads, three histogram updates per call; one clock read per
+ * {@code BatchScoringOperator.flush} (two nanoTime reads, three histogram updates per call; one clock read per
  * batch; two histogram updates per row; one counter increment), on {@link JobMetrics}'s histograms. Run with
  * {@code -prof gc} to see the allocation per call.
  */

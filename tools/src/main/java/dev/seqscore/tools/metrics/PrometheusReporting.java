@@ -12,9 +12,9 @@ import org.apache.flink.configuration.Configuration;
  * <p>A cluster takes the same keys in its {@code config.yaml} ({@link #entries}), with the reporter jar in
  * {@code plugins/metrics-prometheus/}; see the README's metrics section.
  *
- * <p>The reporter has a port option but no bind-address option: it listens on every interface of the host
- * ({@code new InetSocketAddress(port)} in Flink 2.2.1's {@code PrometheusReporter}). Firewall the port where that
- * matters.
+ * <p>Flink 2.2.1's {@code PrometheusReporter} has a port option but no bind-address option: it listens on every
+ * interface of the host. Local clusters here ({@link #configuration}) use {@link LoopbackPrometheusReporterFactory}
+ * instead, the same mapping served on 127.0.0.1; on a cluster, firewall the port where that matters.
  */
 public final class PrometheusReporting {
     /** The reporter's name in {@code metrics.reporter.<name>.*}. */
@@ -36,12 +36,24 @@ public final class PrometheusReporting {
         return e;
     }
 
-    /** A configuration enabling the reporter on {@code port}, to merge into a MiniCluster's configuration. */
-    public static Configuration configuration(int port) {
+    /**
+     * A configuration enabling the reporter on {@code host:port} (the loopback variant), to merge into a local
+     * cluster's configuration.
+     */
+    public static Configuration configuration(String host, int port) {
         if (port < 1 || port > 65535) {
             throw new IllegalArgumentException("the Prometheus reporter port must be in 1..65535, got " + port);
         }
-        return Configuration.fromMap(entries(Integer.toString(port)));
+        Map<String, String> e = new LinkedHashMap<>();
+        e.put("metrics.reporter." + REPORTER + ".factory.class", LoopbackPrometheusReporterFactory.class.getName());
+        e.put("metrics.reporter." + REPORTER + "." + LoopbackPrometheusReporterFactory.HOST, host);
+        e.put("metrics.reporter." + REPORTER + "." + LoopbackPrometheusReporterFactory.PORT, Integer.toString(port));
+        return Configuration.fromMap(e);
+    }
+
+    /** {@link #configuration(String, int)} on 127.0.0.1. */
+    public static Configuration configuration(int port) {
+        return configuration("127.0.0.1", port);
     }
 
     /** Adds the reporter on {@code port} to {@code conf} and returns it. */

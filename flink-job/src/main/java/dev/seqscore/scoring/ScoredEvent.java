@@ -1,4 +1,4 @@
-package dev.seqscore.window;
+package dev.seqscore.scoring;
 
 import java.util.Arrays;
 

@@ -1,4 +1,4 @@
-package dev.seqscore.window;
+package dev.seqscore.features;
 
 import java.util.ArrayList;
 import java.util.List;
