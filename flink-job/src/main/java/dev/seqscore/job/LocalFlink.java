@@ -1,6 +1,11 @@
 package dev.seqscore.job;
 
 import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.concurrent.locks.LockSupport;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.configuration.TaskManagerOptions;
@@ -35,7 +40,23 @@ public final class LocalFlink implements AutoCloseable {
                 .setNumSlotsPerTaskManager(slots)
                 .build());
         cluster.start();
-        return new LocalFlink(cluster, cluster.getRestAddress().get());
+        LocalFlink flink = new LocalFlink(cluster, cluster.getRestAddress().get());
+        flink.awaitRestLeader();
+        return flink;
+    }
+
+    /** A job submitted while the REST endpoint still elects its leader is refused and retried with a warning. */
+    private void awaitRestLeader() throws Exception {
+        HttpClient http = HttpClient.newHttpClient();
+        HttpRequest overview = HttpRequest.newBuilder(rest.resolve("/overview")).build();
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (http.send(overview, HttpResponse.BodyHandlers.discarding()).statusCode() != 200) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("the local Flink cluster's REST endpoint at " + rest
+                        + " did not come up within 60 s");
+            }
+            LockSupport.parkNanos(Duration.ofMillis(50).toNanos());
+        }
     }
 
     /** An environment whose jobs run on this cluster; the job's classes come from this JVM's class path. */

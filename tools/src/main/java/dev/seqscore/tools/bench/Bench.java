@@ -7,6 +7,9 @@ import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
 import org.openjdk.jmh.runner.options.OptionsBuilder;
 import org.openjdk.jmh.runner.options.TimeValue;
 
+import dev.seqscore.job.JobConfig;
+import dev.seqscore.kafka.EmbeddedKafka;
+import dev.seqscore.model.ModelBundle;
 import dev.seqscore.options.ConfigException;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
@@ -14,6 +17,8 @@ import dev.seqscore.options.OptionValues;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Locale;
 
 /**
@@ -27,10 +32,14 @@ public final class Bench {
             "model bundle directory with golden.jsonl (its golden windows are the benchmark's input)");
     static final Option<String> BATCH = Option.string("batch", "1,64", "batch sizes, comma-separated");
     static final Option<String> THREADS = Option.string("threads", "1", "ONNX Runtime intra-op threads, comma-separated");
-    static final Option<Boolean> QUICK = Option.flag("quick", "1 s iterations, 2 warm-up + 3 measured (default 2 s, 3 + 5)");
-    static final OptionSet OPTIONS = new OptionSet().add(BUNDLE, BATCH, THREADS, QUICK, OptionSet.HELP);
+    static final Option<Boolean> QUICK = Option.flag("quick",
+            "shorter runs (under 10 minutes on 2 cores): JMH 1 s iterations, 2 warm-up + 3 measured; smaller pipeline runs");
+    static final Option<Boolean> SMOKE = Option.flag("smoke",
+            "under 2 minutes: no JMH, tiny pipeline runs; checks that every figure can be produced, not what it is");
+    static final Option<Boolean> JMH_ONLY = Option.flag("jmh-only", "only the JMH encoder and scorer figures");
+    static final OptionSet OPTIONS = new OptionSet().add(BUNDLE, BATCH, THREADS, QUICK, SMOKE, JMH_ONLY, OptionSet.HELP);
 
-    public static void main(String[] args) throws RunnerException {
+    public static void main(String[] args) throws Exception {
         OptionValues v;
         try {
             v = OPTIONS.parse(args);
@@ -52,6 +61,71 @@ public final class Bench {
             System.err.println("error: " + bundle + " is not a model bundle with golden.jsonl");
             System.exit(2);
         }
+        if (!v.get(SMOKE)) {
+            jmh(bundle, batches, threads, quick);
+        }
+        if (!v.get(JMH_ONLY)) {
+            String mode = v.get(SMOKE) ? "smoke" : quick ? "quick" : "full";
+            pipeline(ModelBundle.load(Path.of(bundle)), mode);
+        }
+    }
+
+    /** The job against raw ONNX Runtime; the last line printed is one JSON object of the figures. */
+    private static void pipeline(ModelBundle bundle, String mode) throws Exception {
+        Path work = Files.createTempDirectory("seqscore-bench");
+        PipelineBench b = new PipelineBench(bundle, PipelineBench.Sizes.of(mode), work);
+        Map<String, Double> r = new LinkedHashMap<>();
+        say("raw ONNX Runtime, batch 64 and 1, one thread");
+        r.put("raw_ort_events_per_s", b.rawOrt(64));
+        r.put("raw_ort_batch1_events_per_s", b.rawOrt(1));
+        say("operator: RocksDB, heap, and per-record (batch 1)");
+        r.put("operator_events_per_s", b.operator("rocksdb", 64));
+        r.put("operator_heap_events_per_s", b.operator("hashmap", 64));
+        r.put("per_record_events_per_s", b.operator("rocksdb", 1));
+        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+            say("end to end, Kafka to Kafka, parallelism 1 and 2");
+            double p1 = b.endToEnd(kafka, 1);
+            r.put("end_to_end_events_per_s", p1);
+            r.put("scaling_p2_over_p1", b.endToEnd(kafka, 2) / p1);
+            // Half the measured maximum; a smoke run's maximum is too short a run to trust, so it uses a modest rate.
+            double rate = mode.equals("smoke") ? Math.min(200, p1 / 2) : p1 / 2;
+            say(String.format(Locale.ROOT, "latency at %.0f events/s (half the end-to-end maximum)", rate));
+            double[] own = b.latency(kafka, rate, "0", "at-least-once");
+            r.put("latency_rate_events_per_s", rate);
+            r.put("latency_p50_ms", own[0]);
+            r.put("latency_p99_ms", own[1]);
+            r.put("latency_p999_ms", own[2]);
+            double[] bound = b.latency(kafka, rate, JobConfig.MAX_OUT_OF_ORDERNESS.defaultText(), "at-least-once");
+            r.put("latency_default_bound_p99_ms", bound[1]);
+            double[] eo = b.latency(kafka, rate, "0", "exactly-once");
+            r.put("latency_exactly_once_p99_ms", eo[1]);
+        }
+        say("state per user: full windows on RocksDB");
+        r.put("state_bytes_per_user", b.stateBytesPerUser());
+        r.put("state_users", (double) PipelineBench.Sizes.of(mode).stateUsers());
+
+        System.out.println();
+        System.out.printf("%-36s %14s%n", "figure (" + mode + ", " + Runtime.getRuntime().availableProcessors()
+                + " cores)", "value");
+        r.forEach((k, val) -> System.out.printf(Locale.ROOT, "%-36s %14.1f%n", k, val));
+        System.out.printf(Locale.ROOT, "%-36s %14.2f   (target >= 0.8)%n", "operator / raw ORT",
+                r.get("operator_events_per_s") / r.get("raw_ort_events_per_s"));
+        System.out.printf(Locale.ROOT, "%-36s %14.2f   (target >= 0.8 x %.2f)%n", "batched / per-record",
+                r.get("operator_events_per_s") / r.get("per_record_events_per_s"),
+                r.get("raw_ort_events_per_s") / r.get("raw_ort_batch1_events_per_s"));
+        System.out.printf(Locale.ROOT, "%-36s %14.2f   (target >= 0.5)%n", "end-to-end / raw ORT",
+                r.get("end_to_end_events_per_s") / r.get("raw_ort_events_per_s"));
+        StringBuilder json = new StringBuilder("{");
+        r.forEach((k, val) -> json.append(json.length() > 1 ? ", " : "").append('"').append(k).append("\": ")
+                .append(String.format(Locale.ROOT, "%.3f", val)));
+        System.out.println(json.append('}'));
+    }
+
+    private static void say(String s) {
+        System.err.println("bench: " + s);
+    }
+
+    private static void jmh(String bundle, String batches, String threads, boolean quick) throws RunnerException {
         TimeValue iteration = TimeValue.seconds(quick ? 1 : 2);
         ChainedOptionsBuilder options = new OptionsBuilder()
                 .include(ScoringBenchmark.class.getName())
