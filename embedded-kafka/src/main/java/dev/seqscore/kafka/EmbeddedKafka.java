@@ -1,5 +1,8 @@
 package dev.seqscore.kafka;
 
+import java.io.IOException;
+import java.lang.reflect.Field;
+import java.nio.channels.ServerSocketChannel;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -125,6 +128,7 @@ public final class EmbeddedKafka implements AutoCloseable {
         KafkaClusterTestKit cluster = null;
         try {
             cluster = builder.build();
+            reopenOnLoopbackAtStartup(cluster);
             cluster.format();
             cluster.startup();
             cluster.waitForReadyBrokers();
@@ -143,6 +147,34 @@ public final class EmbeddedKafka implements AutoCloseable {
             }
             throw new IllegalStateException("Embedded Kafka failed to start"
                     + fixedPort.map(p -> " on port " + p).orElse("") + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Makes the broker and controller listeners bind to localhost, as their {@code listeners} config says, instead of
+     * all interfaces. The test kit reserves their ports by binding sockets to the wildcard address early and hands
+     * those very sockets to the servers, ignoring the configured host; a reserved socket that is closed by then is
+     * reopened on the configured host and the same port. So close them between build and startup. Reflection,
+     * because the test kit has no switch for this; if a Kafka upgrade renames the fields, this fails loudly rather
+     * than leave a broker open to the network.
+     */
+    private static void reopenOnLoopbackAtStartup(KafkaClusterTestKit cluster) {
+        try {
+            Field managerField = KafkaClusterTestKit.class.getDeclaredField("socketFactoryManager");
+            managerField.setAccessible(true);
+            Object manager = managerField.get(cluster);
+            Field socketsField = manager.getClass().getDeclaredField("sockets");
+            socketsField.setAccessible(true);
+            synchronized (manager) {
+                for (Object perNode : ((Map<?, ?>) socketsField.get(manager)).values()) {
+                    for (Object socket : ((Map<?, ?>) perNode).values()) {
+                        ((ServerSocketChannel) socket).close();
+                    }
+                }
+            }
+        } catch (ReflectiveOperationException | ClassCastException | IOException e) {
+            throw new IllegalStateException("cannot keep the embedded broker on localhost with this Kafka test kit "
+                    + "(PreboundSocketFactoryManager changed?): " + e, e);
         }
     }
 
@@ -205,6 +237,15 @@ public final class EmbeddedKafka implements AutoCloseable {
             Thread.sleep(50); // poll interval of a deadline loop that re-checks the condition
         }
         throw new IllegalStateException("topics " + names + " had no leaders within " + READY_TIMEOUT, last);
+    }
+
+    /** The ports of the broker's and the controller's own listeners (not the fixed one), for tests. */
+    List<Integer> internalPorts() {
+        List<Integer> ports = new ArrayList<>();
+        for (String hostPort : (cluster.bootstrapServers() + "," + cluster.bootstrapControllers()).split(",")) {
+            ports.add(Integer.parseInt(hostPort.substring(hostPort.lastIndexOf(':') + 1)));
+        }
+        return ports;
     }
 
     /** The temp folder holding the broker's metadata and log directories; gone after {@link #close()}. */

@@ -1,9 +1,17 @@
 package dev.seqscore.kafka;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
+import java.net.Socket;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -48,6 +56,33 @@ class EmbeddedKafkaTest {
                     .finalizedFeatures().get("transaction.version");
             assertThat(tv).isNotNull();
             assertThat(tv.maxVersionLevel()).isEqualTo(EmbeddedKafka.transactionVersion()).isEqualTo((short) 1);
+        }
+    }
+
+    @Test
+    void listenersAnswerOnLoopbackAndNowhereElse() throws Exception {
+        List<InetAddress> others = new ArrayList<>();
+        for (NetworkInterface nic : Collections.list(NetworkInterface.getNetworkInterfaces())) {
+            if (nic.isUp() && !nic.isLoopback()) {
+                Collections.list(nic.getInetAddresses()).stream()
+                        .filter(a -> !a.isLinkLocalAddress() && !a.isLoopbackAddress()).forEach(others::add);
+            }
+        }
+        assumeTrue(!others.isEmpty(), "this machine has no non-loopback address to try the broker's ports from");
+        List<Integer> ports = new ArrayList<>(kafka.internalPorts());
+        ports.add(Integer.parseInt(kafka.bootstrapServers().substring(kafka.bootstrapServers().lastIndexOf(':') + 1)));
+
+        for (int port : ports) {
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 5_000);
+            }
+            for (InetAddress other : others) {
+                assertThatThrownBy(() -> {
+                    try (Socket s = new Socket()) {
+                        s.connect(new InetSocketAddress(other, port), 5_000);
+                    }
+                }).as("port %d on %s", port, other).isInstanceOf(IOException.class);
+            }
         }
     }
 
