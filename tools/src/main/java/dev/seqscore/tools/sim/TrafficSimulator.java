@@ -3,6 +3,7 @@ package dev.seqscore.tools.sim;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.Iterator;
 import java.util.List;
 import java.util.PriorityQueue;
@@ -21,13 +22,18 @@ import dev.seqscore.avro.ClickEvent;
  * and categories are Zipf-like; within a session a user tends to revisit items and stay in a category, and carts,
  * favourites and buys mostly concern items already viewed. Event types are drawn with the Taobao mix (view ~89.5%,
  * cart ~5.5%, fav ~2.9%, buy ~2.1%). Times are whole seconds, non-decreasing. No price or session id, like Taobao.
+ *
+ * <p>The population is finite (200,000 users by default): when every user is mid-session or resting, the next session
+ * waits for the first user to become free, so a small population slows simulated traffic down rather than breaking the
+ * 30-minute rule. {@link #distinctUsers()} counts the users seen in the stream so far.
  */
 public final class TrafficSimulator implements Iterator<ClickEvent> {
 
     /** Session arrivals per second by default: about 12 events/s, the rate of the time-ordered Taobao extract. */
     public static final double DEFAULT_SESSIONS_PER_SECOND = 2.0;
 
-    private static final int USERS = 200_000;
+    /** The default population; about 200k users are what a day of the Taobao sample's traffic touches. */
+    public static final int DEFAULT_USERS = 200_000;
     private static final int ITEMS = 200_000;
     private static final int CATEGORIES = 3_000;
     private static final long SESSION_GAP_MS = 30 * 60_000L;
@@ -42,17 +48,28 @@ public final class TrafficSimulator implements Iterator<ClickEvent> {
     private final long startMs;
     private final double sessionsPerMs;
 
-    private final Zipf users = new Zipf(USERS, 1.05);
+    private final int userCount;
+    private final long firstUserId;
+    private final long userIdSpace;
+    private final Zipf users;
     private final Zipf items = new Zipf(ITEMS, 0.95);
     private final int[] categoryOfItem = new int[ITEMS];
     private final int[][] itemsOfCategory;
-    /** Per user: earliest time a new session may start; Long.MAX_VALUE while a session is running. */
-    private final long[] userReadyAt = new long[USERS];
+
+    /** Users free to start a session, in no order; {@code freeSlot[user]} is a user's index here, or -1. */
+    private final int[] free;
+    private final int[] freeSlot;
+    private int freeCount;
+    /** Users resting after a session, earliest ready first. */
+    private final PriorityQueue<Rest> resting = new PriorityQueue<>((a, b) -> Long.compare(a.readyAt, b.readyAt));
+    private final BitSet everActive;
+    private int distinctUsers;
 
     private final PriorityQueue<Session> pending =
             new PriorityQueue<>((a, b) -> a.nextAt != b.nextAt ? Long.compare(a.nextAt, b.nextAt)
                     : Long.compare(a.order, b.order));
-    private long nextArrivalMs;
+    /** The next session's arrival, exact: rounding each gap instead would stall arrivals above one per second. */
+    private double nextArrivalMs;
     private long sessionCounter;
 
     /** A simulator at {@link #DEFAULT_SESSIONS_PER_SECOND} whose first event is at or shortly after {@code start}. */
@@ -64,12 +81,45 @@ public final class TrafficSimulator implements Iterator<ClickEvent> {
      * @param sessionsPerSecond mean session arrival rate in simulated time; events per second are about six times this
      */
     public TrafficSimulator(long seed, Instant start, double sessionsPerSecond) {
+        this(seed, start, sessionsPerSecond, DEFAULT_USERS, 1);
+    }
+
+    /**
+     * @param sessionsPerSecond mean session arrival rate in simulated time; events per second are about six times this
+     * @param users the population; a user rests 30 minutes to hours between sessions, so sustaining S sessions per
+     *     simulated second takes roughly 10,000 × S users, and fewer users slow the simulated traffic down
+     * @param firstUserId the smallest user id; ids are {@code firstUserId + 0 .. firstUserId + max(10^6, users) - 1},
+     *     so that a stream mixed with real users can keep the two apart
+     */
+    public TrafficSimulator(long seed, Instant start, double sessionsPerSecond, int users, long firstUserId) {
         if (!(sessionsPerSecond > 0) || Double.isInfinite(sessionsPerSecond)) {
             throw new IllegalArgumentException("sessionsPerSecond must be positive, got " + sessionsPerSecond);
+        }
+        if (users < 1) {
+            throw new IllegalArgumentException("users must be positive, got " + users);
+        }
+        if (firstUserId < 0) {
+            throw new IllegalArgumentException("firstUserId must not be negative, got " + firstUserId);
         }
         this.random = new SplittableRandom(seed);
         this.startMs = start.toEpochMilli();
         this.sessionsPerMs = sessionsPerSecond / 1000.0;
+        this.userCount = users;
+        this.firstUserId = firstUserId;
+        long space = 1_000_000L;
+        while (space < users) {
+            space *= 10;
+        }
+        this.userIdSpace = space;
+        this.users = new Zipf(users, 1.05);
+        this.free = new int[users];
+        this.freeSlot = new int[users];
+        for (int u = 0; u < users; u++) {
+            free[u] = u;
+            freeSlot[u] = u;
+        }
+        this.freeCount = users;
+        this.everActive = new BitSet(users);
         // The catalogue comes from its own stream so that it is the same whatever the traffic rate.
         SplittableRandom catalogue = new SplittableRandom(seed ^ 0x5DEECE66DL);
         Zipf categories = new Zipf(CATEGORIES, 1.1);
@@ -100,9 +150,17 @@ public final class TrafficSimulator implements Iterator<ClickEvent> {
     public ClickEvent next() {
         // Arrivals due no later than the earliest pending event become sessions first; since every event is scheduled
         // at or after the arrival that created it, emitted times never go backwards.
-        while (pending.isEmpty() || nextArrivalMs <= pending.peek().nextAt) {
-            startSession(nextArrivalMs);
-            nextArrivalMs += roundToSecond(exponential(1.0 / sessionsPerMs));
+        while (pending.isEmpty() || arrivalSecond() <= pending.peek().nextAt) {
+            long at = arrivalSecond();
+            wakeRested(at);
+            if (freeCount == 0) {
+                // Everyone is mid-session or resting: the arrival waits for the first user to be ready again, or,
+                // when all are mid-session, until after the next click.
+                nextArrivalMs = resting.isEmpty() ? pending.peek().nextAt + 1_000L : resting.peek().readyAt;
+                continue;
+            }
+            startSession(at);
+            nextArrivalMs += exponential(1.0 / sessionsPerMs);
         }
         Session s = pending.poll();
         ClickEvent event = s.emit();
@@ -111,25 +169,47 @@ public final class TrafficSimulator implements Iterator<ClickEvent> {
             pending.add(s);
         } else {
             // The next visit of this user is a new session under the 30-minute rule, often hours later.
-            userReadyAt[s.user] = s.nextAt + SESSION_GAP_MS + roundToSecond(exponential(2 * 3_600_000.0));
+            resting.add(new Rest(s.user, s.nextAt + SESSION_GAP_MS + roundToSecond(exponential(2 * 3_600_000.0))));
         }
         return event;
     }
 
+    /** The next arrival in whole seconds, rounded up so that no session starts before the simulation does. */
+    private long arrivalSecond() {
+        return (long) Math.ceil(nextArrivalMs / 1000.0) * 1000L;
+    }
+
+    /** Users with at least one click emitted so far. */
+    public int distinctUsers() {
+        return distinctUsers;
+    }
+
+    private void wakeRested(long at) {
+        while (!resting.isEmpty() && resting.peek().readyAt <= at) {
+            int user = resting.poll().user;
+            freeSlot[user] = freeCount;
+            free[freeCount++] = user;
+        }
+    }
+
     private void startSession(long at) {
         int user = users.sample(random);
-        for (int attempt = 0; userReadyAt[user] > at && attempt < 32; attempt++) {
+        for (int attempt = 0; freeSlot[user] < 0 && attempt < 32; attempt++) {
             user = users.sample(random);
         }
-        if (userReadyAt[user] > at) {
+        if (freeSlot[user] < 0) {
             // Everyone drawn is mid-session or resting: a newcomer from the tail keeps the arrival rate honest.
-            do {
-                user = random.nextInt(USERS);
-            } while (userReadyAt[user] > at);
+            user = free[random.nextInt(freeCount)];
         }
-        userReadyAt[user] = Long.MAX_VALUE;
+        int slot = freeSlot[user];
+        int last = free[--freeCount];
+        free[slot] = last;
+        freeSlot[last] = slot;
+        freeSlot[user] = -1;
         pending.add(new Session(user, at, sessionLength(), sessionCounter++));
     }
+
+    private record Rest(int user, long readyAt) {}
 
     private int sessionLength() {
         // Log-normal, median ~3.7, mean ~6; about one session in five is a single event.
@@ -179,6 +259,10 @@ public final class TrafficSimulator implements Iterator<ClickEvent> {
 
         ClickEvent emit() {
             remaining--;
+            if (!everActive.get(user)) {
+                everActive.set(user);
+                distinctUsers++;
+            }
             String type = drawType();
             int item = chooseItem(type);
             seen.add(item);
@@ -216,9 +300,10 @@ public final class TrafficSimulator implements Iterator<ClickEvent> {
     }
 
     // Ranks are scrambled into id ranges like Taobao's (users up to ~1M, items and categories up to ~5M), so that ids
-    // carry no hint of popularity; multiplying by a unit modulo m is a bijection, so distinct ranks stay distinct.
-    static String userId(int rank) {
-        return Long.toString(1 + (rank * 482_711L) % 1_000_000L);
+    // carry no hint of popularity; multiplying by a unit modulo m (482,711 is prime to every power of ten) is a
+    // bijection, so distinct ranks stay distinct.
+    String userId(int rank) {
+        return Long.toString(firstUserId + (rank * 482_711L) % userIdSpace);
     }
 
     static String itemId(int rank) {

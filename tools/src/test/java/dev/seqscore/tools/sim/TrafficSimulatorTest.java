@@ -146,4 +146,45 @@ class TrafficSimulatorTest {
         }
         assertThat(buysOfSeen / (double) buys).isGreaterThan(0.5);
     }
+
+    @Test
+    void aSmallPopulationSlowsTrafficDownButKeepsTheSessionRule() {
+        // 500 users cannot sustain 50 sessions per simulated second (that takes ~500,000): arrivals must wait for
+        // resting users instead of breaking the 30-minute rule or spinning forever.
+        TrafficSimulator sim = new TrafficSimulator(3L, START, 50.0, 500, 2_000_001L);
+        List<ClickEvent> small = take(sim, 20_000);
+
+        Map<String, List<ClickEvent>> users = new HashMap<>();
+        small.forEach(e -> users.computeIfAbsent(e.getUserId(), k -> new ArrayList<>()).add(e));
+        assertThat(users).hasSizeLessThanOrEqualTo(500);
+        assertThat(sim.distinctUsers()).isEqualTo(users.size());
+        assertThat(users.keySet()).allMatch(id -> Long.parseLong(id) >= 2_000_001L && Long.parseLong(id) < 3_000_001L);
+        for (List<ClickEvent> user : users.values()) {
+            for (int i = 1; i < user.size(); i++) {
+                long gap = user.get(i).getEventTime().toEpochMilli() - user.get(i - 1).getEventTime().toEpochMilli();
+                assertThat(gap <= 25 * 60_000L || gap >= 30 * 60_000L).as("gap %d ms", gap).isTrue();
+            }
+        }
+        for (int i = 1; i < small.size(); i++) {
+            assertThat(small.get(i).getEventTime()).isAfterOrEqualTo(small.get(i - 1).getEventTime());
+        }
+        // 20,000 clicks at ~6 per session from 500 users resting ~2.5 h between sessions: about 17 simulated hours,
+        // not the ~70 s that 50 sessions per second would take.
+        long spanS = small.get(small.size() - 1).getEventTime().getEpochSecond() - START.getEpochSecond();
+        assertThat(spanS).isGreaterThan(6 * 3600L);
+    }
+
+    @Test
+    void aLargePopulationIsDrawnFromWithDistinctIdsAboveTheOffset() {
+        // 2M users need a 10^7 id space; distinct ranks must stay distinct ids.
+        TrafficSimulator sim = new TrafficSimulator(5L, START, 200.0, 2_000_000, 10_000_001L);
+        List<ClickEvent> many = take(sim, 100_000);
+        long distinct = many.stream().map(ClickEvent::getUserId).distinct().count();
+
+        assertThat(distinct).isEqualTo(sim.distinctUsers());
+        // Nobody comes back within the ~80 simulated seconds this covers, so every session is a new user.
+        assertThat(distinct).isGreaterThan(10_000);
+        assertThat(many).allMatch(e -> Long.parseLong(e.getUserId()) >= 10_000_001L
+                && Long.parseLong(e.getUserId()) < 20_000_001L);
+    }
 }

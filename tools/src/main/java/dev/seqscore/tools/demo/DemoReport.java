@@ -1,0 +1,83 @@
+package dev.seqscore.tools.demo;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * One block of the demo's live summary: what went in, what the job committed (and, when nothing new was committed,
+ * why), alerts, dead letters and the job's health. Remembers the previous report for rates, and counts the reports
+ * that saw new output, for the closing verdict.
+ */
+final class DemoReport {
+
+    /** What the producer has sent so far. */
+    record Input(long sent, long malformed, long realSent, int realUsers, long simulatedSent, int simulatedUsers) {}
+
+    private final String modelVersion;
+    private final JobHealthReporter health;
+    private long lastSent;
+    private long lastScored;
+    private long lastNanos;
+    private int reports;
+    private int reportsWithNewOutput;
+
+    DemoReport(String modelVersion, JobHealthReporter health, long startNanos) {
+        this.modelVersion = modelVersion;
+        this.health = health;
+        this.lastNanos = startNanos;
+    }
+
+    String render(Duration elapsed, long nowNanos, Input in, OutputSummary.Totals out, JobHealth h) {
+        double secs = Math.max(1e-9, (nowNanos - lastNanos) / 1e9);
+        long newInput = in.sent() - lastSent;
+        long newScores = out.scored() - lastScored;
+        StringBuilder sb = new StringBuilder();
+        sb.append(String.format(Locale.ROOT, "%n[%s] model %s%n", clock(elapsed), modelVersion));
+        sb.append(String.format(Locale.ROOT, "  in:     %,d clicks sent (%,.0f/s)", in.sent(), newInput / secs));
+        if (in.realSent() > 0) {
+            sb.append(String.format(Locale.ROOT, ": %,d real Taobao from %,d users, %,d simulated from %,d users",
+                    in.realSent(), in.realUsers(), in.simulatedSent(), in.simulatedUsers()));
+        } else {
+            sb.append(String.format(Locale.ROOT, ", simulated, from %,d users", in.simulatedUsers()));
+        }
+        sb.append(String.format(Locale.ROOT, "; %,d malformed injected%n", in.malformed()));
+        sb.append(String.format(Locale.ROOT, "  scored: %,d", out.scored()));
+        if (newScores > 0) {
+            sb.append(String.format(Locale.ROOT, " (%,.0f/s) for %,d users; committed at each checkpoint "
+                    + "(exactly-once)%n", newScores / secs, out.scoredUsers()));
+        } else {
+            sb.append(" (0/s: ").append(JobHealthReporter.whyNoNewOutput(h, newInput, Duration.ofNanos(
+                    nowNanos - lastNanos))).append(")\n");
+        }
+        sb.append(String.format(Locale.ROOT, "  alerts: %,d%n", out.alerts()));
+        out.alertsByType().forEach((type, n) -> {
+            sb.append(String.format(Locale.ROOT, "    %-22s %,d%n", type, n));
+            out.examples().getOrDefault(type, List.of()).forEach(e -> sb.append("      e.g. ").append(e).append('\n'));
+        });
+        sb.append(String.format(Locale.ROOT, "  dead letters: %,d %s%n", out.deadLetters(),
+                out.deadByReason().isEmpty() ? "" : out.deadByReason().toString()));
+        sb.append(health.render(h));
+
+        reports++;
+        if (newScores > 0) {
+            reportsWithNewOutput++;
+        }
+        lastSent = in.sent();
+        lastScored = out.scored();
+        lastNanos = nowNanos;
+        return sb.toString().stripTrailing();
+    }
+
+    int reports() {
+        return reports;
+    }
+
+    int reportsWithNewOutput() {
+        return reportsWithNewOutput;
+    }
+
+    private static String clock(Duration d) {
+        return String.format(Locale.ROOT, "%02d:%02d:%02d", d.toHours(), d.toMinutesPart(), d.toSecondsPart());
+    }
+}

@@ -1,0 +1,193 @@
+package dev.seqscore.tools.demo;
+
+import dev.seqscore.avro.ClickEvent;
+import dev.seqscore.job.JobConfig;
+import dev.seqscore.job.SeqScoreJob;
+import dev.seqscore.kafka.EmbeddedKafka;
+import dev.seqscore.model.ModelBundle;
+import dev.seqscore.options.OptionValues;
+import dev.seqscore.tools.sim.TrafficSimulator;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+import org.apache.flink.api.common.JobID;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+/**
+ * Everything the demo runs, started in order and closed in reverse: the embedded broker and its topics, the Flink
+ * MiniCluster, the job, and the producer streaming clicks. {@link Demo} adds the live report on top; tests start
+ * this directly to check what the running demo does.
+ */
+final class DemoStack implements AutoCloseable {
+    private static final Instant SIMULATION_START = Instant.parse("2017-11-26T01:00:00Z");
+    private static final long SEED = 42L;
+
+    final EmbeddedKafka kafka;
+    final LocalFlink flink;
+    final JobID job;
+    final JobConfig config;
+    final ModelBundle bundle;
+    final ClickFeed feed;
+    final ClickProducer producer;
+    private final Path checkpoints;
+    private boolean closed;
+
+    private DemoStack(EmbeddedKafka kafka, LocalFlink flink, JobID job, JobConfig config, ModelBundle bundle,
+            ClickFeed feed, ClickProducer producer, Path checkpoints) {
+        this.kafka = kafka;
+        this.flink = flink;
+        this.job = job;
+        this.config = config;
+        this.bundle = bundle;
+        this.feed = feed;
+        this.producer = producer;
+        this.checkpoints = checkpoints;
+    }
+
+    /** Starts it all from the demo's options, saying what it does on {@code log}; fails before starting on bad input. */
+    static DemoStack start(OptionValues options, PrintStream log) throws Exception {
+        Path file = dataDir(options).resolve("taobao/UserBehavior_timeordered_110k.csv");
+        String source = options.get(Demo.SOURCE);
+        boolean useFile = source.equals("file") || (source.equals("auto") && Files.isReadable(file));
+        if (source.equals("file") && !Files.isReadable(file)) {
+            throw new IllegalArgumentException("--source file: cannot read " + file);
+        }
+        List<ClickEvent> real = useFile ? ClickFeed.readTaobao(file) : List.of();
+        Instant simStart = real.isEmpty() ? SIMULATION_START : real.get(0).getEventTime();
+        TrafficSimulator sim = new TrafficSimulator(SEED, simStart, options.get(Demo.SIM_SESSIONS),
+                options.get(Demo.SIM_USERS), ClickFeed.SIMULATED_ID_BASE);
+        ClickFeed feed = real.isEmpty() ? ClickFeed.simulated(sim) : ClickFeed.mixed(real, sim);
+
+        EmbeddedKafka kafka = null;
+        LocalFlink flink = null;
+        Path checkpoints = null;
+        try {
+            log.println("demo: starting an embedded Kafka broker (KRaft)...");
+            int kafkaPort = options.get(Demo.KAFKA_PORT);
+            kafka = kafkaPort != 0 && portFree(kafkaPort, "the broker", log) ? EmbeddedKafka.start(kafkaPort)
+                    : EmbeddedKafka.start();
+            checkpoints = Files.createTempDirectory("seqscore-demo-checkpoints");
+            JobConfig config = JobConfig.of(Demo.demoDefaults(options, kafka.bootstrapServers(), checkpoints));
+            List<String> topics = Stream.of(config.inputTopic(), config.alertsTopic(), config.scoresTopic(),
+                    config.deadLetterTopic()).filter(t -> !t.isEmpty()).distinct().toList();
+            kafka.createTopics(4, topics.toArray(String[]::new));
+            log.println("demo: broker at " + kafka.bootstrapServers() + "; topics " + String.join(", ", topics)
+                    + " (4 partitions each)");
+
+            ModelBundle bundle = SeqScoreJob.loadModel(config);
+            log.println("demo: model " + bundle.spec().modelVersion() + " (" + bundle.onnxPath() + "), window "
+                    + bundle.spec().maxEvents() + " events / " + Duration.ofMillis(bundle.spec().horizonMs()));
+
+            String bind = options.get(Demo.BIND_ADDRESS);
+            int webPort = options.get(Demo.WEB_PORT);
+            if (webPort != 0 && !portFree(webPort, "the Flink web UI", log)) {
+                webPort = 0;
+            }
+            flink = LocalFlink.start(bind, webPort, config.parallelism(), options.get(Demo.FLINK));
+            StreamExecutionEnvironment env = flink.environment();
+            SeqScoreJob.assemble(env, config, bundle);
+            JobID job = flink.submit(env, "SeqScore demo");
+            log.println("demo: job " + job + " submitted; Flink web UI and REST API: " + flink.restAddress()
+                    + "; checkpoints in " + checkpoints + "; state backend "
+                    + (config.stateBackend() == null ? "hashmap (--state-backend rocksdb for large state)"
+                            : config.stateBackend()));
+            describeListeners(bind, log);
+
+            ClickProducer producer = new ClickProducer(kafka.bootstrapServers(), config.inputTopic(), feed,
+                    options.get(Demo.RATE), options.get(Demo.BAD_EVERY)).start();
+            log.println("demo: streaming " + (real.isEmpty()
+                    ? "simulated clicks" + (useFile || source.equals("simulator") ? "" : " (no data file at " + file + ")")
+                    : String.format("%,d real Taobao clicks from %s with simulated users interleaved by event time",
+                            real.size(), file))
+                    + " at " + options.get(Demo.RATE) + "/s; simulated users: " + options.get(Demo.SIM_USERS)
+                    + ", " + options.get(Demo.SIM_SESSIONS) + " sessions per second of event time, ids from "
+                    + ClickFeed.SIMULATED_ID_BASE);
+            return new DemoStack(kafka, flink, job, config, bundle, feed, producer, checkpoints);
+        } catch (Exception | Error e) {
+            closeQuietly(flink);
+            closeQuietly(kafka);
+            deleteQuietly(checkpoints);
+            throw e;
+        }
+    }
+
+    /** What the producer has sent so far. */
+    DemoReport.Input input() {
+        return new DemoReport.Input(producer.sent(), producer.malformed(), feed.realSent(), feed.realUsers(),
+                feed.simulatedSent(), feed.simulatedUsers());
+    }
+
+    /** Stops the producer, cancels the job, then stops the cluster and the broker. Safe to call twice. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            producer.close();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        flink.cancel(job);
+        closeQuietly(flink);
+        closeQuietly(kafka);
+        deleteQuietly(checkpoints);
+    }
+
+    private static Path dataDir(OptionValues options) {
+        Path given = options.get(Demo.DATA_DIR);
+        return given != null ? given
+                : Path.of(System.getenv().getOrDefault("SEQSCORE_DATA_DIR", "../shared/data"));
+    }
+
+    private static void describeListeners(String bind, PrintStream log) throws IOException {
+        if (!ListeningSockets.supported()) {
+            return;
+        }
+        List<ListeningSockets.Listener> all = ListeningSockets.ofThisProcess();
+        List<ListeningSockets.Listener> open = ListeningSockets.beyondLoopback(all);
+        log.println("demo: this JVM listens on " + all.stream().map(Object::toString).toList()
+                + (open.isEmpty() ? ": loopback only (--bind-address opens Flink's ports to the network)"
+                        : "; reachable from the network: " + open + (bind.equals(LocalFlink.LOOPBACK) ? ""
+                                : " (--bind-address " + bind + ")")));
+    }
+
+    private static boolean portFree(int port, String what, PrintStream log) {
+        try (ServerSocket s = new ServerSocket(port, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return true;
+        } catch (IOException e) {
+            log.println("demo: port " + port + " is taken; " + what + " gets a free port instead");
+            return false;
+        }
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        if (c == null) {
+            return;
+        }
+        try {
+            c.close();
+        } catch (Exception e) {
+            System.err.println("demo: while stopping: " + e);
+        }
+    }
+
+    private static void deleteQuietly(Path dir) {
+        if (dir == null) {
+            return;
+        }
+        try (Stream<Path> paths = Files.walk(dir)) {
+            paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            // A temp directory: the OS cleans it up eventually.
+        }
+    }
+}

@@ -1,0 +1,163 @@
+package dev.seqscore.tools.demo;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What Flink's REST API says about one job at one moment: its state, restarts, checkpoints, back-pressure per
+ * vertex and its latest failure. {@link #fetch} reads it; a job or API that does not answer gives {@link #error}.
+ *
+ * @param state e.g. RUNNING, RESTARTING, FAILED; null when unknown
+ * @param restarts restarts since the job was submitted; -1 when unknown
+ * @param lastCompleted null until a checkpoint completes
+ * @param lastCheckpointFailure the latest failed checkpoint's message, or null
+ * @param checkpointSizes largest state size and checkpointed (uploaded) size over all completed checkpoints
+ * @param vertices one entry per job vertex, in graph order
+ * @param latestFailure the newest entry of the job's exception history, or null
+ * @param error why the API could not be read, or null
+ */
+public record JobHealth(
+        Instant observedAt,
+        String state,
+        long restarts,
+        int completedCheckpoints,
+        int failedCheckpoints,
+        int inProgressCheckpoints,
+        Checkpoint lastCompleted,
+        String lastCheckpointFailure,
+        Extremes checkpointSizes,
+        Extremes checkpointDurations,
+        List<VertexLoad> vertices,
+        Failure latestFailure,
+        String error) {
+
+    /** A completed checkpoint: full state size, what it uploaded (less with incremental RocksDB) and its duration. */
+    public record Checkpoint(long id, Instant completedAt, long stateSize, long checkpointedSize, long durationMs) {}
+
+    /** Largest values over all completed checkpoints (the REST summary's max; the average alongside). */
+    public record Extremes(long max, long avg, long maxCheckpointed) {
+        static final Extremes NONE = new Extremes(0, 0, 0);
+    }
+
+    /**
+     * One vertex's load: Flink's back-pressure level (ok, low, high) and the largest ratios over its subtasks of time
+     * spent back-pressured and busy. A back-pressured vertex waits for a busy one downstream.
+     */
+    public record VertexLoad(String name, String level, double backPressuredRatio, double busyRatio) {
+        public boolean backPressured() {
+            return "high".equals(level) || "low".equals(level);
+        }
+    }
+
+    /** A failure of the job: when, in which task, and the first line of its root cause. */
+    public record Failure(Instant at, String task, String rootCause) {}
+
+    static JobHealth unreachable(Instant at, String error) {
+        return new JobHealth(at, null, -1, 0, 0, 0, null, null, Extremes.NONE, Extremes.NONE, List.of(), null, error);
+    }
+
+    public boolean running() {
+        return "RUNNING".equals(state);
+    }
+
+    /** Reads everything from the REST API; never throws: an API that does not answer is reported as such. */
+    static JobHealth fetch(FlinkRest rest, String jobId) {
+        Instant now = Instant.now();
+        try {
+            JsonNode job = rest.get("jobs/" + jobId);
+            JsonNode checkpoints = rest.get("jobs/" + jobId + "/checkpoints");
+            JsonNode counts = checkpoints.path("counts");
+            JsonNode latest = checkpoints.path("latest");
+            JsonNode completed = latest.path("completed");
+            Checkpoint last = completed.isObject()
+                    ? new Checkpoint(completed.path("id").asLong(),
+                            Instant.ofEpochMilli(completed.path("latest_ack_timestamp").asLong()),
+                            completed.path("state_size").asLong(), completed.path("checkpointed_size").asLong(),
+                            completed.path("end_to_end_duration").asLong())
+                    : null;
+            JsonNode failed = latest.path("failed");
+            String checkpointFailure = failed.isObject() ? textOrNull(failed.path("failure_message")) : null;
+            JsonNode summary = checkpoints.path("summary");
+            Extremes sizes = new Extremes(summary.path("state_size").path("max").asLong(),
+                    summary.path("state_size").path("avg").asLong(),
+                    summary.path("checkpointed_size").path("max").asLong());
+            Extremes durations = new Extremes(summary.path("end_to_end_duration").path("max").asLong(),
+                    summary.path("end_to_end_duration").path("avg").asLong(), 0);
+
+            List<VertexLoad> vertices = new ArrayList<>();
+            for (JsonNode v : job.path("vertices")) {
+                vertices.add(load(rest, jobId, v));
+            }
+            return new JobHealth(now, job.path("state").asText(), restarts(rest, jobId),
+                    counts.path("completed").asInt(), counts.path("failed").asInt(), counts.path("in_progress").asInt(),
+                    last, checkpointFailure, sizes, durations, vertices, latestFailure(rest, jobId), null);
+        } catch (IOException | RuntimeException e) {
+            return unreachable(now, e.getMessage() == null ? e.toString() : e.getMessage());
+        }
+    }
+
+    private static long restarts(FlinkRest rest, String jobId) throws IOException {
+        for (JsonNode m : rest.get("jobs/" + jobId + "/metrics?get=numRestarts")) {
+            return m.path("value").asLong(-1);
+        }
+        return -1; // not registered yet: the job is still being created
+    }
+
+    private static VertexLoad load(FlinkRest rest, String jobId, JsonNode vertex) {
+        String name = vertex.path("name").asText();
+        try {
+            JsonNode bp = rest.get("jobs/" + jobId + "/vertices/" + vertex.path("id").asText() + "/backpressure");
+            if (!"ok".equals(bp.path("status").asText())) {
+                return new VertexLoad(name, "unknown", 0, 0); // no samples yet
+            }
+            double ratio = 0;
+            double busy = 0;
+            for (JsonNode s : bp.path("subtasks")) {
+                ratio = Math.max(ratio, s.path("ratio").asDouble());
+                busy = Math.max(busy, s.path("busyRatio").asDouble());
+            }
+            return new VertexLoad(name, bp.path("backpressureLevel").asText("unknown"), ratio, busy);
+        } catch (IOException e) {
+            return new VertexLoad(name, "unknown", 0, 0); // e.g. the vertex is being redeployed
+        }
+    }
+
+    private static Failure latestFailure(FlinkRest rest, String jobId) throws IOException {
+        JsonNode newest = null;
+        for (JsonNode e : rest.get("jobs/" + jobId + "/exceptions?maxExceptions=10").path("exceptionHistory")
+                .path("entries")) {
+            if (newest == null || e.path("timestamp").asLong() > newest.path("timestamp").asLong()) {
+                newest = e;
+            }
+        }
+        if (newest == null) {
+            return null;
+        }
+        String task = textOrNull(newest.path("taskName"));
+        return new Failure(Instant.ofEpochMilli(newest.path("timestamp").asLong()), task,
+                rootCause(newest.path("stacktrace").asText(newest.path("exceptionName").asText())));
+    }
+
+    /**
+     * The first line of the innermost cause of a Java stack trace: what actually went wrong, rather than the
+     * wrappers Flink adds around it.
+     */
+    static String rootCause(String stackTrace) {
+        String[] lines = stackTrace.split("\\R");
+        String cause = lines.length == 0 ? "" : lines[0].trim();
+        for (String line : lines) {
+            // Only the main chain: suppressed exceptions and their causes are indented.
+            if (line.startsWith("Caused by: ")) {
+                cause = line.substring("Caused by: ".length()).trim();
+            }
+        }
+        return cause;
+    }
+
+    private static String textOrNull(JsonNode n) {
+        return n.isMissingNode() || n.isNull() || n.asText().isBlank() ? null : n.asText();
+    }
+}

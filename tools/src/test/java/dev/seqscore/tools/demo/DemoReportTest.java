@@ -1,0 +1,53 @@
+package dev.seqscore.tools.demo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.net.URI;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class DemoReportTest {
+    private static final long SECOND = 1_000_000_000L;
+    private static final Instant NOW = Instant.parse("2026-11-30T10:00:00Z");
+
+    private final DemoReport report =
+            new DemoReport("c62abcf5", new JobHealthReporter(URI.create("http://127.0.0.1:1"), "job"), 0);
+
+    private static OutputSummary.Totals totals(long scored) {
+        return new OutputSummary.Totals(scored, (int) scored / 2, Map.of("CHURN_RISK", 3L),
+                Map.of("CHURN_RISK", List.of("user 7 (churn_24h 0.71 at 2017-11-26T01:00:00Z)")), Map.of());
+    }
+
+    private static JobHealth running(JobHealth.Checkpoint last) {
+        return new JobHealth(NOW, "RUNNING", 0, last == null ? 0 : 1, 0, 1, last, null, JobHealth.Extremes.NONE,
+                JobHealth.Extremes.NONE, List.of(), null, null);
+    }
+
+    @Test
+    void zeroNewScoresAlwaysComeWithTheReasonAndNewScoresWithARate() {
+        DemoReport.Input in = new DemoReport.Input(5_000, 10, 1_000, 900, 4_000, 700);
+        String first = report.render(Duration.ofSeconds(5), 5 * SECOND, in, totals(0), running(null));
+
+        assertThat(first).contains("[00:00:05] model c62abcf5")
+                .contains("in:     5,000 clicks sent (1,000/s): 1,000 real Taobao from 900 users, "
+                        + "4,000 simulated from 700 users; 10 malformed injected")
+                .contains("scored: 0 (0/s: no checkpoint has completed yet")
+                .contains("job:    RUNNING, 0 restarts; checkpoints: 0 completed, 0 failed, 1 in progress");
+
+        JobHealth.Checkpoint cp = new JobHealth.Checkpoint(1, NOW.minusSeconds(1), 1 << 20, 1 << 20, 300);
+        String second = report.render(Duration.ofSeconds(10), 10 * SECOND,
+                new DemoReport.Input(10_000, 20, 2_000, 1_500, 8_000, 1_200), totals(4_000), running(cp));
+
+        assertThat(second).contains("scored: 4,000 (800/s) for 2,000 users; committed at each checkpoint")
+                .contains("CHURN_RISK", "e.g. user 7");
+        assertThat(report.reports()).isEqualTo(2);
+        assertThat(report.reportsWithNewOutput()).isEqualTo(1);
+
+        String third = report.render(Duration.ofSeconds(15), 15 * SECOND,
+                new DemoReport.Input(10_000, 20, 2_000, 1_500, 8_000, 1_200), totals(4_000), running(cp));
+        assertThat(third).contains("scored: 4,000 (0/s: no new input)");
+    }
+}
