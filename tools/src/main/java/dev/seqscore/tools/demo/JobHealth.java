@@ -12,6 +12,8 @@ import java.util.List;
  *
  * @param state e.g. RUNNING, RESTARTING, FAILED; null when unknown
  * @param restarts restarts since the job was submitted; -1 when unknown
+ * @param refusedTriggers failed checkpoints that never started because not all tasks were running yet (Flink counts
+ *     them as failed; they happen while a job starts or restarts); -1 once the history is too long to tell
  * @param lastCompleted null until a checkpoint completes
  * @param lastCheckpointFailure the latest failed checkpoint's message, or null
  * @param checkpointSizes largest state size and checkpointed (uploaded) size over all completed checkpoints
@@ -26,6 +28,7 @@ public record JobHealth(
         int completedCheckpoints,
         int failedCheckpoints,
         int inProgressCheckpoints,
+        int refusedTriggers,
         Checkpoint lastCompleted,
         String lastCheckpointFailure,
         Extremes checkpointSizes,
@@ -56,7 +59,8 @@ public record JobHealth(
     public record Failure(Instant at, String task, String rootCause) {}
 
     static JobHealth unreachable(Instant at, String error) {
-        return new JobHealth(at, null, -1, 0, 0, 0, null, null, Extremes.NONE, Extremes.NONE, List.of(), null, error);
+        return new JobHealth(at, null, -1, 0, 0, 0, -1, null, null, Extremes.NONE, Extremes.NONE, List.of(), null,
+                error);
     }
 
     public boolean running() {
@@ -78,8 +82,8 @@ public record JobHealth(
                             completed.path("state_size").asLong(), completed.path("checkpointed_size").asLong(),
                             completed.path("end_to_end_duration").asLong())
                     : null;
-            JsonNode failed = latest.path("failed");
-            String checkpointFailure = failed.isObject() ? textOrNull(failed.path("failure_message")) : null;
+            JsonNode lastFailed = latest.path("failed");
+            String checkpointFailure = lastFailed.isObject() ? textOrNull(lastFailed.path("failure_message")) : null;
             JsonNode summary = checkpoints.path("summary");
             Extremes sizes = new Extremes(summary.path("state_size").path("max").asLong(),
                     summary.path("state_size").path("avg").asLong(),
@@ -91,12 +95,30 @@ public record JobHealth(
             for (JsonNode v : job.path("vertices")) {
                 vertices.add(load(rest, jobId, v));
             }
+            int failed = counts.path("failed").asInt();
             return new JobHealth(now, job.path("state").asText(), restarts(rest, jobId),
-                    counts.path("completed").asInt(), counts.path("failed").asInt(), counts.path("in_progress").asInt(),
-                    last, checkpointFailure, sizes, durations, vertices, latestFailure(rest, jobId), null);
+                    counts.path("completed").asInt(), failed, counts.path("in_progress").asInt(),
+                    refusedTriggers(failed, checkpoints.path("history")), last, checkpointFailure, sizes, durations,
+                    vertices, latestFailure(rest, jobId), null);
         } catch (IOException | RuntimeException e) {
             return unreachable(now, e.getMessage() == null ? e.toString() : e.getMessage());
         }
+    }
+
+    /**
+     * A checkpoint that fails before it starts (its trigger finds a task not yet running) gets no id and no history
+     * entry, but counts as failed. While the history still reaches back to checkpoint 1, the difference is exact.
+     */
+    static int refusedTriggers(int failed, JsonNode history) {
+        long oldest = Long.MAX_VALUE;
+        int failedWithId = 0;
+        for (JsonNode c : history) {
+            oldest = Math.min(oldest, c.path("id").asLong());
+            if ("FAILED".equals(c.path("status").asText())) {
+                failedWithId++;
+            }
+        }
+        return history.isEmpty() || oldest == 1 ? Math.max(0, failed - failedWithId) : -1;
     }
 
     private static long restarts(FlinkRest rest, String jobId) throws IOException {

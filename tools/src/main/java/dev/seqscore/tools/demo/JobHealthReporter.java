@@ -16,6 +16,7 @@ public final class JobHealthReporter {
     private final FlinkRest rest;
     private final String jobId;
     private Instant failureShown = Instant.EPOCH;
+    private int refusedTriggers;
 
     public JobHealthReporter(URI restBase, String jobId) {
         this.rest = new FlinkRest(restBase);
@@ -35,7 +36,7 @@ public final class JobHealthReporter {
         StringBuilder sb = new StringBuilder();
         sb.append("  job:    ").append(h.state()).append(", ")
                 .append(h.restarts() < 0 ? "restarts unknown" : plural(h.restarts(), "restart")).append("; checkpoints: ")
-                .append(h.completedCheckpoints()).append(" completed, ").append(h.failedCheckpoints()).append(" failed");
+                .append(h.completedCheckpoints()).append(" completed, ").append(failed(h));
         if (h.inProgressCheckpoints() > 0) {
             sb.append(", ").append(h.inProgressCheckpoints()).append(" in progress");
         }
@@ -61,6 +62,15 @@ public final class JobHealthReporter {
                     .append('\n');
         }
         return sb.toString();
+    }
+
+    /** Failed checkpoints, telling apart those refused at start-up (remembered once the history no longer shows). */
+    private String failed(JobHealth h) {
+        if (h.refusedTriggers() >= 0) {
+            refusedTriggers = h.refusedTriggers();
+        }
+        return h.failedCheckpoints() + " failed" + (refusedTriggers > 0 ? " (" + refusedTriggers
+                + " of them never started: not all tasks were running yet)" : "");
     }
 
     /**
@@ -97,13 +107,13 @@ public final class JobHealthReporter {
     }
 
     /** The closing line of a run: what an operator checks first after a soak. */
-    public static String verdict(JobHealth h, int reports, int reportsWithNewOutput) {
+    public String verdict(JobHealth h, int reports, int reportsWithNewOutput) {
         if (h.error() != null) {
             return "job state unknown at the end: " + h.error();
         }
-        return String.format(Locale.ROOT, "job %s, %s, %d checkpoints completed, %d failed; largest checkpoint %s "
+        return String.format(Locale.ROOT, "job %s, %s, %d checkpoints completed, %s; largest checkpoint %s "
                         + "(largest upload %s), longest %s, mean %s; new committed output in %d of %d reports",
-                h.state(), plural(h.restarts(), "restart"), h.completedCheckpoints(), h.failedCheckpoints(),
+                h.state(), plural(h.restarts(), "restart"), h.completedCheckpoints(), failed(h),
                 bytes(h.checkpointSizes().max()), bytes(h.checkpointSizes().maxCheckpointed()),
                 millis(h.checkpointDurations().max()), millis(h.checkpointDurations().avg()), reportsWithNewOutput,
                 reports);

@@ -22,7 +22,7 @@ class DemoReportTest {
     }
 
     private static JobHealth running(JobHealth.Checkpoint last) {
-        return new JobHealth(NOW, "RUNNING", 0, last == null ? 0 : 1, 0, 1, last, null, JobHealth.Extremes.NONE,
+        return new JobHealth(NOW, "RUNNING", 0, last == null ? 0 : 1, 0, 1, 0, last, null, JobHealth.Extremes.NONE,
                 JobHealth.Extremes.NONE, List.of(), null, null);
     }
 

@@ -2,6 +2,8 @@ package dev.seqscore.tools.demo;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.net.URI;
 import java.time.Duration;
 import java.time.Instant;
@@ -20,7 +22,7 @@ class JobHealthReporterTest {
 
     private static JobHealth health(String state, long restarts, JobHealth.Checkpoint last, int failed,
             JobHealth.Failure failure) {
-        return new JobHealth(NOW, state, restarts, last == null ? 0 : (int) last.id(), failed, 0, last,
+        return new JobHealth(NOW, state, restarts, last == null ? 0 : (int) last.id(), failed, 0, 0, last,
                 failed > 0 ? "Checkpoint expired before completing." : null, JobHealth.Extremes.NONE,
                 JobHealth.Extremes.NONE, LOADED, failure, null);
     }
@@ -71,6 +73,28 @@ class JobHealthReporterTest {
                 .isEqualTo("no new input");
         assertThat(JobHealthReporter.whyNoNewOutput(health("RUNNING", 0, checkpoint(4, 1), 0, null), 50, WINDOW))
                 .startsWith("checkpoints complete but nothing new was scored").contains("back-pressured");
+    }
+
+    @Test
+    void checkpointsThatNeverStartedAreToldApartFromRealFailures() throws Exception {
+        ObjectMapper json = new ObjectMapper();
+        // Three triggers refused while tasks were starting (no id), then #1 failed and #2, #3 completed.
+        JsonNode complete = json.readTree("[{\"id\":3,\"status\":\"COMPLETED\"},{\"id\":2,\"status\":"
+                + "\"COMPLETED\"},{\"id\":1,\"status\":\"FAILED\"}]");
+        JsonNode truncated = json.readTree("[{\"id\":13,\"status\":\"COMPLETED\"},{\"id\":12,\"status\":"
+                + "\"FAILED\"}]");
+
+        assertThat(JobHealth.refusedTriggers(4, complete)).isEqualTo(3);
+        assertThat(JobHealth.refusedTriggers(2, json.readTree("[]"))).isEqualTo(2);
+        assertThat(JobHealth.refusedTriggers(5, truncated)).isEqualTo(-1);
+
+        JobHealth early = new JobHealth(NOW, "RUNNING", 0, 2, 4, 0, 3, checkpoint(3, 1), null,
+                JobHealth.Extremes.NONE, JobHealth.Extremes.NONE, LOADED, null, null);
+        JobHealth later = new JobHealth(NOW, "RUNNING", 0, 12, 5, 0, -1, checkpoint(13, 1), null,
+                JobHealth.Extremes.NONE, JobHealth.Extremes.NONE, LOADED, null, null);
+        assertThat(reporter.render(early)).contains("4 failed (3 of them never started: not all tasks were running yet)");
+        // Remembered once the history no longer reaches back far enough to tell.
+        assertThat(reporter.render(later)).contains("5 failed (3 of them never started");
     }
 
     @Test
