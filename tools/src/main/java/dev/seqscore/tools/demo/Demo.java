@@ -111,7 +111,8 @@ public final class Demo {
             }
             if (!duration.isZero() && now - start >= duration.toNanos()) {
                 System.out.println("\ndemo: --duration " + duration + " reached; "
-                        + health.verdict(health.poll(), report.reports(), report.reportsWithNewOutput()));
+                        + health.verdict(health.poll(), report.reports(), report.reportsWithNewOutput(),
+                        report.longestWithoutOutput()));
                 summary.close();
                 System.exit(0); // the shutdown hook stops everything
             }

@@ -21,11 +21,14 @@ final class DemoReport {
     private long lastNanos;
     private int reports;
     private int reportsWithNewOutput;
+    private long lastOutputNanos;
+    private long longestWithoutOutputNanos;
 
     DemoReport(String modelVersion, JobHealthReporter health, long startNanos) {
         this.modelVersion = modelVersion;
         this.health = health;
         this.lastNanos = startNanos;
+        this.lastOutputNanos = startNanos;
     }
 
     String render(Duration elapsed, long nowNanos, Input in, OutputSummary.Totals out, JobHealth h) {
@@ -60,8 +63,10 @@ final class DemoReport {
         sb.append(health.render(h));
 
         reports++;
+        longestWithoutOutputNanos = Math.max(longestWithoutOutputNanos, nowNanos - lastOutputNanos);
         if (newScores > 0) {
             reportsWithNewOutput++;
+            lastOutputNanos = nowNanos;
         }
         lastSent = in.sent();
         lastScored = out.scored();
@@ -75,6 +80,14 @@ final class DemoReport {
 
     int reportsWithNewOutput() {
         return reportsWithNewOutput;
+    }
+
+    /**
+     * The longest time from the start or from a report that saw new committed output to the next such report (or
+     * the last report): an upper bound, at the reports' resolution, on how long output stood still.
+     */
+    Duration longestWithoutOutput() {
+        return Duration.ofNanos(longestWithoutOutputNanos);
     }
 
     private static String clock(Duration d) {

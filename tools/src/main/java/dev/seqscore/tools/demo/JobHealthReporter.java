@@ -102,21 +102,23 @@ public final class JobHealthReporter {
         if (newInput == 0) {
             return "no new input";
         }
-        return "checkpoints complete but nothing new was scored: events wait until the watermark passes them "
-                + "(--max-out-of-orderness), or the scorer is behind; " + load(h.vertices());
+        return "checkpoint #" + last.id() + " completed " + age(last.completedAt(), h.observedAt())
+                + " ago, but no new scores are visible yet: the sinks commit just after each checkpoint, and events "
+                + "wait until the watermark passes them (--max-out-of-orderness); " + load(h.vertices());
     }
 
     /** The closing line of a run: what an operator checks first after a soak. */
-    public String verdict(JobHealth h, int reports, int reportsWithNewOutput) {
+    public String verdict(JobHealth h, int reports, int reportsWithNewOutput, Duration longestWithoutOutput) {
         if (h.error() != null) {
             return "job state unknown at the end: " + h.error();
         }
         return String.format(Locale.ROOT, "job %s, %s, %d checkpoints completed, %s; largest checkpoint %s "
-                        + "(largest upload %s), longest %s, mean %s; new committed output in %d of %d reports",
+                        + "(largest upload %s), longest %s, mean %s; new committed output in %d of %d reports, "
+                        + "at most %d s without",
                 h.state(), plural(h.restarts(), "restart"), h.completedCheckpoints(), failed(h),
                 bytes(h.checkpointSizes().max()), bytes(h.checkpointSizes().maxCheckpointed()),
                 millis(h.checkpointDurations().max()), millis(h.checkpointDurations().avg()), reportsWithNewOutput,
-                reports);
+                reports, longestWithoutOutput.toSeconds());
     }
 
     private static String load(List<JobHealth.VertexLoad> vertices) {

@@ -72,7 +72,8 @@ public final class LocalFlink implements AutoCloseable {
         c.set(JobManagerOptions.ADDRESS, clientAddress(bindAddress));
         c.set(TaskManagerOptions.BIND_HOST, bindAddress);
         c.set(TaskManagerOptions.HOST, clientAddress(bindAddress));
-        // The demo never needs jars uploaded through the web UI; with this off, the REST API refuses them too.
+        // The demo never runs uploaded jars: this removes the web UI's /jars endpoints. A REST client can still
+        // submit a job graph with its jars (POST /jobs, what `flink run` does), so the bind address is the protection.
         c.set(WebOptions.SUBMIT_ENABLE, false);
         metricsReporter(c);
         c.addAll(Configuration.fromMap(overrides));

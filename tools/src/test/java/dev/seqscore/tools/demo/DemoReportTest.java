@@ -49,5 +49,7 @@ class DemoReportTest {
         String third = report.render(Duration.ofSeconds(15), 15 * SECOND,
                 new DemoReport.Input(10_000, 20, 2_000, 1_500, 8_000, 1_200), totals(4_000), running(cp));
         assertThat(third).contains("scored: 4,000 (0/s: no new input)");
+        // From the start to the first report with output.
+        assertThat(report.longestWithoutOutput()).isEqualTo(Duration.ofSeconds(10));
     }
 }

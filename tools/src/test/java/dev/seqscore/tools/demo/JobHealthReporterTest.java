@@ -72,7 +72,7 @@ class JobHealthReporterTest {
         assertThat(JobHealthReporter.whyNoNewOutput(health("RUNNING", 0, checkpoint(4, 1), 0, null), 0, WINDOW))
                 .isEqualTo("no new input");
         assertThat(JobHealthReporter.whyNoNewOutput(health("RUNNING", 0, checkpoint(4, 1), 0, null), 50, WINDOW))
-                .startsWith("checkpoints complete but nothing new was scored").contains("back-pressured");
+                .startsWith("checkpoint #4 completed 1 s ago, but no new scores are visible yet").contains("back-pressured");
     }
 
     @Test
