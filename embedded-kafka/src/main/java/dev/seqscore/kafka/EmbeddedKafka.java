@@ -3,6 +3,7 @@ package dev.seqscore.kafka;
 import java.io.IOException;
 import java.lang.reflect.Field;
 import java.nio.channels.ServerSocketChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -18,6 +19,7 @@ import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.test.KafkaClusterTestKit;
+import org.apache.kafka.common.utils.Utils;
 import org.apache.kafka.common.test.TestKitNodes;
 import org.apache.kafka.metadata.bootstrap.BootstrapMetadata;
 import org.apache.kafka.server.common.Feature;
@@ -90,10 +92,20 @@ public final class EmbeddedKafka implements AutoCloseable {
     public static final String TRANSACTION_VERSION_PROPERTY = "seqscore.kafka.transaction.version";
 
     private static EmbeddedKafka start(Optional<Integer> fixedPort, Map<String, String> brokerConfig) {
+        Path baseDirectory;
+        try {
+            // Our own temp folder, which close() deletes: the test kit's default one comes with a JVM shutdown hook
+            // that deletes it while the broker may still be writing, and the broker then halts the JVM with status 1
+            // (all log directories failed), e.g. when the demo is stopped with Ctrl-C or System.exit.
+            baseDirectory = Files.createTempDirectory("seqscore-kafka-");
+        } catch (IOException e) {
+            throw new IllegalStateException("Embedded Kafka: cannot create a temp directory: " + e, e);
+        }
         TestKitNodes nodes = new TestKitNodes.Builder(BootstrapMetadata.fromVersions(
                         MetadataVersion.latestProduction(),
                         Map.of(Feature.TRANSACTION_VERSION.featureName(), transactionVersion()),
                         "seqscore-embedded-kafka"))
+                .setBaseDirectory(baseDirectory)
                 .setCombined(true)
                 .setNumBrokerNodes(1)
                 .setNumControllerNodes(1)
@@ -138,12 +150,14 @@ public final class EmbeddedKafka implements AutoCloseable {
             if (e instanceof InterruptedException) {
                 Thread.currentThread().interrupt();
             }
-            if (cluster != null) {
-                try {
+            try {
+                if (cluster != null) {
                     cluster.close();
-                } catch (Exception closeFailure) {
-                    e.addSuppressed(closeFailure);
+                } else {
+                    Utils.delete(baseDirectory.toFile());
                 }
+            } catch (Exception closeFailure) {
+                e.addSuppressed(closeFailure);
             }
             throw new IllegalStateException("Embedded Kafka failed to start"
                     + fixedPort.map(p -> " on port " + p).orElse("") + ": " + e.getMessage(), e);
