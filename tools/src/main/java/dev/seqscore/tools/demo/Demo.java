@@ -87,11 +87,19 @@ public final class Demo {
         JobHealthReporter health = new JobHealthReporter(stack.flink.restAddress(), stack.job.toString());
         AtomicBoolean stopping = new AtomicBoolean();
         Thread hook = new Thread(() -> {
-            stopping.set(true);
+            if (stopping.getAndSet(true)) {
+                return; // --duration already stopped everything in order
+            }
             System.out.println("\ndemo: stopping: cancelling the job, then the cluster and the broker...");
             stack.close();
         }, "demo-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
+        AtomicBoolean stopRequested = new AtomicBoolean();
+        onStopSignal(() -> {
+            if (stopRequested.getAndSet(true)) {
+                System.exit(130); // a second Ctrl-C: stop now, through the shutdown hook
+            }
+        });
 
         Duration duration = options.get(DURATION);
         long every = options.get(REPORT_EVERY).toNanos();
@@ -109,12 +117,31 @@ public final class Demo {
                 }
                 nextReport += every;
             }
-            if (!duration.isZero() && now - start >= duration.toNanos()) {
-                System.out.println("\ndemo: --duration " + duration + " reached; "
-                        + health.verdict(health.poll(), report.reports(), report.reportsWithNewOutput(),
+            boolean timeUp = !duration.isZero() && now - start >= duration.toNanos();
+            if (timeUp || stopRequested.get()) {
+                System.out.println("\ndemo: " + (timeUp ? "--duration " + duration + " reached" : "stop requested")
+                        + "; " + health.verdict(health.poll(), report.reports(), report.reportsWithNewOutput(),
                         report.longestWithoutOutput()));
                 summary.close();
-                System.exit(0); // the shutdown hook stops everything
+                stopping.set(true);
+                System.out.println("\ndemo: stopping: cancelling the job, then the cluster and the broker...");
+                stack.close();
+                System.exit(0);
+            }
+        }
+    }
+
+    /**
+     * Ctrl-C and SIGTERM ask the main loop to stop in order (cancel the job, then stop the cluster and the broker)
+     * instead of starting the JVM's shutdown: there, ONNX Runtime's own shutdown hook frees its native environment
+     * while the job's tasks may still be scoring, which crashes the JVM (SIGSEGV in libonnxruntime, seen here).
+     */
+    private static void onStopSignal(Runnable handler) {
+        for (String name : new String[] {"INT", "TERM"}) {
+            try {
+                sun.misc.Signal.handle(new sun.misc.Signal(name), signal -> handler.run());
+            } catch (IllegalArgumentException e) {
+                // This platform has no such signal: the JVM's default handling and the shutdown hook remain.
             }
         }
     }
