@@ -37,6 +37,9 @@ public final class Demo {
             "the embedded broker's port on localhost for outside clients (a free one if taken; 0 = any)", 0, 65535);
     static final Option<Integer> WEB_PORT = Option.integer("web-port", "8081",
             "Flink REST API and web UI port (a free one if taken; 0 = any)", 0, 65535);
+    static final Option<Integer> METRICS_PORT = Option.integer("metrics-port", "9249",
+            "Prometheus metrics of the cluster and the job at http://<bind-address>:PORT/metrics (a free one if taken; "
+                    + "0 = off)", 0, 65535);
     static final Option<String> BIND_ADDRESS = Option.of("bind-address", "ADDRESS", LocalFlink.LOOPBACK,
             "address Flink's REST API, web UI and other ports bind to; 0.0.0.0 opens them to the network, where "
                     + "anyone who reaches the REST API can run jobs (the broker stays on localhost)",
@@ -49,8 +52,8 @@ public final class Demo {
             "a Flink configuration option for the local cluster and job, e.g. "
                     + "--flink.execution.checkpointing.unaligned.enabled true"));
     static final OptionSet OPTIONS = new OptionSet()
-            .add(DATA_DIR, SOURCE, RATE, DURATION, SIM_USERS, SIM_SESSIONS, KAFKA_PORT, WEB_PORT, BIND_ADDRESS,
-                    BAD_EVERY, REPORT_EVERY, OptionSet.HELP)
+            .add(DATA_DIR, SOURCE, RATE, DURATION, SIM_USERS, SIM_SESSIONS, KAFKA_PORT, WEB_PORT, METRICS_PORT,
+                    BIND_ADDRESS, BAD_EVERY, REPORT_EVERY, OptionSet.HELP)
             .add(FLINK)
             .addAll("The job's options (bin/seqscore job --help)", JobConfig.OPTIONS);
 

@@ -90,14 +90,19 @@ final class DemoStack implements AutoCloseable {
             if (webPort != 0 && !portFree(webPort, "the Flink web UI", log)) {
                 webPort = 0;
             }
-            flink = LocalFlink.start(bind, webPort, config.parallelism(), options.get(Demo.FLINK));
+            int metricsPort = options.get(Demo.METRICS_PORT);
+            if (metricsPort != 0 && !portFree(metricsPort, "the Prometheus metrics endpoint", log)) {
+                metricsPort = freePort();
+            }
+            flink = LocalFlink.start(bind, webPort, metricsPort, config.parallelism(), options.get(Demo.FLINK));
             StreamExecutionEnvironment env = flink.environment();
             SeqScoreJob.assemble(env, config, bundle);
             JobID job = flink.submit(env, "SeqScore demo");
+            String host = bind.equals("0.0.0.0") || bind.equals("::") ? LocalFlink.LOOPBACK : bind;
             log.println("demo: job " + job + " submitted; Flink web UI and REST API: " + flink.restAddress()
-                    + "; checkpoints in " + checkpoints + "; state backend "
-                    + (config.stateBackend() == null ? "hashmap (--state-backend rocksdb for large state)"
-                            : config.stateBackend()));
+                    + (metricsPort == 0 ? "" : "; Prometheus metrics: http://" + host + ":" + metricsPort + "/metrics"));
+            log.println("demo: checkpoints in " + checkpoints + "; state backend " + (config.stateBackend() == null
+                    ? "hashmap (--state-backend rocksdb for large state)" : config.stateBackend()));
             describeListeners(bind, log);
 
             ClickProducer producer = new ClickProducer(kafka.bootstrapServers(), config.inputTopic(), feed,
@@ -166,6 +171,12 @@ final class DemoStack implements AutoCloseable {
         } catch (IOException e) {
             log.println("demo: port " + port + " is taken; " + what + " gets a free port instead");
             return false;
+        }
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
         }
     }
 

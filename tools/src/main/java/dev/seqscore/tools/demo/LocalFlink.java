@@ -1,5 +1,6 @@
 package dev.seqscore.tools.demo;
 
+import dev.seqscore.tools.metrics.PrometheusReporting;
 import java.net.URI;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -38,12 +39,13 @@ public final class LocalFlink implements AutoCloseable {
      *
      * @param bindAddress the address every server socket binds to ({@link #LOOPBACK}, or e.g. 0.0.0.0 to open them)
      * @param restPort the REST API and web UI port; 0 picks a free one
+     * @param metricsPort the Prometheus metrics endpoint's port; 0 serves none
      * @param slots task slots: the job's parallelism
      * @param overrides further Flink options (key to value), applied last; they can override the above on purpose
      */
-    public static LocalFlink start(String bindAddress, int restPort, int slots, Map<String, String> overrides)
-            throws Exception {
-        Configuration conf = configuration(bindAddress, restPort, overrides);
+    public static LocalFlink start(String bindAddress, int restPort, int metricsPort, int slots,
+            Map<String, String> overrides) throws Exception {
+        Configuration conf = configuration(bindAddress, restPort, metricsPort, overrides);
         MiniCluster cluster = new MiniCluster(new MiniClusterConfiguration.Builder()
                 .setConfiguration(conf)
                 .setNumTaskManagers(1)
@@ -59,7 +61,8 @@ public final class LocalFlink implements AutoCloseable {
     }
 
     /** The cluster's configuration: addresses, ports and the overrides; jobs built against it inherit it. */
-    static Configuration configuration(String bindAddress, int restPort, Map<String, String> overrides) {
+    static Configuration configuration(String bindAddress, int restPort, int metricsPort,
+            Map<String, String> overrides) {
         Configuration c = new Configuration();
         // The REST API and web UI: where the server listens, and the address it tells clients.
         c.set(RestOptions.BIND_ADDRESS, bindAddress);
@@ -75,17 +78,19 @@ public final class LocalFlink implements AutoCloseable {
         // The demo never runs uploaded jars: this removes the web UI's /jars endpoints. A REST client can still
         // submit a job graph with its jars (POST /jobs, what `flink run` does), so the bind address is the protection.
         c.set(WebOptions.SUBMIT_ENABLE, false);
-        metricsReporter(c);
+        metricsReporter(c, bindAddress, metricsPort);
         c.addAll(Configuration.fromMap(overrides));
         return c;
     }
 
     /**
-     * THE place for the metrics reporter (Prometheus, port 9249, bound to 127.0.0.1 like everything else here), once
-     * flink-metrics-prometheus is on the tools classpath; until then the demo reports through the REST API only.
+     * The one place where the metrics reporter plugs in: Flink's Prometheus mapping served on the bind address (the
+     * stock reporter would listen on every interface), {@code http://127.0.0.1:9249/metrics} by default.
      */
-    private static void metricsReporter(Configuration c) {
-        // Intentionally empty: the metrics work plugs its reporter options in here.
+    private static void metricsReporter(Configuration c, String bindAddress, int port) {
+        if (port > 0) {
+            c.addAll(PrometheusReporting.configuration(bindAddress, port));
+        }
     }
 
     private static String clientAddress(String bindAddress) {

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.seqscore.options.OptionValues;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -13,8 +15,8 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * The demo as it runs (broker, MiniCluster, job, producer, started by the same code as {@code bin/seqscore demo})
- * listens on loopback addresses only, and its REST API refuses jar uploads.
+ * The demo as it runs (broker, MiniCluster, job, producer, Prometheus endpoint, started by the same code as
+ * {@code bin/seqscore demo}) listens on loopback addresses only, and its web UI takes no jar uploads.
  */
 class DemoSocketsITCase {
     private static final Duration DEADLINE = Duration.ofMinutes(3);
@@ -22,8 +24,13 @@ class DemoSocketsITCase {
     @Test
     void theRunningDemoListensOnLoopbackOnly() throws Exception {
         assumeTrue(ListeningSockets.supported(), "needs Linux /proc to list this JVM's sockets");
+        int metricsPort;
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            metricsPort = s.getLocalPort();
+        }
         OptionValues options = Demo.OPTIONS.parse("--source", "simulator", "--rate", "200", "--web-port", "0",
-                "--kafka-port", "0", "--sim-users", "20000", "--sim-sessions", "2", "--checkpoint-interval", "2s");
+                "--kafka-port", "0", "--metrics-port", Integer.toString(metricsPort), "--sim-users", "20000",
+                "--sim-sessions", "2", "--checkpoint-interval", "2s");
         try (DemoStack stack = DemoStack.start(options, System.out)) {
             JobHealthReporter health = new JobHealthReporter(stack.flink.restAddress(), stack.job.toString());
             JobHealth h = health.poll();
@@ -40,7 +47,7 @@ class DemoSocketsITCase {
             String bootstrap = stack.kafka.bootstrapServers();
             int kafkaPort = Integer.parseInt(bootstrap.substring(bootstrap.lastIndexOf(':') + 1));
             assertThat(listeners).extracting(ListeningSockets.Listener::port)
-                    .contains(stack.flink.restAddress().getPort(), kafkaPort);
+                    .contains(stack.flink.restAddress().getPort(), kafkaPort, metricsPort);
             assertThat(ListeningSockets.beyondLoopback(listeners)).as("all listeners: %s", listeners).isEmpty();
 
             HttpResponse<String> jars = HttpClient.newHttpClient().send(

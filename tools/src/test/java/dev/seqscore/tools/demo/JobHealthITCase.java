@@ -31,7 +31,7 @@ class JobHealthITCase {
                 "restart-strategy.type", "fixed-delay",
                 "restart-strategy.fixed-delay.attempts", "3",
                 "restart-strategy.fixed-delay.delay", "1 s");
-        try (LocalFlink flink = LocalFlink.start(LocalFlink.LOOPBACK, 0, 1, restarts)) {
+        try (LocalFlink flink = LocalFlink.start(LocalFlink.LOOPBACK, 0, 0, 1, restarts)) {
             StreamExecutionEnvironment env = flink.environment();
             Configuration state = new Configuration();
             state.set(CheckpointingOptions.CHECKPOINT_STORAGE, "filesystem");
@@ -69,7 +69,7 @@ class JobHealthITCase {
 
     @Test
     void aJobThatIsGoneIsReportedAsUnknownNotAsHealthy() throws Exception {
-        try (LocalFlink flink = LocalFlink.start(LocalFlink.LOOPBACK, 0, 1, Map.of())) {
+        try (LocalFlink flink = LocalFlink.start(LocalFlink.LOOPBACK, 0, 0, 1, Map.of())) {
             JobHealthReporter reporter = new JobHealthReporter(flink.restAddress(), new JobID().toString());
             JobHealth h = reporter.poll();
 

@@ -14,18 +14,25 @@ class LocalFlinkTest {
 
     @Test
     void everyServerBindsToTheGivenAddressAndJarUploadsAreOff() {
-        Configuration c = LocalFlink.configuration(LocalFlink.LOOPBACK, 0, Map.of());
+        Configuration c = LocalFlink.configuration(LocalFlink.LOOPBACK, 0, 9249, Map.of());
 
         assertThat(c.get(RestOptions.BIND_ADDRESS)).isEqualTo("127.0.0.1");
         assertThat(c.get(RestOptions.BIND_PORT)).isEqualTo("0");
         assertThat(c.get(JobManagerOptions.BIND_HOST)).isEqualTo("127.0.0.1");
         assertThat(c.get(TaskManagerOptions.BIND_HOST)).isEqualTo("127.0.0.1");
         assertThat(c.get(WebOptions.SUBMIT_ENABLE)).isFalse();
+        // Flink's own Prometheus reporter would listen on every interface; the loopback variant takes the host.
+        assertThat(c.toMap()).containsEntry("metrics.reporter.prom.host", "127.0.0.1")
+                .containsEntry("metrics.reporter.prom.port", "9249")
+                .containsEntry("metrics.reporter.prom.factory.class",
+                        "dev.seqscore.tools.metrics.LoopbackPrometheusReporterFactory");
+        assertThat(LocalFlink.configuration(LocalFlink.LOOPBACK, 0, 0, Map.of()).toMap())
+                .doesNotContainKey("metrics.reporter.prom.factory.class");
     }
 
     @Test
     void aWildcardBindOpensTheServersButClientsStillUseLoopbackAndOverridesWin() {
-        Configuration c = LocalFlink.configuration("0.0.0.0", 8081,
+        Configuration c = LocalFlink.configuration("0.0.0.0", 8081, 0,
                 Map.of("execution.checkpointing.unaligned.enabled", "true"));
 
         assertThat(c.get(RestOptions.BIND_ADDRESS)).isEqualTo("0.0.0.0");
