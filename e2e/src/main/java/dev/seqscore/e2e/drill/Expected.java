@@ -4,7 +4,7 @@ import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.DeadLetter;
 import dev.seqscore.job.Backtest;
 import dev.seqscore.job.PipelineSettings;
-import dev.seqscore.window.ScoredEvent;
+import dev.seqscore.scoring.ScoredEvent;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
