@@ -13,7 +13,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.LocalTime;
+import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -427,6 +430,19 @@ public final class StandaloneCluster implements AutoCloseable {
         }
     }
 
+    /** Waits until every slot of every TaskManager is free again (false if the timeout passed first). */
+    public boolean awaitAllSlotsFree(Duration timeout) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            JsonNode o = get("/overview");
+            if (o.path("slots-available").asInt(-1) == o.path("slots-total").asInt(-2)) {
+                return true;
+            }
+            Thread.sleep(200); // poll interval of a deadline loop
+        }
+        return false;
+    }
+
     /** Cancels the job and waits until it is CANCELED. */
     public void cancel(String jobId) throws IOException, InterruptedException {
         call(HttpRequest.newBuilder(URI.create(restUrl() + "/jobs/" + jobId + "?mode=cancel"))
@@ -446,6 +462,36 @@ public final class StandaloneCluster implements AutoCloseable {
     /** {@code GET path} on the REST API, expecting 200. */
     public JsonNode get(String path) throws IOException, InterruptedException {
         return call(HttpRequest.newBuilder(URI.create(restUrl() + path)).timeout(Duration.ofSeconds(30)).GET(), 200);
+    }
+
+    /**
+     * When the JobManager first logged that it lost a TaskManager ({@code "TaskManager with id tm-N is no longer
+     * reachable"} after failed heartbeat RPCs, or a heartbeat timeout), at or after {@code notBefore}; null if it has
+     * not. Tells how much of a recovery was spent noticing the loss.
+     */
+    public LocalTime taskManagerLossNoticed(String resourceId, LocalTime notBefore)
+            throws IOException {
+        Path log = workDir.resolve("jobmanager.log");
+        if (!Files.exists(log)) {
+            return null;
+        }
+        List<String> needles = List.of("TaskManager with id " + resourceId + " is no longer reachable",
+                "heartbeat of TaskManager with id " + resourceId + " timed out");
+        try (var lines = Files.lines(log, StandardCharsets.UTF_8)) {
+            return lines.filter(l -> needles.stream().anyMatch(l::contains))
+                    .map(l -> parseLogTime(l))
+                    .filter(t -> t != null && !t.isBefore(notBefore))
+                    .findFirst().orElse(null);
+        }
+    }
+
+    private static LocalTime parseLogTime(String line) {
+        try {
+            return LocalTime.parse(line.substring(0, 12),
+                    DateTimeFormatter.ofPattern("HH:mm:ss,SSS"));
+        } catch (RuntimeException e) {
+            return null;
+        }
     }
 
     /** The last {@code lines} lines of every process's output and Flink log, each under a header. */
@@ -483,7 +529,7 @@ public final class StandaloneCluster implements AutoCloseable {
             return;
         }
         try (var files = Files.walk(dir)) {
-            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
         } catch (IOException e) {
             // Best effort: target/ is cleaned by mvn clean anyway.
         }

@@ -18,7 +18,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.LocalDateTime;
+import java.time.LocalTime;
 import java.time.format.DateTimeFormatter;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -28,6 +30,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.stream.Stream;
 
 /**
@@ -233,13 +236,16 @@ public final class Drill {
         InputFeeder feeder = null;
         try {
             broker = BrokerProcess.format(workDir.resolve("kafka"), brokerClasspath);
-            // Kafka and the backtest both take a while on two busy cores; start the broker meanwhile.
+            // The broker, the cluster and the backtest each take a while on two busy cores: start the processes
+            // while the backtest runs.
             BrokerProcess b = broker;
-            CompletableFuture<Void> brokerUp = CompletableFuture.runAsync(() -> {
+            CompletableFuture<StandaloneCluster> clusterUp = CompletableFuture.supplyAsync(() -> {
                 try {
                     b.start();
+                    return StandaloneCluster.start(workDir.resolve("flink"), flinkClasspath, TASK_MANAGERS,
+                            clusterConfig());
                 } catch (Exception e) {
-                    throw new IllegalStateException(e);
+                    throw new IllegalStateException(e.getMessage(), e);
                 }
             });
             List<String> jobArgs = List.of(
@@ -259,18 +265,20 @@ public final class Drill {
             ModelBundle bundle = SeqScoreJob.loadModel(config);
             PipelineSettings settings = PipelineSettings.from(config, bundle);
             say("backtest of the same events (in-process MiniCluster, model " + bundle.spec().modelVersion()
-                    + ")...");
+                    + "), while the broker and the cluster start...");
             Expected expected = Expected.of(input, settings);
             say(String.format(Locale.ROOT, "expected: %,d scores, %,d alerts, %d dead letters",
                     expected.scores().size(), expected.alerts().size(), expected.deadLetters().size()));
 
-            brokerUp.join();
+            try {
+                cluster = clusterUp.join();
+            } catch (CompletionException e) {
+                throw new IllegalStateException("the broker or the cluster did not start: "
+                        + e.getCause().getMessage(), e.getCause());
+            }
             broker.createTopics(PARTITIONS, clicks, alerts, scores, dlq);
             say("Kafka broker (KRaft, transaction.version=1) at " + broker.bootstrapServers() + ", pid "
                     + broker.pid());
-
-            cluster = StandaloneCluster.start(workDir.resolve("flink"), flinkClasspath, TASK_MANAGERS,
-                    clusterConfig());
             say("Flink cluster: JobManager pid " + cluster.jobManager().pid() + ", TaskManagers "
                     + describe(cluster.taskManagers()) + ", REST " + cluster.restUrl());
 
@@ -454,6 +462,7 @@ public final class Drill {
                     .orElse(cluster.taskManagers().get(0));
             long restartsBefore = cluster.numRestarts(job);
             inj.detail = victim.resourceId() + " (pid " + victim.pid() + ", running " + hosts + ")";
+            LocalTime killedAt = LocalTime.now().truncatedTo(ChronoUnit.MILLIS);
             inj.startNanos = System.nanoTime();
             cluster.killTaskManager(victim);
             CompletableFuture<StandaloneCluster.TaskManager> fresh = CompletableFuture.supplyAsync(() -> {
@@ -466,6 +475,11 @@ public final class Drill {
             awaitRestartedAndRunning(inj, restartsBefore);
             StandaloneCluster.TaskManager started = fresh.join();
             inj.detail += ", fresh " + started.resourceId() + " (pid " + started.pid() + ")";
+            LocalTime noticed = cluster.taskManagerLossNoticed(victim.resourceId(), killedAt);
+            if (noticed != null) {
+                inj.detail += String.format(Locale.ROOT, ", JobManager noticed the loss after %.1f s",
+                        Duration.between(killedAt, noticed).toMillis() / 1000.0);
+            }
             awaitFlowing(inj);
         }
 
@@ -642,20 +656,13 @@ public final class Drill {
             say("class loaders alive beyond the running job's: " + leaks);
             cluster.cancel(job);
             jobs.add(job);
-            // Slots and class loaders are released shortly after the cancel: poll until the job's own are gone (as
-            // many as the leaks counted above) or half a minute.
-            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-            do {
-                leaksAfterCancel = new LeakCount();
-                leaksAfterCancel.add("JobManager", JvmProbe.userCodeClassLoaders(cluster.jobManager().pid()), 0);
-                for (StandaloneCluster.TaskManager tm : cluster.taskManagers()) {
-                    leaksAfterCancel.add(tm.resourceId(), JvmProbe.userCodeClassLoaders(tm.pid()), 0);
-                }
-                if (leaksAfterCancel.total() <= leaks.total()) {
-                    break;
-                }
-                Thread.sleep(1000); // poll interval of a deadline loop
-            } while (System.nanoTime() < deadline);
+            // A TaskManager releases a job's class loader when the job's last slot there is freed.
+            cluster.awaitAllSlotsFree(Duration.ofSeconds(30));
+            leaksAfterCancel = new LeakCount();
+            leaksAfterCancel.add("JobManager", JvmProbe.userCodeClassLoaders(cluster.jobManager().pid()), 0);
+            for (StandaloneCluster.TaskManager tm : cluster.taskManagers()) {
+                leaksAfterCancel.add(tm.resourceId(), JvmProbe.userCodeClassLoaders(tm.pid()), 0);
+            }
             say("class loaders alive after cancelling the last job too: " + leaksAfterCancel);
         }
 
