@@ -381,14 +381,19 @@ public final class StandaloneCluster implements AutoCloseable {
         return get("/jobs/" + jobId);
     }
 
-    /** How often the job has restarted ({@code numRestarts}); -1 before the metric exists. */
-    public long numRestarts(String jobId) throws IOException, InterruptedException {
-        for (JsonNode m : get("/jobs/" + jobId + "/metrics?get=numRestarts")) {
-            if (m.path("id").asText().equals("numRestarts")) {
-                return m.path("value").asLong(-1);
+    /**
+     * The highest execution attempt number over the job's subtasks: every restart of a subtask deploys a new attempt,
+     * so this grows with each failover. (The {@code numRestarts} metric is not a reliable signal over REST: the
+     * metric fetcher went stale after a TaskManager was killed and kept reporting 0.)
+     */
+    public int maxAttempt(String jobId) throws IOException, InterruptedException {
+        int max = -1;
+        for (JsonNode v : job(jobId).path("vertices")) {
+            for (JsonNode s : get("/jobs/" + jobId + "/vertices/" + v.path("id").asText()).path("subtasks")) {
+                max = Math.max(max, s.path("attempt").asInt(-1));
             }
         }
-        return -1;
+        return max;
     }
 
     /** The resource ids of the TaskManagers that run at least one of the job's subtasks now. */

@@ -13,6 +13,7 @@ import dev.seqscore.options.ConfigException;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
 import dev.seqscore.options.OptionValues;
+import dev.seqscore.options.PrefixOption;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -81,9 +82,15 @@ public final class Drill {
             "where taobao/UserBehavior_sample.csv is; default $SEQSCORE_DATA_DIR, else ../shared/data");
     static final Option<Path> JAR = Option.path("jar", "",
             "the job jar; default flink-job/target/seqscore-flink-job-*-shaded.jar");
+    static final Option<Boolean> HEAP_DUMPS = Option.flag("heap-dumps",
+            "when a class loader leaked, also write a heap dump of each leaking process into the work dir "
+                    + "(hundreds of MB each), to find what holds it");
+    static final PrefixOption<String> FLINK_CONF = new PrefixOption<>("flink", "<key>", Option.string("flink", "",
+            "a config.yaml entry for the cluster, e.g. --flink.heartbeat.interval 2s (default: Flink's own, "
+                    + "except a fixed-delay restart strategy and RETAIN_ON_CANCELLATION)"));
     static final OptionSet OPTIONS = new OptionSet().add(QUICK, USERS, TM_KILLS, BROKER_RESTARTS, SAVEPOINT_RESUMES,
             RESUBMISSIONS, RATE, CHECKPOINT_INTERVAL, GAP, RECOVERY_TIMEOUT, DRAIN_TIMEOUT, SETTLE, WORK_DIR,
-            DATA_DIR, JAR, OptionSet.HELP);
+            DATA_DIR, JAR, HEAP_DUMPS, OptionSet.HELP).add(FLINK_CONF);
 
     static final int PARTITIONS = 2;
     static final int PARALLELISM = 2;
@@ -242,8 +249,9 @@ public final class Drill {
             CompletableFuture<StandaloneCluster> clusterUp = CompletableFuture.supplyAsync(() -> {
                 try {
                     b.start();
-                    return StandaloneCluster.start(workDir.resolve("flink"), flinkClasspath, TASK_MANAGERS,
-                            clusterConfig());
+                    Map<String, String> conf = clusterConfig();
+                    conf.putAll(options.get(FLINK_CONF));
+                    return StandaloneCluster.start(workDir.resolve("flink"), flinkClasspath, TASK_MANAGERS, conf);
                 } catch (Exception e) {
                     throw new IllegalStateException(e.getMessage(), e);
                 }
@@ -460,7 +468,7 @@ public final class Drill {
             StandaloneCluster.TaskManager victim = cluster.taskManagers().stream()
                     .filter(t -> hosts.contains(t.resourceId())).findFirst()
                     .orElse(cluster.taskManagers().get(0));
-            long restartsBefore = cluster.numRestarts(job);
+            int attemptBefore = cluster.maxAttempt(job);
             inj.detail = victim.resourceId() + " (pid " + victim.pid() + ", running " + hosts + ")";
             LocalTime killedAt = LocalTime.now().truncatedTo(ChronoUnit.MILLIS);
             inj.startNanos = System.nanoTime();
@@ -472,7 +480,7 @@ public final class Drill {
                     throw new IllegalStateException("a fresh TaskManager did not start: " + e, e);
                 }
             });
-            awaitRestartedAndRunning(inj, restartsBefore);
+            awaitRestartedAndRunning(inj, attemptBefore);
             StandaloneCluster.TaskManager started = fresh.join();
             inj.detail += ", fresh " + started.resourceId() + " (pid " + started.pid() + ")";
             LocalTime noticed = cluster.taskManagerLossNoticed(victim.resourceId(), killedAt);
@@ -485,7 +493,7 @@ public final class Drill {
 
         /** kill -9 of the broker and a restart on the same data and port. */
         void restartBroker(Injection inj) throws Exception {
-            long restartsBefore = cluster.numRestarts(job);
+            int attemptBefore = cluster.maxAttempt(job);
             long oldPid = broker.pid();
             inj.startNanos = System.nanoTime();
             broker.kill();
@@ -494,7 +502,7 @@ public final class Drill {
             inj.detail = "pid " + oldPid + " -> " + broker.pid() + ", back after "
                     + String.format(Locale.ROOT, "%.1f s", (up - inj.startNanos) / 1e9);
             awaitRunning(inj, up);
-            inj.restarts = Math.max(0, cluster.numRestarts(job) - restartsBefore);
+            inj.restarts = Math.max(0, cluster.maxAttempt(job) - attemptBefore);
             awaitFlowing(inj);
         }
 
@@ -549,12 +557,13 @@ public final class Drill {
             return out.toArray(JvmProbe.Sample[]::new);
         }
 
-        private void awaitRestartedAndRunning(Injection inj, long restartsBefore) throws Exception {
+        private void awaitRestartedAndRunning(Injection inj, int attemptBefore) throws Exception {
             long deadline = inj.startNanos + timeout().toNanos();
             while (System.nanoTime() < deadline) {
-                if (cluster.numRestarts(job) > restartsBefore && StandaloneCluster.allRunning(cluster.job(job))) {
+                int attempt = cluster.maxAttempt(job);
+                if (attempt > attemptBefore && StandaloneCluster.allRunning(cluster.job(job))) {
                     inj.runningNanos = System.nanoTime();
-                    inj.restarts = cluster.numRestarts(job) - restartsBefore;
+                    inj.restarts = attempt - attemptBefore;
                     return;
                 }
                 watcher.check();
@@ -654,6 +663,12 @@ public final class Drill {
                         hosts.contains(tm.resourceId()) ? 1 : 0);
             }
             say("class loaders alive beyond the running job's: " + leaks);
+            if (options.get(HEAP_DUMPS) && leaks.total() > 0) {
+                heapDump("jobmanager", cluster.jobManager().pid());
+                for (StandaloneCluster.TaskManager tm : cluster.taskManagers()) {
+                    heapDump(tm.resourceId(), tm.pid());
+                }
+            }
             cluster.cancel(job);
             jobs.add(job);
             // A TaskManager releases a job's class loader when the job's last slot there is freed.
@@ -664,6 +679,12 @@ public final class Drill {
                 leaksAfterCancel.add(tm.resourceId(), JvmProbe.userCodeClassLoaders(tm.pid()), 0);
             }
             say("class loaders alive after cancelling the last job too: " + leaksAfterCancel);
+        }
+
+        private void heapDump(String name, long pid) throws IOException, InterruptedException {
+            Path file = workDir.resolve("heap-" + name + ".hprof");
+            JvmProbe.jcmd(pid, "GC.heap_dump", file.toString());
+            say("heap dump of " + name + ": " + file);
         }
 
         Report report(double rate) {
