@@ -1,4 +1,4 @@
-package dev.seqscore.tools.cluster;
+package dev.seqscore.e2e.cluster;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -79,7 +79,7 @@ class StandaloneClusterITCase {
         Path root = repoRoot();
         Path jar = shadedJar(root);
         Path model = root.resolve("models/default");
-        List<Path> classpath = StandaloneCluster.flinkClasspath(root.resolve("tools/target/classpath.txt"));
+        List<Path> classpath = StandaloneCluster.flinkClasspath(root.resolve("e2e/target/classpath.txt"));
         assertThat(classpath).as("the job may only reach the cluster as the uploaded jar")
                 .noneMatch(p -> p.toString().contains("seqscore"));
 
@@ -129,7 +129,7 @@ class StandaloneClusterITCase {
             producer.flush();
         }
 
-        Path workDir = root.resolve("tools/target/standalone-cluster-" + suffix);
+        Path workDir = root.resolve("e2e/target/standalone-cluster-" + suffix);
         try (StandaloneCluster cluster = StandaloneCluster.start(workDir, classpath, Map.of())) {
             try {
                 long t0 = System.nanoTime();
@@ -296,7 +296,7 @@ class StandaloneClusterITCase {
                     .findFirst()
                     .orElseThrow(() -> new AssertionError("no seqscore-flink-job-*-shaded.jar in " + target
                             + ": build it first (`mvn install` from the repository root builds flink-job before "
-                            + "the tools module's integration tests)"));
+                            + "the e2e module's integration tests)"));
         }
     }
 

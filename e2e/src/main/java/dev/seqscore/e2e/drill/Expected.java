@@ -1,0 +1,53 @@
+package dev.seqscore.e2e.drill;
+
+import dev.seqscore.avro.Alert;
+import dev.seqscore.avro.DeadLetter;
+import dev.seqscore.job.Backtest;
+import dev.seqscore.job.PipelineSettings;
+import dev.seqscore.scoring.ScoredEvent;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+/**
+ * What the job must write for the drill's input, from the backtest of the same events: the same operators and model
+ * on an in-process MiniCluster, fed in event-time order. A score is identified by (user, event time, event type,
+ * item), an alert by its deterministic {@code alert_id}.
+ *
+ * @param scores      every expected score's output values, in the model's output order
+ * @param alerts      every expected alert by id
+ * @param deadLetters the backtest's dead letters (none for clean data)
+ */
+public record Expected(Map<ScoreKey, double[]> scores, Map<String, Alert> alerts, List<DeadLetter> deadLetters) {
+
+    /** Identifies one scored event. */
+    public record ScoreKey(String user, long eventTime, String eventType, String item) {}
+
+    /** Runs the backtest over the drill's rows (flush events included) and keeps what the live job will emit. */
+    public static Expected of(DrillInput input, PipelineSettings settings) throws Exception {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1);
+        Backtest.Result r = Backtest.run(env, input.rows(), "drill", settings);
+        Map<ScoreKey, double[]> scores = new LinkedHashMap<>();
+        for (ScoredEvent e : r.scores()) {
+            if (DrillInput.isFlushUser(e.userId)) {
+                continue;
+            }
+            double[] values = new double[e.scores.length];
+            for (int i = 0; i < values.length; i++) {
+                values[i] = e.scores[i];
+            }
+            if (scores.put(new ScoreKey(e.userId, e.eventTime, e.eventType, e.itemId), values) != null) {
+                throw new IllegalStateException("the backtest scored one event twice: " + e);
+            }
+        }
+        Map<String, Alert> alerts = new HashMap<>();
+        for (Alert a : r.alerts()) {
+            if (!DrillInput.isFlushUser(a.getUserId()) && alerts.put(a.getAlertId(), a) != null) {
+                throw new IllegalStateException("the backtest emitted alert " + a.getAlertId() + " twice");
+            }
+        }
+        return new Expected(scores, alerts, r.deadLetters());
+    }
+}

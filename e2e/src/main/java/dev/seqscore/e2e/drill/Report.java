@@ -1,0 +1,346 @@
+package dev.seqscore.e2e.drill;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.seqscore.avro.Alert;
+import dev.seqscore.avro.DeadLetter;
+import dev.seqscore.e2e.drill.Drill.Injection;
+import dev.seqscore.e2e.drill.Drill.Kind;
+import dev.seqscore.e2e.drill.Expected.ScoreKey;
+import dev.seqscore.e2e.probe.JvmProbe;
+import dev.seqscore.events.FileRecord;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The drill's verdict: committed output against the backtest, recoveries, stalls, memory and class loaders, as a
+ * readable text and as one JSON object.
+ */
+final class Report {
+    /** Scores are floats from ONNX Runtime: equal within this, whatever the batch the event was scored in. */
+    static final double SCORE_TOLERANCE = 1e-5;
+
+    private final StringBuilder text = new StringBuilder();
+    private final ObjectNode json = Drill.json();
+    private boolean passed;
+
+    private Report() {}
+
+    /** Outputs compared with what was expected, by identity. */
+    record Comparison(int expected, int lost, int duplicated, int unexpected, int mismatched, double maxDiff,
+            List<String> examples) {}
+
+    static Comparison compareScores(Map<ScoreKey, double[]> expected, Map<ScoreKey, Integer> seen,
+            Map<ScoreKey, Map<String, Double>> values, List<String> outputNames) {
+        int lost = 0;
+        int dup = 0;
+        int mismatched = 0;
+        double maxDiff = 0;
+        List<String> examples = new ArrayList<>();
+        for (Map.Entry<ScoreKey, double[]> e : expected.entrySet()) {
+            int n = seen.getOrDefault(e.getKey(), 0);
+            if (n == 0) {
+                lost++;
+                example(examples, "lost score " + e.getKey());
+                continue;
+            }
+            dup += n - 1;
+            if (n > 1) {
+                example(examples, "score x" + n + " " + e.getKey());
+            }
+            Map<String, Double> got = values.get(e.getKey());
+            for (int o = 0; o < outputNames.size(); o++) {
+                Double v = got == null ? null : got.get(outputNames.get(o));
+                double diff = v == null ? Double.POSITIVE_INFINITY : Math.abs(v - e.getValue()[o]);
+                maxDiff = Math.max(maxDiff, diff);
+                if (diff > SCORE_TOLERANCE) {
+                    mismatched++;
+                    example(examples, "score of " + e.getKey() + " " + outputNames.get(o) + ": " + v + ", backtest "
+                            + e.getValue()[o]);
+                    break;
+                }
+            }
+        }
+        int unexpected = 0;
+        for (Map.Entry<ScoreKey, Integer> e : seen.entrySet()) {
+            if (!expected.containsKey(e.getKey())) {
+                unexpected += e.getValue();
+                example(examples, "unexpected score " + e.getKey());
+            }
+        }
+        return new Comparison(expected.size(), lost, dup, unexpected, mismatched, maxDiff, examples);
+    }
+
+    static Comparison compareAlerts(Map<String, Alert> expected, Map<String, Integer> seen) {
+        int lost = 0;
+        int dup = 0;
+        List<String> examples = new ArrayList<>();
+        for (Map.Entry<String, Alert> e : expected.entrySet()) {
+            int n = seen.getOrDefault(e.getKey(), 0);
+            Alert a = e.getValue();
+            String what = a.getAlertType() + " of " + a.getUserId() + " at " + a.getEventTime() + " (score "
+                    + a.getScore() + ", threshold " + a.getThreshold() + ")";
+            if (n == 0) {
+                lost++;
+                example(examples, "lost alert " + what);
+            } else if (n > 1) {
+                dup += n - 1;
+                example(examples, "alert x" + n + " " + what);
+            }
+        }
+        int unexpected = 0;
+        for (Map.Entry<String, Integer> e : seen.entrySet()) {
+            if (!expected.containsKey(e.getKey())) {
+                unexpected += e.getValue();
+                example(examples, "unexpected alert " + e.getKey());
+            }
+        }
+        return new Comparison(expected.size(), lost, dup, unexpected, 0, 0, examples);
+    }
+
+    private static void example(List<String> examples, String s) {
+        if (examples.size() < 10) {
+            examples.add(s);
+        }
+    }
+
+    static Report of(Drill.Run r, double rate) {
+        return new Report().build(r, rate);
+    }
+
+    private Report build(Drill.Run r, double rate) {
+        List<String> outputNames = r.outputNames;
+        Comparison scores = compareScores(r.expected.scores(), r.watcher.scoreCounts(), r.watcher.scoreValues(),
+                outputNames);
+        Comparison alerts = compareAlerts(r.expected.alerts(), r.watcher.alertCounts());
+        List<DeadLetter> dead = r.watcher.deadLetters();
+
+        // Stalls: how many distinct outputs the input in Kafka called for at each moment.
+        long[] due = dueTimes(r);
+        List<Stalls.Point> points = r.watcher.progress().stream()
+                .map(p -> new Stalls.Point(p.nanos(), p.distinct())).toList();
+        List<Stalls.Stall> stalls = Stalls.find(points, r.firstRunningNanos, r.endNanos, t -> {
+            int i = Arrays.binarySearch(due, t);
+            return i >= 0 ? i + 1 : -i - 1;
+        });
+        Stalls.Stall longest = Stalls.longest(stalls);
+        List<Stalls.Stall> unexplained = stalls.stream().filter(s -> r.injections.stream()
+                .noneMatch(i -> s.overlaps(i.startNanos, i.endNanos()))).toList();
+        Stalls.Stall longestUnexplained = Stalls.longest(unexplained);
+
+        Map<Kind, Integer> counts = new TreeMap<>();
+        double maxRecovery = 0;
+        boolean allRecovered = true;
+        for (Injection i : r.injections) {
+            counts.merge(i.kind, 1, Integer::sum);
+            if (i.kind == Kind.TM_KILL || i.kind == Kind.BROKER_RESTART) {
+                if (Double.isNaN(i.recoverySeconds())) {
+                    allRecovered = false;
+                } else {
+                    maxRecovery = Math.max(maxRecovery, i.recoverySeconds());
+                }
+            }
+        }
+
+        // RSS of the TaskManagers that lived through every resubmission, summed.
+        List<Injection> resubs = r.injections.stream().filter(i -> i.kind == Kind.RESUBMISSION && i.samples != null)
+                .toList();
+        Double rssGrowth = null;
+        if (!resubs.isEmpty() && r.baseline != null) {
+            JvmProbe.Sample[] last = resubs.get(resubs.size() - 1).samples;
+            long before = 0;
+            long after = 0;
+            for (int t = 1; t < r.baseline.length; t++) {
+                for (JvmProbe.Sample s : last) {
+                    if (s.pid() == r.baseline[t].pid()) {
+                        before += r.baseline[t].rssKb();
+                        after += s.rssKb();
+                    }
+                }
+            }
+            rssGrowth = (after - before) / 1024.0 / resubs.size();
+        }
+
+        int leaked = r.leaks == null ? -1 : r.leaks.total();
+        passed = scores.lost() == 0 && scores.duplicated() == 0 && alerts.lost() == 0 && alerts.duplicated() == 0
+                && scores.unexpected() == 0 && alerts.unexpected() == 0 && scores.mismatched() == 0
+                && leaked == 0 && allRecovered && r.failures.isEmpty();
+
+        line("");
+        line("== SeqScore failover drill ==");
+        line(String.format(Locale.ROOT, "input      %,d events of %d users (+%d flush events), %d partitions, %.0f "
+                        + "events/s while injecting; job parallelism %d on %d TaskManagers x 2 slots, exactly-once, "
+                        + "RocksDB, checkpoints every %d ms", r.input.events(), r.input.users(),
+                r.input.partitionCount(), r.input.partitionCount(), rate, Drill.PARALLELISM, Drill.TASK_MANAGERS,
+                r.checkpointInterval.toMillis()));
+        line(String.format(Locale.ROOT, "jobs       %d submissions: %s", r.jobs.size(), String.join(", ", r.jobs)));
+        line("injections (recovery = injection to job RUNNING again with committed output growing):");
+        for (Injection i : r.injections) {
+            line("  " + r.describe(i));
+        }
+        if (!resubs.isEmpty() && r.baseline != null) {
+            line("memory after each REST resubmission (after a full GC; RSS MB / ONNX Runtime libraries mapped / "
+                    + "user-code class loaders):");
+            line("  before       " + samples(r.baseline, r.processNames(r.baseline)));
+            for (Injection i : resubs) {
+                line(String.format(Locale.ROOT, "  after #%d     %s", i.number, samples(i.samples,
+                        r.processNames(i.samples))));
+            }
+        }
+        line(String.format(Locale.ROOT, "scores     %,d expected: %d lost, %d duplicated, %d unexpected, %d differ "
+                        + "by more than %.0e (largest difference %.2e)", scores.expected(), scores.lost(),
+                scores.duplicated(), scores.unexpected(), scores.mismatched(), SCORE_TOLERANCE, scores.maxDiff()));
+        line(String.format(Locale.ROOT, "alerts     %,d expected: %d lost, %d duplicated, %d unexpected",
+                alerts.expected(), alerts.lost(), alerts.duplicated(), alerts.unexpected()));
+        Map<String, Integer> deadByReason = new TreeMap<>();
+        dead.forEach(d -> deadByReason.merge(d.getReason(), 1, Integer::sum));
+        line(String.format(Locale.ROOT, "dead       %d dead letters (backtest: %d)%s", dead.size(),
+                r.expected.deadLetters().size(), deadByReason.isEmpty() ? "" : " " + deadByReason));
+        scores.examples().forEach(e -> line("  " + e));
+        alerts.examples().forEach(e -> line("  " + e));
+        line(String.format(Locale.ROOT, "stalls     longest %s; longest outside every injection %s",
+                stall(longest, r), stall(longestUnexplained, r)));
+        line("leaks      user-code class loaders alive after a full GC beyond the running job's: " + r.leaks);
+        line("           after cancelling the last job as well: " + r.leaksAfterCancel);
+        if (rssGrowth != null) {
+            line(String.format(Locale.ROOT, "memory     TaskManager RSS growth per resubmission: %+.1f MB "
+                    + "(measured, not judged)", rssGrowth));
+        }
+        r.failures.forEach(f -> line("FAILURE    " + f));
+        line("verdict    " + (passed ? "PASS: nothing lost, nothing duplicated, no class loader leaked"
+                : "FAIL" + reasons(scores, alerts, leaked, allRecovered, r)));
+        line("logs       " + r.workDir);
+
+        json.put("tm_kills", counts.getOrDefault(Kind.TM_KILL, 0));
+        json.put("broker_restarts", counts.getOrDefault(Kind.BROKER_RESTART, 0));
+        json.put("savepoint_resumes", counts.getOrDefault(Kind.SAVEPOINT_RESUME, 0));
+        json.put("resubmissions", counts.getOrDefault(Kind.RESUBMISSION, 0));
+        json.put("expected_alerts", alerts.expected());
+        json.put("lost_alerts", alerts.lost());
+        json.put("duplicate_alerts", alerts.duplicated());
+        json.put("expected_scores", scores.expected());
+        json.put("lost_scores", scores.lost());
+        json.put("duplicate_scores", scores.duplicated());
+        putSeconds("max_recovery_s", allRecovered ? maxRecovery : Double.NaN);
+        putSeconds("max_stall_s", longest == null ? 0 : longest.seconds());
+        if (rssGrowth == null) {
+            json.putNull("tm_rss_growth_mb_per_resubmission");
+        } else {
+            json.put("tm_rss_growth_mb_per_resubmission", Math.round(rssGrowth * 10) / 10.0);
+        }
+        json.put("leaked_classloaders", leaked);
+        json.put("unexpected_alerts", alerts.unexpected());
+        json.put("unexpected_scores", scores.unexpected());
+        json.put("mismatched_scores", scores.mismatched());
+        json.put("dead_letters", dead.size());
+        putSeconds("max_stall_outside_injections_s", longestUnexplained == null ? 0 : longestUnexplained.seconds());
+        json.put("passed", passed);
+        return this;
+    }
+
+    private void putSeconds(String key, double seconds) {
+        if (Double.isNaN(seconds)) {
+            json.putNull(key);
+        } else {
+            json.put(key, Math.round(seconds * 10) / 10.0);
+        }
+    }
+
+    private static String reasons(Comparison scores, Comparison alerts, int leaked, boolean recovered, Drill.Run r) {
+        List<String> why = new ArrayList<>();
+        if (scores.lost() + alerts.lost() > 0) {
+            why.add("lost output");
+        }
+        if (scores.duplicated() + alerts.duplicated() > 0) {
+            why.add("duplicated output");
+        }
+        if (scores.unexpected() + alerts.unexpected() > 0) {
+            why.add("output the backtest does not have");
+        }
+        if (scores.mismatched() > 0) {
+            why.add("scores that differ from the backtest");
+        }
+        if (leaked != 0) {
+            why.add(leaked < 0 ? "class loaders not measured" : leaked + " leaked class loaders");
+        }
+        if (!recovered) {
+            why.add("an injection without recovery");
+        }
+        if (!r.failures.isEmpty()) {
+            why.add(r.failures.size() + " failure(s) above");
+        }
+        return ": " + String.join(", ", why);
+    }
+
+    private static String stall(Stalls.Stall s, Drill.Run r) {
+        if (s == null) {
+            return "none";
+        }
+        String during = r.injections.stream().filter(i -> s.overlaps(i.startNanos, i.endNanos()))
+                .map(i -> "injection " + i.number).reduce((a, b) -> a + ", " + b).map(x -> ", during " + x)
+                .orElse("");
+        return String.format(Locale.ROOT, "%.1f s (+%.0f s to +%.0f s of the run%s)", s.seconds(),
+                (s.startNanos() - r.firstRunningNanos) / 1e9, (s.endNanos() - r.firstRunningNanos) / 1e9, during);
+    }
+
+    private static String samples(JvmProbe.Sample[] samples, List<String> names) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < samples.length; i++) {
+            JvmProbe.Sample s = samples[i];
+            sb.append(String.format(Locale.ROOT, "%s %.0f/%d/%d   ", names.get(i), s.rssMb(), s.ortLibraries(),
+                    s.userCodeClassLoaders()));
+        }
+        return sb.toString().trim();
+    }
+
+    /**
+     * For each expected output, when the input record it answers was acknowledged by Kafka (sorted); an output whose
+     * record never was counts as due never.
+     */
+    private static long[] dueTimes(Drill.Run r) {
+        Map<ScoreKey, Integer> rowOf = new HashMap<>();
+        List<FileRecord> rows = r.input.rows();
+        for (int i = 0; i < rows.size(); i++) {
+            var e = rows.get(i).event();
+            rowOf.putIfAbsent(new ScoreKey(e.getUserId(), e.getEventTime().toEpochMilli(), e.getEventType(),
+                    e.getItemId()), i);
+        }
+        List<Long> due = new ArrayList<>();
+        for (ScoreKey k : r.expected.scores().keySet()) {
+            due.add(ackedAt(r, rowOf.get(k)));
+        }
+        for (Alert a : r.expected.alerts().values()) {
+            due.add(ackedAt(r, rowOf.get(new ScoreKey(a.getUserId(), a.getEventTime().toEpochMilli(),
+                    a.getEventType(), a.getItemId()))));
+        }
+        return due.stream().mapToLong(Long::longValue).sorted().toArray();
+    }
+
+    private static long ackedAt(Drill.Run r, Integer row) {
+        if (row == null) {
+            return Long.MAX_VALUE;
+        }
+        long t = r.feeder.ackedAt(row);
+        return t == 0 ? Long.MAX_VALUE : t;
+    }
+
+    private void line(String s) {
+        text.append(s).append('\n');
+    }
+
+    String text() {
+        return text.toString();
+    }
+
+    String json() {
+        return json.toString();
+    }
+
+    boolean passed() {
+        return passed;
+    }
+}

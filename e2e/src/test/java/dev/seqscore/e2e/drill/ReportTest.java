@@ -1,0 +1,58 @@
+package dev.seqscore.e2e.drill;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.seqscore.avro.Alert;
+import dev.seqscore.e2e.drill.Expected.ScoreKey;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class ReportTest {
+    private static final List<String> OUTPUTS = List.of("purchase_30m", "churn_24h");
+
+    @Test
+    void scoresAreComparedByIdentityCountingLostDuplicatedUnexpectedAndDifferent() {
+        ScoreKey a = new ScoreKey("u1", 1000, "view", "i1");
+        ScoreKey b = new ScoreKey("u1", 2000, "buy", "i2");
+        ScoreKey c = new ScoreKey("u2", 1000, "view", "i3");
+        ScoreKey d = new ScoreKey("u3", 1000, "cart", "i4");
+        ScoreKey stranger = new ScoreKey("u9", 1, "view", "x");
+        Map<ScoreKey, double[]> expected = Map.of(a, new double[] {0.1, 0.2}, b, new double[] {0.3, 0.4},
+                c, new double[] {0.5, 0.6}, d, new double[] {0.7, 0.8});
+        Map<ScoreKey, Integer> seen = Map.of(a, 1, b, 3, c, 1, stranger, 1);
+        Map<ScoreKey, Map<String, Double>> values = Map.of(
+                a, Map.of("purchase_30m", 0.1 + 1e-7, "churn_24h", 0.2),
+                b, Map.of("purchase_30m", 0.3, "churn_24h", 0.4),
+                c, Map.of("purchase_30m", 0.5, "churn_24h", 0.65),
+                stranger, Map.of("purchase_30m", 0.0, "churn_24h", 0.0));
+
+        Report.Comparison r = Report.compareScores(expected, seen, values, OUTPUTS);
+
+        assertThat(r.expected()).isEqualTo(4);
+        assertThat(r.lost()).as("d").isEqualTo(1);
+        assertThat(r.duplicated()).as("b twice too many").isEqualTo(2);
+        assertThat(r.unexpected()).isEqualTo(1);
+        assertThat(r.mismatched()).as("c, not a within float noise").isEqualTo(1);
+        assertThat(r.maxDiff()).isCloseTo(0.05, org.assertj.core.data.Offset.offset(1e-9));
+        assertThat(r.examples()).anyMatch(e -> e.startsWith("lost score")).anyMatch(e -> e.startsWith("score x3"));
+    }
+
+    @Test
+    void alertsAreComparedByTheirDeterministicId() {
+        Map<String, Alert> expected = Map.of("id-1", alert("id-1"), "id-2", alert("id-2"), "id-3", alert("id-3"));
+        Report.Comparison r = Report.compareAlerts(expected, Map.of("id-1", 1, "id-2", 2, "id-9", 1));
+        assertThat(r.lost()).isEqualTo(1);
+        assertThat(r.duplicated()).isEqualTo(1);
+        assertThat(r.unexpected()).isEqualTo(1);
+        assertThat(r.examples()).anyMatch(e -> e.contains("lost alert HIGH_PURCHASE_INTENT of u-id-3"));
+    }
+
+    private static Alert alert(String id) {
+        return Alert.newBuilder().setAlertId(id).setUserId("u-" + id).setAlertType("HIGH_PURCHASE_INTENT")
+                .setOutput("purchase_30m").setScore(0.9).setThreshold(0.5).setScores(Map.of("purchase_30m", 0.9))
+                .setModelVersion("m").setEventTime(Instant.ofEpochMilli(1000)).setEventType("view").setItemId("i")
+                .setWindowLength(1).setEmittedAt(Instant.ofEpochMilli(2000)).build();
+    }
+}
