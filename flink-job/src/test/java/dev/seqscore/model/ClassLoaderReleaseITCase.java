@@ -156,6 +156,14 @@ class ClassLoaderReleaseITCase {
                     .hasSize(1);
         }
         onTaskThread(callable(loader, "Release"));
+        assertThat(ortShutdownHooks(jobClasses)).as("the release removed ORT's shutdown hook").isEmpty();
+
+        // A restarted task in the same loader (Flink keeps it across a failover when other tasks still hold it) gets
+        // a new environment, not the freed one, and releases that too.
+        try (AutoCloseable again = onTaskThread(callable(loader, "OpenScorer", model()))) {
+            assertThat(ortShutdownHooks(jobClasses)).as("a new environment after the release").hasSize(1);
+        }
+        onTaskThread(callable(loader, "Release"));
 
         assertThat(ortShutdownHooks(jobClasses)).as("the release removed ORT's shutdown hook").isEmpty();
         assertThat(threadLocalsPinning(poolThread, jobClasses)).as("the release cleared the thread locals").isZero();
