@@ -51,11 +51,25 @@ public final class SeqScoreJob {
         env.execute(JOB_NAME);
     }
 
-    /** Loads and checks the bundle, failing with a message that names the problem. */
+    /**
+     * Loads and checks the bundle, failing with a message that names the problem. Validation leaves nothing pinned
+     * in the JVM that runs main() (a JobManager, for REST submissions): see {@link ModelBundle#validate()}.
+     */
     public static ModelBundle loadModel(JobConfig config) {
-        ModelBundle bundle = ModelBundle.locate(config.model());
-        bundle.validate();
-        return bundle;
+        try {
+            ModelBundle bundle = ModelBundle.locate(config.model());
+            bundle.validate();
+            return bundle;
+        } catch (NoClassDefFoundError e) {
+            if (String.valueOf(e.getMessage()).startsWith("ai/onnxruntime/")) {
+                // The slim jar on a cluster that lacks ONNX Runtime in lib/.
+                throw new IllegalArgumentException("ONNX Runtime is not on the class path (" + e.getMessage()
+                        + " not found): the slim job jar needs onnxruntime-*.jar (flink-job/target/flink-lib/) in "
+                        + "Flink's lib/ on the JobManager and every TaskManager, see README \"Running on a Flink "
+                        + "cluster\"; or submit the shaded jar", e);
+            }
+            throw e;
+        }
     }
 
     /**

@@ -12,6 +12,7 @@ import dev.seqscore.features.ModelSpec;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.ObjectInputStream;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
@@ -176,11 +177,13 @@ public final class ModelBundle implements Serializable {
 
     /**
      * Opens an ONNX Runtime session on the graph, checks its inputs and outputs against the spec, and closes it.
+     * Leaves nothing behind that would keep a job's class loader alive: when ONNX Runtime came in the job jar (as
+     * when a JobManager runs the job's main()), its environment is released again afterwards.
      *
      * @throws IllegalArgumentException if ONNX Runtime cannot load the graph, or the graph does not match the spec
      */
     public void validate() {
-        OrtEnvironment env = OrtRuntime.environment();
+        OrtEnvironment env = OrtRuntime.acquire();
         try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
             // Basic optimisation is enough to check loadability; the scorer applies ALL.
             options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.BASIC_OPT);
@@ -191,6 +194,9 @@ public final class ModelBundle implements Serializable {
         } catch (OrtException e) {
             throw new IllegalArgumentException("ONNX Runtime failed while checking " + onnxPath + ": "
                     + e.getMessage(), e);
+        } finally {
+            OrtRuntime.unused();
+            OrtRuntime.releaseIfUnused();
         }
     }
 
@@ -254,6 +260,15 @@ public final class ModelBundle implements Serializable {
             throw new IllegalArgumentException(onnxPath + " " + kind + " '" + want.name() + "' has shape "
                     + Arrays.toString(shape) + " but " + spec.source() + " says " + want.shapeString());
         }
+    }
+
+    /**
+     * A deserialized bundle is a job's copy inside a JobManager or TaskManager: see {@link ClassLoaderRelease} for
+     * why it asks for a sweep once it is garbage.
+     */
+    private void readObject(ObjectInputStream in) throws IOException, ClassNotFoundException {
+        in.defaultReadObject();
+        ClassLoaderRelease.clearThreadLocalsOnceUnreachable(this);
     }
 
     @Override

@@ -34,6 +34,7 @@ public final class OnnxScorer implements AutoCloseable {
     private final int s;
     private final int p;
 
+    private boolean closed;
     private int bufferRows;
     private LongBuffer eventType;
     private LongBuffer itemBucket;
@@ -55,12 +56,21 @@ public final class OnnxScorer implements AutoCloseable {
             throw new IllegalArgumentException("intraOpThreads must be positive, got " + intraOpThreads);
         }
         this.spec = bundle.spec();
-        this.env = OrtRuntime.environment();
         this.n = spec.maxEvents();
         this.s = spec.sequenceFeatures().size();
         this.p = spec.profileFeatures().size();
         this.outputNames = bundle.outputNames();
         this.requestedOutputs = new LinkedHashSet<>(outputNames);
+        this.env = OrtRuntime.acquire();
+        try {
+            this.session = openChecked(bundle, env, intraOpThreads);
+        } catch (RuntimeException e) {
+            OrtRuntime.unused();
+            throw e;
+        }
+    }
+
+    private static OrtSession openChecked(ModelBundle bundle, OrtEnvironment env, int intraOpThreads) {
         OrtSession opened;
         try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
             options.setIntraOpNumThreads(intraOpThreads);
@@ -80,7 +90,7 @@ public final class OnnxScorer implements AutoCloseable {
             throw new IllegalArgumentException("cannot read the signature of " + bundle.onnxPath() + ": "
                     + e.getMessage(), e);
         }
-        this.session = opened;
+        return opened;
     }
 
     private static void closeQuietly(OrtSession session, Exception cause) {
@@ -197,11 +207,18 @@ public final class OnnxScorer implements AutoCloseable {
 
     @Override
     public void close() {
-        // The environment is a process-wide singleton shared by every scorer in the JVM, so only the session closes.
+        if (closed) {
+            return;
+        }
+        closed = true;
+        // The environment is shared by every scorer of this copy of ORT, so only the session closes; the environment
+        // goes with the class loader (ClassLoaderRelease).
         try {
             session.close();
         } catch (OrtException e) {
             throw new IllegalStateException("cannot close the ONNX Runtime session: " + e.getMessage(), e);
+        } finally {
+            OrtRuntime.unused();
         }
     }
 }

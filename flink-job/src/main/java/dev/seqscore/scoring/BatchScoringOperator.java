@@ -6,6 +6,7 @@ import dev.seqscore.events.DeadLetters;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.features.FeatureBatch;
 import dev.seqscore.features.FeatureEncoder;
+import dev.seqscore.model.ClassLoaderRelease;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.model.OnnxScorer;
 import dev.seqscore.features.WindowEvent;
@@ -135,6 +136,9 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
                 "pending", Types.LONG, Types.LIST(TypeInformation.of(InputRecord.class))));
         timers = getInternalTimerService("sequence-timers", VoidNamespaceSerializer.INSTANCE, this);
 
+        // ONNX Runtime and Avro from the job jar would otherwise keep this job's class loader alive after cancel.
+        getRuntimeContext().registerUserCodeClassLoaderReleaseHookIfAbsent(
+                ClassLoaderRelease.HOOK_NAME, ClassLoaderRelease::release);
         scorer = new OnnxScorer(bundle, intraOpThreads);
         encoder = new FeatureEncoder(bundle.spec());
         batch = encoder.newBatch(maxBatch);
