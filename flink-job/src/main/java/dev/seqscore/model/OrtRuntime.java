@@ -46,7 +46,7 @@ public final class OrtRuntime {
     static synchronized OrtEnvironment acquire() {
         if (environment == null) {
             environment = onLargeStack("onnxruntime-init", "initialise ONNX Runtime", OrtEnvironment::getEnvironment);
-            if (!isPrivateCopy()) {
+            if (!isPrivateCopy() && !JvmInternals.isApplicationLoader(OrtRuntime.class.getClassLoader())) {
                 detachSharedHook();
             }
         }
@@ -55,9 +55,9 @@ public final class OrtRuntime {
     }
 
     /**
-     * A shared ORT's shutdown hook stays for the JVM's life, and as a thread created under this job's code it would
-     * keep this job's class loader with it: its context class loader and its inherited access-control context
-     * (measured: one job's loader per JobManager and TaskManager, with ORT in {@code lib/}).
+     * A shared ORT's shutdown hook stays for the JVM's life, and as a thread created under this job's code (from a
+     * job's class loader, ORT from {@code lib/}) it would keep this job's class loader with it: its context class
+     * loader and its inherited access-control context (measured: one loader per JobManager and TaskManager).
      */
     private static void detachSharedHook() {
         try {
