@@ -11,7 +11,8 @@ import java.util.List;
  * vertex and its latest failure. {@link #fetch} reads it; a job or API that does not answer gives {@link #error}.
  *
  * @param state e.g. RUNNING, RESTARTING, FAILED; null when unknown
- * @param restarts restarts since the job was submitted; -1 when unknown
+ * @param restarts restarts since the job was submitted (the larger of Flink's {@code numRestarts} and the highest
+ *     subtask attempt number); -1 when unknown
  * @param refusedTriggers failed checkpoints that never started because not all tasks were running yet (Flink counts
  *     them as failed; they happen while a job starts or restarts); -1 once the history is too long to tell
  * @param lastCompleted null until a checkpoint completes
@@ -92,11 +93,13 @@ public record JobHealth(
                     summary.path("end_to_end_duration").path("avg").asLong(), 0);
 
             List<VertexLoad> vertices = new ArrayList<>();
+            int maxAttempt = 0;
             for (JsonNode v : job.path("vertices")) {
                 vertices.add(load(rest, jobId, v));
+                maxAttempt = Math.max(maxAttempt, maxAttempt(rest, jobId, v));
             }
             int failed = counts.path("failed").asInt();
-            return new JobHealth(now, job.path("state").asText(), restarts(rest, jobId),
+            return new JobHealth(now, job.path("state").asText(), Math.max(restarts(rest, jobId), maxAttempt),
                     counts.path("completed").asInt(), failed, counts.path("in_progress").asInt(),
                     refusedTriggers(failed, checkpoints.path("history")), last, checkpointFailure, sizes, durations,
                     vertices, latestFailure(rest, jobId), null);
@@ -119,6 +122,23 @@ public record JobHealth(
             }
         }
         return history.isEmpty() || oldest == 1 ? Math.max(0, failed - failedWithId) : -1;
+    }
+
+    /**
+     * The highest execution attempt among a vertex's subtasks: every restart of a subtask deploys a new attempt. A
+     * second source of the restart count, because the {@code numRestarts} metric comes through the REST API's metric
+     * fetcher, which another drill here saw go stale (stuck at 0) after a TaskManager was killed.
+     */
+    private static int maxAttempt(FlinkRest rest, String jobId, JsonNode vertex) {
+        int max = 0;
+        try {
+            for (JsonNode s : rest.get("jobs/" + jobId + "/vertices/" + vertex.path("id").asText()).path("subtasks")) {
+                max = Math.max(max, s.path("attempt").asInt(0));
+            }
+        } catch (IOException e) {
+            // The vertex is being redeployed: the metric and the other vertices still count.
+        }
+        return max;
     }
 
     private static long restarts(FlinkRest rest, String jobId) throws IOException {
