@@ -49,6 +49,22 @@ class ReportTest {
         assertThat(r.examples()).anyMatch(e -> e.contains("lost alert HIGH_PURCHASE_INTENT of u-id-3"));
     }
 
+    @Test
+    void classLoadersThatGrowWithEveryResubmissionFailTheDrillAndAConstantRemainderDoesNot() {
+        assertThat(Report.accumulatedLoaders(List.of(resubmission(2, 2), resubmission(2, 2)))).isZero();
+        assertThat(Report.accumulatedLoaders(List.of(resubmission(2, 2), resubmission(3, 2), resubmission(4, 3))))
+                .as("JobManager +2, TaskManager +1").isEqualTo(3);
+        assertThat(Report.accumulatedLoaders(List.of(resubmission(5, 5)))).as("one resubmission: no trend").isZero();
+    }
+
+    private static Drill.Injection resubmission(int jobManagerLoaders, int taskManagerLoaders) {
+        Drill.Injection i = new Drill.Injection(1, Drill.Kind.RESUBMISSION);
+        i.samples = new dev.seqscore.e2e.probe.JvmProbe.Sample[] {
+            new dev.seqscore.e2e.probe.JvmProbe.Sample(1, 400_000, 0, jobManagerLoaders),
+            new dev.seqscore.e2e.probe.JvmProbe.Sample(2, 600_000, 2, taskManagerLoaders)};
+        return i;
+    }
+
     private static Alert alert(String id) {
         return Alert.newBuilder().setAlertId(id).setUserId("u-" + id).setAlertType("HIGH_PURCHASE_INTENT")
                 .setOutput("purchase_30m").setScore(0.9).setThreshold(0.5).setScores(Map.of("purchase_30m", 0.9))
