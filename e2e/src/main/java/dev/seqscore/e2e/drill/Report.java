@@ -214,7 +214,7 @@ final class Report {
                     + "(measured, not judged)", rssGrowth));
         }
         r.failures.forEach(f -> line("FAILURE    " + f));
-        line("verdict    " + (passed ? "PASS: nothing lost, nothing duplicated, no class loader leaked"
+        line("verdict    " + (passed ? "PASS: nothing lost, nothing duplicated, class loaders not accumulating"
                 : "FAIL" + reasons(scores, alerts, leaked, accumulated, allRecovered, r)));
         if (passed && leaked > 0) {
             line("warning    " + leaked + " class loader(s) beyond the running job's stayed alive, the same number after "
