@@ -2,6 +2,8 @@ package dev.seqscore.model;
 
 import java.lang.ref.Cleaner;
 import java.lang.reflect.Field;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,6 +34,9 @@ public final class ClassLoaderRelease {
 
     private static final Logger LOG = LoggerFactory.getLogger(ClassLoaderRelease.class);
 
+    /** Sweeps registered by {@link #clearThreadLocalsOnceUnreachable}, which {@link #release()} runs at once. */
+    private static final Set<Cleaner.Cleanable> PENDING = ConcurrentHashMap.newKeySet();
+
     /**
      * Thread locals (class, static field) that libraries fill on whichever thread uses them and never empty, with
      * values of the library's own classes: on a JVM's long-lived threads they keep the job's class loader alive.
@@ -54,6 +59,12 @@ public final class ClassLoaderRelease {
             LOG.warn("cannot release ONNX Runtime; this job's class loader stays in memory: {}", e.toString());
         }
         clearThreadLocalCaches();
+        // The pending sweeps have nothing left to do, and while registered their actions (classes of this loader)
+        // would keep the loader until a GC had found their bundles dead and the cleaner had run: one GC too many.
+        for (Cleaner.Cleanable pending : PENDING) {
+            pending.clean();
+        }
+        PENDING.clear();
     }
 
     /**
@@ -90,12 +101,14 @@ public final class ClassLoaderRelease {
     /**
      * Runs {@link #clearThreadLocalCaches()} once {@code owner} is unreachable, if this class belongs to a job's own
      * class loader; otherwise nothing. The cleaner's thread holds nothing of the loader once the action has run, and
-     * ends after the loader is collected.
+     * ends after the loader is collected. So on a JobManager a finished job's loader goes at the second GC after
+     * Flink drops the job (the first finds the bundle dead, the cleaner sweeps, the second takes the loader); on a
+     * TaskManager {@link #release()} sweeps at once.
      */
     static void clearThreadLocalsOnceUnreachable(Object owner) {
         if (!JvmInternals.isApplicationLoader(ClassLoaderRelease.class.getClassLoader())) {
             // A static method reference: the action must not capture the owner, or it would never be unreachable.
-            Sweeper.CLEANER.register(owner, ClassLoaderRelease::clearQuietly);
+            PENDING.add(Sweeper.CLEANER.register(owner, ClassLoaderRelease::clearQuietly));
         }
     }
 
