@@ -175,6 +175,11 @@ public final class Drill {
         } catch (Exception e) {
             System.err.println("drill: failed: " + e);
             e.printStackTrace();
+            // The last line stays one JSON object, for whoever reads the result by machine.
+            ObjectNode result = json();
+            result.put("error", e.toString());
+            result.put("passed", false);
+            System.out.println(result);
             code = 1;
         }
         System.exit(code);
