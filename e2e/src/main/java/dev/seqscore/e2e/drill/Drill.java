@@ -32,6 +32,7 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.function.ToIntFunction;
 import java.util.stream.Stream;
 
 /**
@@ -547,7 +548,11 @@ public final class Drill {
                     checkpoint.lastIndexOf('/') - 1) + 1);
             awaitRunning(inj, inj.startNanos);
             awaitFlowing(inj);
-            inj.detail += " on " + cluster.taskManagersOf(job);
+            Set<String> hosts = cluster.taskManagersOf(job);
+            inj.detail += " on " + hosts;
+            // The previous job's loaders go a few seconds after it: sample once they have, so that a trend across
+            // resubmissions is not a matter of timing.
+            settledLoaders(tm -> hosts.contains(tm) ? 1 : 0, 2, Duration.ofSeconds(30));
             inj.samples = sampleAll();
         }
 
@@ -661,12 +666,10 @@ public final class Drill {
          */
         void measureLeaks() throws Exception {
             Set<String> hosts = cluster.taskManagersOf(job);
-            leaks = new LeakCount();
-            leaks.add("JobManager", JvmProbe.userCodeClassLoaders(cluster.jobManager().pid()), 1);
-            for (StandaloneCluster.TaskManager tm : cluster.taskManagers()) {
-                leaks.add(tm.resourceId(), JvmProbe.userCodeClassLoaders(tm.pid()),
-                        hosts.contains(tm.resourceId()) ? 1 : 0);
-            }
+            // The running job's own: the JobMaster's loader, and for a REST submission the one main() ran in,
+            // which the JobManager keeps while the job runs; one in each TaskManager that runs its tasks.
+            int jobManagerOwn = 1 + (jarId != null ? 1 : 0);
+            leaks = settledLoaders(tm -> hosts.contains(tm) ? 1 : 0, jobManagerOwn, Duration.ofSeconds(60));
             say("class loaders alive beyond the running job's: " + leaks);
             if (options.get(HEAP_DUMPS) && leaks.total() > 0) {
                 heapDump("jobmanager", cluster.jobManager().pid());
@@ -676,14 +679,33 @@ public final class Drill {
             }
             cluster.cancel(job);
             jobs.add(job);
-            // A TaskManager releases a job's class loader when the job's last slot there is freed.
+            // A TaskManager releases a job's class loader once the job's last slot there is freed.
             cluster.awaitAllSlotsFree(Duration.ofSeconds(30));
-            leaksAfterCancel = new LeakCount();
-            leaksAfterCancel.add("JobManager", JvmProbe.userCodeClassLoaders(cluster.jobManager().pid()), 0);
-            for (StandaloneCluster.TaskManager tm : cluster.taskManagers()) {
-                leaksAfterCancel.add(tm.resourceId(), JvmProbe.userCodeClassLoaders(tm.pid()), 0);
-            }
+            leaksAfterCancel = settledLoaders(tm -> 0, 0, Duration.ofSeconds(60));
             say("class loaders alive after cancelling the last job too: " + leaksAfterCancel);
+        }
+
+        /**
+         * Counts live user-code class loaders after a full GC, again every 2 s for up to {@code patience} until none is
+         * left beyond the allowed ones: Flink and the job release a finished job's loader shortly after it ends,
+         * not at once, and a loader that is merely late is no leak.
+         */
+        private LeakCount settledLoaders(ToIntFunction<String> tmAllowed, int jobManagerAllowed, Duration patience)
+                throws Exception {
+            long deadline = System.nanoTime() + patience.toNanos();
+            LeakCount count;
+            while (true) {
+                count = new LeakCount();
+                count.add("JobManager", JvmProbe.userCodeClassLoaders(cluster.jobManager().pid()), jobManagerAllowed);
+                for (StandaloneCluster.TaskManager tm : cluster.taskManagers()) {
+                    count.add(tm.resourceId(), JvmProbe.userCodeClassLoaders(tm.pid()),
+                            tmAllowed.applyAsInt(tm.resourceId()));
+                }
+                if (count.total() == 0 || System.nanoTime() > deadline) {
+                    return count;
+                }
+                Thread.sleep(2000); // poll interval of a deadline loop
+            }
         }
 
         private void heapDump(String name, long pid) throws IOException, InterruptedException {
