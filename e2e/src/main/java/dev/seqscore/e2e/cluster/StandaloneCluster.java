@@ -480,10 +480,11 @@ public final class StandaloneCluster implements AutoCloseable {
         if (!Files.exists(log)) {
             return null;
         }
-        List<String> needles = List.of("TaskManager with id " + resourceId + " is no longer reachable",
-                "heartbeat of TaskManager with id " + resourceId + " timed out");
+        // The JobMaster writes "Heartbeat of ...", the ResourceManager "The heartbeat of ...": match either.
+        List<String> needles = List.of(("TaskManager with id " + resourceId + " is no longer reachable").toLowerCase(),
+                ("heartbeat of TaskManager with id " + resourceId + " timed out").toLowerCase());
         try (var lines = Files.lines(log, StandardCharsets.UTF_8)) {
-            return lines.filter(l -> needles.stream().anyMatch(l::contains))
+            return lines.filter(l -> needles.stream().anyMatch(l.toLowerCase()::contains))
                     .map(l -> parseLogTime(l))
                     .filter(t -> t != null && !t.isBefore(notBefore))
                     .findFirst().orElse(null);
