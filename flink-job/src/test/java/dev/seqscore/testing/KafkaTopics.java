@@ -36,15 +36,30 @@ public final class KafkaTopics {
         produce(bootstrap, records);
     }
 
+    /**
+     * Writes the records in order and fails unless every one was acknowledged. Not idempotent, one request in
+     * flight: a broker that moves a new partition's leadership right after creation answers NotLeaderOrFollower,
+     * and an idempotent producer then lost records to OutOfOrderSequence retries, silently shortening a test's input.
+     */
     public static void produce(String bootstrap, List<ProducerRecord<byte[], byte[]>> records) {
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
-        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "false");
+        p.put(ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, "1");
+        List<java.util.concurrent.Future<?>> sent = new ArrayList<>();
         try (KafkaProducer<byte[], byte[]> producer =
                 new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
-            records.forEach(producer::send);
+            records.forEach(r -> sent.add(producer.send(r)));
             producer.flush();
+            for (java.util.concurrent.Future<?> f : sent) {
+                f.get();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError("interrupted while producing the test input", e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new AssertionError("the test input was not written: " + e.getCause(), e.getCause());
         }
     }
 
