@@ -11,6 +11,7 @@ import static dev.seqscore.testing.Clicks.T0_PLUS_2M;
 import static dev.seqscore.testing.Clicks.T0_PLUS_5M;
 import static dev.seqscore.testing.Clicks.T0_PLUS_9M;
 import static dev.seqscore.testing.Clicks.ms;
+import static dev.seqscore.testing.Clicks.scored;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.seqscore.avro.Alert;
@@ -65,17 +66,6 @@ class AlertFunctionTest {
         harness.close();
     }
 
-    /** A scored event as the scorer emits it: harness timestamp = event time. */
-    private static StreamRecord<ScoredEvent> scored(String user, Instant t, float purchase, float churn) {
-        ScoredEvent s = new ScoredEvent();
-        s.userId = user;
-        s.eventType = "cart";
-        s.itemId = "i-" + t.getEpochSecond();
-        s.eventTime = ms(t);
-        s.windowLength = 3;
-        s.scores = new float[] {purchase, churn};
-        return new StreamRecord<>(s, ms(t));
-    }
 
     private List<Alert> alerts() {
         return harness.extractOutputValues();

@@ -8,6 +8,7 @@ import static dev.seqscore.testing.Clicks.T0_PLUS_2M;
 import static dev.seqscore.testing.Clicks.T0_PLUS_5M;
 import static dev.seqscore.testing.Clicks.click;
 import static dev.seqscore.testing.Clicks.ms;
+import static dev.seqscore.testing.Clicks.scored;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.seqscore.alerts.AlertFunction;
@@ -282,15 +283,5 @@ class OperatorMetricsTest {
         }
     }
 
-    private static StreamRecord<ScoredEvent> scored(String user, Instant t, float purchase, float churn) {
-        ScoredEvent s = new ScoredEvent();
-        s.userId = user;
-        s.eventType = "cart";
-        s.itemId = "i-" + t.getEpochSecond();
-        s.eventTime = ms(t);
-        s.windowLength = 3;
-        s.scores = new float[] {purchase, churn};
-        return new StreamRecord<>(s, ms(t));
-    }
 
 }

@@ -42,6 +42,19 @@ public final class Clicks {
         return t.toEpochMilli();
     }
 
+    /** A scored event as the scorer emits it (harness timestamp = event time), for the operators after it. */
+    public static org.apache.flink.streaming.runtime.streamrecord.StreamRecord<dev.seqscore.scoring.ScoredEvent> scored(
+            String user, Instant t, float purchase, float churn) {
+        dev.seqscore.scoring.ScoredEvent s = new dev.seqscore.scoring.ScoredEvent();
+        s.userId = user;
+        s.eventType = "cart";
+        s.itemId = "i-" + t.getEpochSecond();
+        s.eventTime = ms(t);
+        s.windowLength = 3;
+        s.scores = new float[] {purchase, churn};
+        return new org.apache.flink.streaming.runtime.streamrecord.StreamRecord<>(s, ms(t));
+    }
+
     /** A click by {@code user}; defaults: a {@code view} of item {@code i1} in category {@code c1} at {@link #T0}. */
     public static Builder click(String user) {
         return new Builder().user(user);
