@@ -5,7 +5,7 @@ predictions; a time-based view (first days -> last days); then the served model 
 from __future__ import annotations
 
 import logging
-import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional
@@ -129,10 +129,11 @@ def build_corpus(ds: Dataset, extra: List[D.Events], constants: dict) -> dict:
 
 
 def load_extra(paths_formats, vocabulary, exclude_paths=()) -> List[tuple]:
+    """The unlabelled pretraining files that exist and are not training inputs: [(events, is_taobao)]."""
     out = []
-    ex = {__import__("os").path.abspath(p) for p in exclude_paths}
+    ex = {os.path.abspath(p) for p in exclude_paths}
     for path, fmt in paths_formats:
-        if __import__("os").path.abspath(path) in ex or not __import__("os").path.exists(path):
+        if os.path.abspath(path) in ex or not os.path.exists(path):
             continue
         ev, rep = D.load(path, fmt, vocabulary)
         log.info("pretraining data %s: %s", path, rep.summary())
@@ -141,11 +142,6 @@ def load_extra(paths_formats, vocabulary, exclude_paths=()) -> List[tuple]:
 
 
 # ---------------------------------------------------------------- metrics helpers
-
-def _masked(ds_y, ds_w, rows, j):
-    m = ds_w[rows, j] > 0
-    return rows[m]
-
 
 def fold_metrics(y, w, p, z_raw=None, rank=None) -> dict:
     """Per-output metrics on one fold: calibrated probabilities p, and (if given) uncalibrated sigmoid(z_raw).

@@ -156,7 +156,6 @@ def pretrain(model, corpus, stats, rows: np.ndarray, opts: TrainOptions, seed: i
         raise ValueError("pretraining needs a model with a Transformer branch")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    c = model.cfg
     n_types = model.embed.type_emb.num_embeddings - 1
     mem = MaskedEventModel(model.embed, model.transformer, n_types, model.embed.item_emb.num_embeddings - 1,
                            model.embed.cat_emb.num_embeddings - 1)
