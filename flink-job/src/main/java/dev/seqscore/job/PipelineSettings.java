@@ -1,6 +1,7 @@
 package dev.seqscore.job;
 
 import dev.seqscore.options.ConfigException;
+import dev.seqscore.options.PrefixOption;
 import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.events.EventValidator;
 import dev.seqscore.features.ModelSpec;
@@ -46,11 +47,10 @@ public final class PipelineSettings implements Serializable {
         }
         this.horizonMs = b.horizon == null ? spec.horizonMs() : b.horizon.toMillis();
         List<String> outputNames = spec.outputs().stream().map(ModelSpec.OutputSpec::name).toList();
-        for (Map.Entry<String, Map<String, Double>> family : Map.of(JobConfig.THRESHOLD.prefix(), b.thresholds,
-                JobConfig.ALERT_RATE.prefix(), b.alertRates).entrySet()) {
-            for (String name : family.getValue().keySet()) {
+        for (PrefixOption<Double> family : List.of(JobConfig.THRESHOLD, JobConfig.ALERT_RATE)) {
+            for (String name : (family == JobConfig.THRESHOLD ? b.thresholds : b.alertRates).keySet()) {
                 if (!outputNames.contains(name)) {
-                    throw new ConfigException("--" + family.getKey() + "." + name + ": the model has no output '"
+                    throw new ConfigException("--" + family.prefix() + "." + name + ": the model has no output '"
                             + name + "' (outputs: " + outputNames + ")");
                 }
             }
