@@ -137,15 +137,24 @@ def write_golden(path: str, encoder: F.Encoder, rows: np.ndarray, tensors: Dict[
     return len(rows)
 
 
-def build_spec(constants, seq_feats, prof_feats, thresholds: dict, training_data: dict) -> dict:
+FORMAT_VERSION = 2
+
+
+def build_spec(constants, seq_feats, prof_feats, outputs_extra: dict, training_data: dict) -> dict:
+    """outputs_extra[name] = {"threshold": t, "threshold_rule": {...}, "calibration": {...},
+    "score_quantiles": {...}}."""
     N = constants["window"]["max_events"]
     outputs = []
     for name in F.OUTPUT_NAMES:
-        thr, rule = thresholds[name]
-        outputs.append({"name": name, "dtype": "float32", "shape": ["batch"], "alert_type": ALERT_TYPES[name],
-                        "threshold": float(thr), "threshold_rule": rule})
+        x = outputs_extra[name]
+        o = {"name": name, "dtype": "float32", "shape": ["batch"], "alert_type": ALERT_TYPES[name],
+             "threshold": float(x["threshold"]), "threshold_rule": x["threshold_rule"]}
+        for key in ("calibration", "score_quantiles"):
+            if key in x:
+                o[key] = x[key]
+        outputs.append(o)
     spec = {
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "model_version": "",
         "onnx_file": "model.onnx",
         "opset": OPSET,
@@ -172,6 +181,9 @@ def load_bundle(model_dir: str):
     with open(os.path.join(model_dir, "model-spec.json"), encoding="utf-8") as f:
         spec = json.load(f)
     F.check_spec_features(spec)
+    if spec.get("format_version") not in (1, FORMAT_VERSION):
+        raise ValueError(f"{model_dir}: model-spec.json format_version {spec.get('format_version')} is not 1 or "
+                         f"{FORMAT_VERSION}")
     ck = torch.load(os.path.join(model_dir, "model.pt"), map_location="cpu")
     model = build(ck["arch"], spec, len(spec["profile_features"]), ck["config"])
     model.load_state_dict(ck["state_dict"])

@@ -30,6 +30,11 @@ def events_from(tmp_path, records, name="ev.jsonl"):
     return ev
 
 
+# 2017-11-25 00:00 UTC, a whole number of days after the epoch: hand-made times are seconds after it, so that
+# they are valid (after 1970) and keep their hour of day.
+BASE_MS = 1_511_568_000_000
+
+
 def ev(user, etype, item, t_s, cat="c1"):
-    return {"user_id": user, "event_type": etype, "item_id": item, "category_id": cat, "event_time": int(t_s * 1000),
-            "price": None, "session_id": None}
+    return {"user_id": user, "event_type": etype, "item_id": item, "category_id": cat,
+            "event_time": BASE_MS + int(t_s * 1000), "price": None, "session_id": None}

@@ -46,9 +46,35 @@ def test_taobao_every_malformed_case(tmp_path):
     assert "duplicate=1" in rep.summary()
 
 
-def test_taobao_no_time_filter(tmp_path):
-    ev, rep = D.load(write(tmp_path, "t.csv", TAOBAO), "taobao", time_range_ms=None)
-    assert rep.counts["out_of_time_range"] == 0 and len(ev) == 5
+@pytest.mark.parametrize("line,kind", [
+    ("1,2,3,pv,+1511544070", "bad_timestamp"),
+    ("1,2,3,pv,-5", "bad_timestamp"),
+    ("1,2,3,pv, 1511544070 ", None),            # cells are trimmed
+    ("1,2,3,pv,1511544070.0", "bad_timestamp"),
+    ("1,2,3,pv,99999999999999999999", "bad_timestamp"),
+    ("1,2,3,pv,0", "out_of_time_range"),
+    ('"1,2,3,pv,1511544070', "bad_quoting"),
+    ('"1",2,3,"pv",1511544070', None),
+    ('"1,2",3,pv,1511544070', "wrong_column_count"),
+    ('" ",2,3,pv,1511544070', "empty_user"),
+    ("1,2,3,PV,1511544070", "unknown_event_type"),
+])
+def test_taobao_cell_rules(tmp_path, line, kind):
+    rejected = []
+    ev, rep = D.read(write(tmp_path, "t.csv", line + "\n"), "taobao", rejected=rejected)
+    if kind is None:
+        assert len(ev) == 1 and not rejected
+    else:
+        assert len(ev) == 0 and rejected[0][1] == kind, rejected
+
+
+def test_several_files_are_one_input(tmp_path):
+    a = write(tmp_path, "a.csv", "1,100,10,pv,1511544070\n2,100,10,pv,1511544070\n")
+    b = write(tmp_path, "b.csv", "2,100,10,pv,1511544070\n3,100,10,buy,1511544071\n")
+    ev, rep = D.load([a, b], "taobao")
+    assert rep.rows_read == 4 and rep.counts["duplicate"] == 1 and len(ev) == 3
+    assert list(ev.user) == ["1", "2", "3"]
+    assert ev.line(1) == 2 and ev.order[1] >> 32 == 0  # the first file's row was kept
 
 
 REES = """event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session

@@ -41,8 +41,9 @@ def test_bundle_files(bundle):
 
 def test_spec_layout_and_version(bundle):
     spec = json.load(open(os.path.join(bundle, "model-spec.json")))
-    assert spec["format_version"] == 1 and spec["opset"] == 17 and spec["onnx_file"] == "model.onnx"
-    assert spec["window"] == {"max_events": 50, "horizon_ms": 86400000, "session_gap_ms": 1800000}
+    assert spec["format_version"] == 2 and spec["opset"] == 17 and spec["onnx_file"] == "model.onnx"
+    assert spec["window"] == {"max_events": 50, "horizon_ms": 86400000, "session_gap_ms": 1800000,
+                              "recent_ms": 1800000}
     assert spec["time"] == {"zone": "+08:00", "utc_offset_ms": 28800000}
     assert spec["event_types"]["vocabulary"] == D.DEFAULT_VOCABULARY and spec["event_types"]["padding_id"] == 0
     assert spec["hash"] == {"name": "fnv1a64-utf8", "item_buckets": 4096, "category_buckets": 1024}
@@ -51,8 +52,18 @@ def test_spec_layout_and_version(bundle):
         assert f["std"] >= 1e-6
     assert [o["name"] for o in spec["outputs"]] == ["purchase_30m", "churn_24h"]
     assert [o["alert_type"] for o in spec["outputs"]] == ["HIGH_PURCHASE_INTENT", "CHURN_RISK"]
+    assert [f["name"] for f in spec["profile_features"]] == F.profile_feature_names(D.DEFAULT_VOCABULARY)
     for o in spec["outputs"]:
-        assert 0.0 <= o["threshold"] <= 1.0 and o["threshold_rule"]["rule"]
+        assert 0.0 <= o["threshold"] <= 1.0
+        rule = o["threshold_rule"]
+        assert rule["kind"] in ("alert_rate", "precision") and 0 < rule["target"] <= 1 and rule["used"]
+        assert o["calibration"]["method"] == "platt"
+        q = o["score_quantiles"]
+        assert len(q["alert_rate"]) == len(q["threshold"]) >= 2
+        assert all(a < b for a, b in zip(q["alert_rate"], q["alert_rate"][1:]))
+        assert all(a >= b for a, b in zip(q["threshold"], q["threshold"][1:]))
+        if rule["used"] == "alert_rate":  # the rule's threshold is the quantile at its rate
+            assert o["threshold"] == pytest.approx(q["threshold"][q["alert_rate"].index(rule["target"])])
     assert spec["training_data"]["fingerprint"].startswith("sha256:")
     onnx_bytes = open(os.path.join(bundle, "model.onnx"), "rb").read()
     assert spec["model_version"] == X.model_version(onnx_bytes, spec)
@@ -125,17 +136,39 @@ def test_score_and_evaluate(bundle, tmp_path, capsys):
     assert keys == sorted(keys)
     assert all(r[2] in D.DEFAULT_VOCABULARY for r in rows[1:])
     assert all(0.0 <= float(r[4]) <= 1.0 and 0.0 <= float(r[5]) <= 1.0 for r in rows[1:])
-    assert cli.main(["evaluate", "--model", bundle, "--format", "taobao", "--input", str(src), "--split", "all"]) == 0
+    assert cli.main(["evaluate", "--model", bundle, "--format", "taobao", "--input", str(src)]) == 0
     res = json.loads(capsys.readouterr().out)
     assert set(res["metrics"]) == {"purchase_30m", "churn_24h"}
+    assert set(res["metrics"]["purchase_30m"]) >= {"roc_auc", "pr_auc", "brier", "ece"}
 
 
 def test_metrics_json_has_every_model(bundle):
     m = json.load(open(os.path.join(bundle, "metrics.json")))
-    assert set(m) == {"fusion", "lstm", "transformer", "profile_mlp", "logistic"}
-    for v in m.values():
+    assert set(m["models"]) == {"fusion", "fusion_no_pretrain", "wide_profile", "lstm", "transformer", "profile_mlp",
+                                "logistic", "heuristic"}
+    assert m["served"] in ("fusion", "fusion_no_pretrain")
+    for name, v in m["models"].items():
         for o in ("purchase_30m", "churn_24h"):
-            assert set(v[o]) >= {"roc_auc", "pr_auc"}
+            for key in ("roc_auc", "pr_auc", "brier", "ece"):
+                cell = v["cv"][o][key]
+                assert set(cell) == {"mean", "sd", "folds"}, (name, o, key)
+                assert len(cell["folds"]) == m["evaluation"]["folds"], (name, o, key)
+    for o in ("purchase_30m", "churn_24h"):
+        assert set(m["comparison_with_served"][o]) == set(m["models"]) - {m["served"]}
+
+
+def test_exported_probabilities_are_calibrated_logits(bundle):
+    """The graph applies the Platt scaling recorded in the spec: p = sigmoid(a * logit + b)."""
+    spec, model = X.load_bundle(bundle)
+    lines = [json.loads(x) for x in open(os.path.join(bundle, "golden.jsonl"))][:20]
+    t = {k: np.stack([np.array(g["features"][k]) for g in lines]).astype(
+        np.int64 if k in ("event_type", "item_bucket", "category_bucket") else np.float32) for k in F.INPUT_NAMES}
+    from seqscore_export.train import predict_logits
+    z = predict_logits(model, t)
+    p = predict(model, t)
+    for j, o in enumerate(spec["outputs"]):
+        a, b = o["calibration"]["a"], o["calibration"]["b"]
+        np.testing.assert_allclose(p[:, j], 1 / (1 + np.exp(-(a * z[:, j] + b))), rtol=1e-5, atol=1e-6)
 
 
 @requires_data
@@ -149,5 +182,6 @@ def test_quick_train_on_rees46_survives_short_data(tmp_path):
                      "--utc-offset-ms", "0", "--golden", "50"]) == 0
     spec = json.load(open(out / "model-spec.json"))
     assert spec["time"] == {"zone": "+00:00", "utc_offset_ms": 0}
-    assert spec["outputs"][1]["threshold_rule"]["used"] == "default"
+    assert spec["outputs"][1]["calibration"] == {"method": "platt", "a": 1.0, "b": 0.0,
+                                                 "fitted_on": "out-of-fold logits of the cross-validation"}
     assert sum(1 for _ in open(out / "golden.jsonl")) == 50

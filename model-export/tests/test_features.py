@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import ev, events_from
+from conftest import BASE_MS, ev, events_from
 from seqscore_export import features as F
 
 
@@ -89,7 +89,7 @@ def test_count_cut_and_users_do_not_mix(tmp_path):
     assert raw["event_type"][7].tolist() == [0, 0, 0, 2]
     # row 6 = user u's 6th event: window = its events 2..5
     assert raw["item_bucket"][6].tolist() == [F.bucket(f"I{i}", 4096) for i in range(2, 6)]
-    assert raw["profile_raw"][6][-1] == 1.0
+    assert raw["profile_raw"][6][enc.profile_names.index("window_length")] == 1.0
 
 
 def test_ties_keep_arrival_order(tmp_path):
@@ -129,3 +129,49 @@ def test_standardise_zeroes_padding(tmp_path):
     assert t["seq_numeric"][1, 2, 4] == np.float32((1 - 0.5) / 2.0)  # same_item of e with itself
     raw = enc.encode_raw(np.array([1]))
     assert np.array_equal(t["profile"][1], ((raw["profile_raw"][0] - 1.0) / 4.0).astype(np.float32))
+
+
+def test_format_two_profile_features_match_the_java_hand_made_window(tmp_path):
+    """The same window as flink-job's FeatureEncoderTest.formatTwoProfileFeaturesOfTheScoredEvent."""
+    midnight_cn = 1_511_539_200
+    recs = [ev("u", "view", "i1", 0, "c1"), ev("u", "cart", "i2", 300, "c1"), ev("u", "view", "i1", 1200, "c2"),
+            ev("u", "cart", "i1", 1500, "c1")]
+    for r in recs:  # absolute times from the Java test: 2017-11-25 00:00 China time + offsets
+        r["event_time"] = r["event_time"] - BASE_MS + midnight_cn * 1000
+    e = events_from(tmp_path, recs)
+    c = F.default_constants(max_events=5, horizon_ms=3_600_000, session_gap_ms=600_000, recent_ms=600_000)
+    enc = F.Encoder(e, c)
+    p = dict(zip(enc.profile_names, enc.encode_raw(np.array([3]))["profile_raw"][0]))
+    assert len(enc.profile_names) == 27 and enc.profile_names[:12] == F.profile_feature_names(enc.vocab, 1)
+    assert [p[f"recent_{t}"] for t in enc.vocab] == pytest.approx([math.log1p(1), math.log1p(1), 0, 0, 0])
+    assert [p[f"is_{t}"] for t in enc.vocab] == [0, 1, 0, 0, 0]
+    angle = 2 * math.pi * 1500 / 86400
+    assert [p["since_prev_event"], p["same_item_count"], p["same_category_count"], p["event_hour_sin"],
+            p["event_hour_cos"]] == pytest.approx([math.log1p(300), math.log1p(2), math.log1p(2), math.sin(angle),
+                                                   math.cos(angle)])
+
+
+def test_lone_event_has_a_full_horizon_since_the_previous_one(tmp_path):
+    r, enc = enc_last(tmp_path, [ev("u", "buy", "i9", 0)], N=5, horizon_ms=3_600_000)
+    p = dict(zip(enc.profile_names, r["profile_raw"]))
+    assert p["since_prev_event"] == pytest.approx(math.log1p(3600))
+    assert p["same_item_count"] == 0 and p["same_category_count"] == 0
+    assert p["recent_buy"] == pytest.approx(math.log1p(1)) and p["is_buy"] == 1
+
+
+def test_spec_selects_profile_features_by_name(tmp_path):
+    e = events_from(tmp_path, [ev("u", "view", "A", 0), ev("u", "cart", "A", 10)])
+    spec = F.default_constants(max_events=3)
+    names = ["is_cart", "count_view", "recent_view"]
+    spec["sequence_features"] = [{"name": n, "mean": 0.0, "std": 1.0} for n in F.SEQUENCE_FEATURES]
+    spec["profile_features"] = [{"name": n, "mean": 0.0, "std": 1.0} for n in names]
+    enc = F.spec_encoder(e, spec)
+    raw = enc.encode_raw(np.array([1]))["profile_raw"][0]
+    assert raw.tolist() == pytest.approx([1.0, math.log1p(1), math.log1p(1)])
+    spec["profile_features"].append({"name": "is_click", "mean": 0.0, "std": 1.0})
+    with pytest.raises(ValueError, match="is_click"):
+        F.spec_encoder(e, spec)
+    spec["profile_features"] = spec["profile_features"][:3]
+    del spec["window"]["recent_ms"]
+    with pytest.raises(ValueError, match="recent_ms"):
+        F.spec_encoder(e, spec)

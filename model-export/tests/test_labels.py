@@ -1,6 +1,6 @@
 import numpy as np
 
-from conftest import ev, events_from
+from conftest import BASE_MS, ev, events_from
 from seqscore_export import labels as L
 
 
@@ -31,7 +31,7 @@ def test_churn_and_mask(tmp_path):
     # end = 3D + 50 -> defined for t <= 2D + 50
     assert c.tolist() == [0, 1, 1, 1, 1]
     assert m.tolist() == [1, 1, 0, 1, 0]
-    _, c2, m2 = lab(tmp_path, recs, end=10 * D * 1000)
+    _, c2, m2 = lab(tmp_path, recs, end=BASE_MS + 10 * D * 1000)
     assert m2.tolist() == [1, 1, 1, 1, 1]
 
 

@@ -56,6 +56,14 @@ def naive_window(events, e_idx, c):
         prof.append(math.log1p(H / 1000))
         prof.append(0.0)
     prof.append(L / N)
+    R = c["window"]["recent_ms"]
+    prof += [math.log1p(sum(1 for x in win if x["event_type"] == t and te - x["event_time"] < R)) for t in vocab]
+    prof += [1.0 if e["event_type"] == t else 0.0 for t in vocab]
+    prof.append(math.log1p((min(te - win[-2]["event_time"], H) if L >= 2 else H) / 1000))
+    prof.append(math.log1p(sum(1 for x in win[:-1] if x["item_id"] == e["item_id"])))
+    prof.append(math.log1p(sum(1 for x in win[:-1] if x["category_id"] == e["category_id"])))
+    s_e = ((te + off) % 86400000) / 1000
+    prof += [math.sin(2 * math.pi * s_e / 86400), math.cos(2 * math.pi * s_e / 86400)]
     mask = [0.0] * (N - L) + [1.0] * L
     return et, ib, cb, seq, mask, prof
 

@@ -7,7 +7,8 @@ import java.util.Set;
 
 /**
  * Decides whether an input record can be scored, and if not, why. Pure and serializable: the watermark assigner
- * uses it too, so that a record the pipeline will reject can never move event time forward.
+ * uses it too, so that a record the pipeline will reject can never move event time forward. The field rules are
+ * {@link ClickRules}, shared with the file readers; the vocabulary and the clock are the job's own checks.
  */
 public final class EventValidator implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -55,20 +56,10 @@ public final class EventValidator implements Serializable {
         if (r.fieldError != null) {
             return new Verdict(DeadLetterReason.INVALID_FIELD, r.fieldError);
         }
-        if (isBlank(r.userId)) {
-            return new Verdict(DeadLetterReason.INVALID_FIELD, "user_id is missing or empty");
-        }
-        if (isBlank(r.itemId)) {
-            return new Verdict(DeadLetterReason.INVALID_FIELD, "item_id is missing or empty");
-        }
-        if (r.eventTime == null) {
-            return new Verdict(DeadLetterReason.INVALID_FIELD, "event_time is missing");
-        }
-        if (r.eventTime <= 0) {
-            return new Verdict(DeadLetterReason.INVALID_FIELD, "event_time " + r.eventTime + " is not after 1970");
-        }
-        if (r.price != null && (r.price.isNaN() || r.price.isInfinite() || r.price < 0)) {
-            return new Verdict(DeadLetterReason.INVALID_FIELD, "price " + r.price + " is not a non-negative number");
+        try {
+            ClickRules.check(r.userId, r.itemId, r.eventTime, r.price);
+        } catch (Rejection e) {
+            return new Verdict(DeadLetterReason.INVALID_FIELD, e.getMessage());
         }
         if (r.eventType == null || !vocabulary.contains(r.eventType)) {
             return new Verdict(
@@ -83,9 +74,5 @@ public final class EventValidator implements Serializable {
                             + maxFutureSkewMs + " ms)");
         }
         return OK;
-    }
-
-    private static boolean isBlank(String s) {
-        return s == null || s.isBlank();
     }
 }

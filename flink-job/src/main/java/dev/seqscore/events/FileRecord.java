@@ -15,7 +15,8 @@ import dev.seqscore.avro.ClickEvent;
  *                     epoch milliseconds for canonical), or null when the line has no such cell; backtests echo it
  * @param event        the mapped event, or null when rejected
  * @param rejection    why the line was rejected, e.g. {@code "unknown event type 'zzz'"}, or null when valid
- * @param rejectionKind a stable, value-free key of the rejection for counting ({@code "unknown_event_type"}), or null
+ * @param rejectionKind the {@link DropKind#key()} of the rejection, for counting ({@code "unknown_event_type"}), or
+ *                      null
  */
 public record FileRecord(
         long lineNumber,
@@ -39,8 +40,8 @@ public record FileRecord(
         return new FileRecord(lineNumber, rawLine, rawTimestamp, Objects.requireNonNull(event), null, null);
     }
 
-    static FileRecord rejected(long lineNumber, String rawLine, String rawTimestamp, String kind, String reason) {
-        return new FileRecord(lineNumber, rawLine, rawTimestamp, null, reason, kind);
+    static FileRecord rejected(long lineNumber, String rawLine, String rawTimestamp, DropKind kind, String reason) {
+        return new FileRecord(lineNumber, rawLine, rawTimestamp, null, reason, kind.key());
     }
 
     /** True when the line mapped to an event. */

@@ -20,7 +20,9 @@ public final class FeatureEncoder implements Serializable {
 
     private static final int GAP = 0, AGE = 1, HOUR_SIN = 2, HOUR_COS = 3, SAME_ITEM = 4, SAME_CATEGORY = 5;
     private static final int COUNT = 0, DISTINCT_ITEMS = 1, DISTINCT_CATEGORIES = 2, CARTS_WITHOUT_BUY = 3,
-            SESSION_EVENTS = 4, SINCE_PREV_BUY = 5, HAS_PREV_BUY = 6, WINDOW_LENGTH = 7;
+            SESSION_EVENTS = 4, SINCE_PREV_BUY = 5, HAS_PREV_BUY = 6, WINDOW_LENGTH = 7, RECENT = 8, IS_TYPE = 9,
+            SINCE_PREV_EVENT = 10, SAME_ITEM_COUNT = 11, SAME_CATEGORY_COUNT = 12, EVENT_HOUR_SIN = 13,
+            EVENT_HOUR_COS = 14;
 
     private final ModelSpec spec;
     private final int n;
@@ -29,6 +31,7 @@ public final class FeatureEncoder implements Serializable {
     private final int categoryBuckets;
     private final long horizonMs;
     private final long sessionGapMs;
+    private final long recentMs;
     private final long utcOffsetMs;
     /** 0 if the vocabulary has no such type, which no real event carries. */
     private final int cartId;
@@ -38,7 +41,7 @@ public final class FeatureEncoder implements Serializable {
     private final double[] seqMean;
     private final double[] seqStd;
     private final int[] profCode;
-    /** For COUNT: the vocabulary id counted. */
+    /** For COUNT, RECENT and IS_TYPE: the vocabulary id. */
     private final int[] profParam;
     private final double[] profMean;
     private final double[] profStd;
@@ -46,6 +49,7 @@ public final class FeatureEncoder implements Serializable {
     private transient int[] scratchItem;
     private transient int[] scratchCategory;
     private transient int[] scratchTypeCount;
+    private transient int[] scratchRecentCount;
 
     public FeatureEncoder(ModelSpec spec) {
         this.spec = spec;
@@ -55,6 +59,7 @@ public final class FeatureEncoder implements Serializable {
         this.categoryBuckets = spec.categoryBuckets();
         this.horizonMs = spec.horizonMs();
         this.sessionGapMs = spec.sessionGapMs();
+        this.recentMs = spec.recentMs();
         this.utcOffsetMs = spec.utcOffsetMs();
         this.cartId = spec.typeId("cart");
         this.buyId = spec.typeId("buy");
@@ -81,11 +86,21 @@ public final class FeatureEncoder implements Serializable {
         profParam = new int[prof.size()];
         for (int f = 0; f < prof.size(); f++) {
             String name = prof.get(f).name();
-            int counted = name.startsWith(ModelSpec.COUNT_PREFIX)
-                    ? spec.typeId(name.substring(ModelSpec.COUNT_PREFIX.length())) : 0;
-            if (counted > 0) {
-                profCode[f] = COUNT;
-                profParam[f] = counted;
+            int prefixCode = -1;
+            for (String prefix : ModelSpec.TYPE_PREFIXES) {
+                int type = name.startsWith(prefix) ? spec.typeId(name.substring(prefix.length())) : 0;
+                if (type > 0) {
+                    prefixCode = switch (prefix) {
+                        case ModelSpec.COUNT_PREFIX -> COUNT;
+                        case ModelSpec.RECENT_PREFIX -> RECENT;
+                        default -> IS_TYPE;
+                    };
+                    profParam[f] = type;
+                    break;
+                }
+            }
+            if (prefixCode >= 0) {
+                profCode[f] = prefixCode;
                 continue;
             }
             profCode[f] = switch (name) {
@@ -96,6 +111,11 @@ public final class FeatureEncoder implements Serializable {
                 case "since_prev_buy" -> SINCE_PREV_BUY;
                 case "has_prev_buy" -> HAS_PREV_BUY;
                 case "window_length" -> WINDOW_LENGTH;
+                case "since_prev_event" -> SINCE_PREV_EVENT;
+                case "same_item_count" -> SAME_ITEM_COUNT;
+                case "same_category_count" -> SAME_CATEGORY_COUNT;
+                case "event_hour_sin" -> EVENT_HOUR_SIN;
+                case "event_hour_cos" -> EVENT_HOUR_COS;
                 default -> throw notImplemented("profile", name);
             };
         }
@@ -157,11 +177,16 @@ public final class FeatureEncoder implements Serializable {
             scratchItem = new int[n];
             scratchCategory = new int[n];
             scratchTypeCount = new int[vocabularySize + 1];
+            scratchRecentCount = new int[vocabularySize + 1];
         }
         int[] itemB = scratchItem;
         int[] catB = scratchCategory;
         int[] typeCount = scratchTypeCount;
+        int[] recentCount = scratchRecentCount;
         Arrays.fill(typeCount, 0);
+        Arrays.fill(recentCount, 0);
+        int sameItemBefore = 0;
+        int sameCategoryBefore = 0;
 
         final int s = seqCode.length;
         final int base = row * n;
@@ -188,6 +213,15 @@ public final class FeatureEncoder implements Serializable {
             typeCount[type]++;
             String item = nonNull(ev.itemId);
             String category = nonNull(ev.categoryId);
+            if (te - ev.eventTime < recentMs) {
+                recentCount[type]++;
+            }
+            boolean sameItem = item.equals(lastItem);
+            boolean sameCategory = category.equals(lastCategory);
+            if (i < len - 1) {
+                sameItemBefore += sameItem ? 1 : 0;
+                sameCategoryBefore += sameCategory ? 1 : 0;
+            }
             int ib = Fnv1a64.bucket(item, itemBuckets);
             int cb = Fnv1a64.bucket(category, categoryBuckets);
             itemB[i] = ib;
@@ -207,8 +241,8 @@ public final class FeatureEncoder implements Serializable {
                     case AGE -> Math.log1p((te - t) / 1000.0);
                     case HOUR_SIN -> Math.sin(dayAngle(t));
                     case HOUR_COS -> Math.cos(dayAngle(t));
-                    case SAME_ITEM -> item.equals(lastItem) ? 1.0 : 0.0;
-                    default -> category.equals(lastCategory) ? 1.0 : 0.0;
+                    case SAME_ITEM -> sameItem ? 1.0 : 0.0;
+                    default -> sameCategory ? 1.0 : 0.0;
                 };
                 batch.seqNumeric[o + f] = (float) ((raw - seqMean[f]) / seqStd[f]);
             }
@@ -229,7 +263,15 @@ public final class FeatureEncoder implements Serializable {
                     yield Math.log1p(since / 1000.0);
                 }
                 case HAS_PREV_BUY -> previousBuy(window, len) >= 0 ? 1.0 : 0.0;
-                default -> (double) len / n;
+                case WINDOW_LENGTH -> (double) len / n;
+                case RECENT -> Math.log1p(recentCount[profParam[f]]);
+                case IS_TYPE -> last.typeId == profParam[f] ? 1.0 : 0.0;
+                case SINCE_PREV_EVENT -> Math.log1p(
+                        (len < 2 ? horizonMs : Math.min(te - window.get(len - 2).eventTime, horizonMs)) / 1000.0);
+                case SAME_ITEM_COUNT -> Math.log1p(sameItemBefore);
+                case SAME_CATEGORY_COUNT -> Math.log1p(sameCategoryBefore);
+                case EVENT_HOUR_SIN -> Math.sin(dayAngle(te));
+                default -> Math.cos(dayAngle(te));
             };
             batch.profile[po + f] = (float) ((raw - profMean[f]) / profStd[f]);
         }

@@ -19,7 +19,7 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * The parsed, validated {@code model-spec.json} of a model bundle (docs/feature-contract.md, format_version 1):
+ * The parsed, validated {@code model-spec.json} of a model bundle (docs/feature-contract.md, format_version 1 or 2):
  * every constant the job needs to rebuild the model's input tensors and to turn its outputs into alerts.
  *
  * <p>Immutable and {@link Serializable}, because it travels inside Flink operators to the TaskManagers. Construction
@@ -29,16 +29,26 @@ import java.util.Set;
 public final class ModelSpec implements Serializable {
     private static final long serialVersionUID = 1L;
 
-    public static final int FORMAT_VERSION = 1;
+    /** The format this job writes about and reads; it reads format 1 too (no recent window, no quantiles). */
+    public static final int FORMAT_VERSION = 2;
     public static final String HASH_NAME = "fnv1a64-utf8";
 
     /** Sequence features the encoder implements. */
     public static final List<String> SEQUENCE_FEATURES =
             List.of("gap_log1p", "age_log1p", "hour_sin", "hour_cos", "same_item", "same_category");
-    /** Profile features the encoder implements, besides one {@code count_<type>} per vocabulary entry. */
+    /**
+     * Profile features the encoder implements, besides one per vocabulary entry and prefix in
+     * {@link #TYPE_PREFIXES}.
+     */
     public static final List<String> PROFILE_FEATURES = List.of("distinct_items", "distinct_categories",
-            "carts_without_buy", "session_events", "since_prev_buy", "has_prev_buy", "window_length");
+            "carts_without_buy", "session_events", "since_prev_buy", "has_prev_buy", "window_length",
+            "since_prev_event", "same_item_count", "same_category_count", "event_hour_sin", "event_hour_cos");
     public static final String COUNT_PREFIX = "count_";
+    /** Events of the type in the last {@code window.recent_ms}. */
+    public static final String RECENT_PREFIX = "recent_";
+    /** 1 if the scored event has the type. */
+    public static final String IS_PREFIX = "is_";
+    public static final List<String> TYPE_PREFIXES = List.of(COUNT_PREFIX, RECENT_PREFIX, IS_PREFIX);
 
     /** The input tensors the encoder produces, in contract order. */
     public static final List<String> INPUT_NAMES =
@@ -68,12 +78,47 @@ public final class ModelSpec implements Serializable {
 
     /**
      * A model output: a probability per row, and how it becomes an alert. {@code thresholdRule} says how the threshold
-     * was chosen: the spec's text, or its object as compact JSON.
+     * was chosen: the spec's text, or its object as compact JSON. {@code quantiles} (format 2, may be null) maps an
+     * alert rate to a threshold.
      */
     public record OutputSpec(String name, String dtype, List<String> shape, String alertType, double threshold,
-                             String thresholdRule) implements Serializable {
+                             String thresholdRule, ScoreQuantiles quantiles) implements Serializable {
         public TensorSpec tensor() {
             return new TensorSpec(name, dtype, shape);
+        }
+    }
+
+    /**
+     * The training scores' upper quantiles ({@code outputs[].score_quantiles}): at alert rate {@code alertRates[i]}
+     * (the fraction of all scored events at or above it), the threshold {@code thresholds[i]}. Rates increase strictly
+     * and thresholds do not increase.
+     */
+    public record ScoreQuantiles(List<Double> alertRates, List<Double> thresholds) implements Serializable {
+        /**
+         * The threshold that alerts on a fraction {@code rate} of events: the stored one at a stored rate, else
+         * interpolated linearly in log(rate) between the two neighbouring rates.
+         *
+         * @throws IllegalArgumentException naming the covered range when {@code rate} lies outside it
+         */
+        public double thresholdFor(double rate) {
+            double lo = alertRates.get(0);
+            double hi = alertRates.get(alertRates.size() - 1);
+            if (!(rate >= lo && rate <= hi)) {
+                throw new IllegalArgumentException("alert rate " + rate + " is outside the range the model's score "
+                        + "quantiles cover, [" + lo + ", " + hi + "]");
+            }
+            for (int i = 0; i < alertRates.size() - 1; i++) {
+                double r0 = alertRates.get(i);
+                double r1 = alertRates.get(i + 1);
+                if (rate == r0) {
+                    return thresholds.get(i);
+                }
+                if (rate < r1) {
+                    double w = (Math.log(rate) - Math.log(r0)) / (Math.log(r1) - Math.log(r0));
+                    return thresholds.get(i) + w * (thresholds.get(i + 1) - thresholds.get(i));
+                }
+            }
+            return thresholds.get(thresholds.size() - 1);
         }
     }
 
@@ -84,6 +129,8 @@ public final class ModelSpec implements Serializable {
     private final int maxEvents;
     private final long horizonMs;
     private final long sessionGapMs;
+    private final long recentMs;
+    private final int formatVersion;
     private final String zone;
     private final long utcOffsetMs;
     private final List<String> vocabulary;
@@ -98,9 +145,10 @@ public final class ModelSpec implements Serializable {
     private ModelSpec(Parser p) {
         JsonNode root = p.root;
         int format = p.positiveInt(root, "format_version");
-        if (format != FORMAT_VERSION) {
-            throw p.fail("format_version is " + format + " but this job reads format_version " + FORMAT_VERSION);
+        if (format != 1 && format != FORMAT_VERSION) {
+            throw p.fail("format_version is " + format + " but this job reads format_version 1 or " + FORMAT_VERSION);
         }
+        this.formatVersion = format;
         this.source = p.source;
         this.modelVersion = p.nonEmptyText(root, "model_version");
         this.onnxFile = p.nonEmptyText(root, "onnx_file");
@@ -113,6 +161,7 @@ public final class ModelSpec implements Serializable {
         this.maxEvents = p.positiveInt(window, "window.max_events");
         this.horizonMs = p.positiveLong(window, "window.horizon_ms");
         this.sessionGapMs = p.positiveLong(window, "window.session_gap_ms");
+        this.recentMs = window.has("recent_ms") ? p.positiveLong(window, "window.recent_ms") : 0L;
 
         JsonNode time = p.object(root, "time");
         this.zone = time.has("zone") ? p.nonEmptyText(time, "time.zone") : "";
@@ -156,9 +205,16 @@ public final class ModelSpec implements Serializable {
                 p.features(root, "sequence_features", "sequence feature", Set.copyOf(SEQUENCE_FEATURES));
         Set<String> profileKnown = new HashSet<>(PROFILE_FEATURES);
         for (String t : vocabulary) {
-            profileKnown.add(COUNT_PREFIX + t);
+            for (String prefix : TYPE_PREFIXES) {
+                profileKnown.add(prefix + t);
+            }
         }
         this.profileFeatures = p.features(root, "profile_features", "profile feature", profileKnown);
+        for (FeatureSpec f : profileFeatures) {
+            if (f.name().startsWith(RECENT_PREFIX) && recentMs == 0) {
+                throw p.fail("profile feature '" + f.name() + "' needs 'window.recent_ms', which is missing");
+            }
+        }
 
         this.inputs = p.inputs(root, maxEvents, sequenceFeatures.size(), profileFeatures.size());
         this.outputs = p.outputs(root);
@@ -220,6 +276,15 @@ public final class ModelSpec implements Serializable {
 
     public long sessionGapMs() {
         return sessionGapMs;
+    }
+
+    /** The recent window of the {@code recent_<type>} features; 0 when the spec has none. */
+    public long recentMs() {
+        return recentMs;
+    }
+
+    public int formatVersion() {
+        return formatVersion;
     }
 
     public String zone() {
@@ -293,7 +358,7 @@ public final class ModelSpec implements Serializable {
     @Override
     public String toString() {
         return "ModelSpec{" + modelVersion + " from " + source + ", N=" + maxEvents + ", horizon=" + horizonMs
-                + "ms, S=" + sequenceFeatures.size() + ", P=" + profileFeatures.size() + ", outputs="
+                + "ms, recent=" + recentMs + "ms, S=" + sequenceFeatures.size() + ", P=" + profileFeatures.size() + ", outputs="
                 + outputs.stream().map(OutputSpec::name).toList() + "}";
     }
 
@@ -465,6 +530,45 @@ public final class ModelSpec implements Serializable {
             return List.copyOf(out);
         }
 
+        ScoreQuantiles quantiles(JsonNode output, String at, String name) {
+            JsonNode q = output.get("score_quantiles");
+            if (q == null || q.isNull()) {
+                return null;
+            }
+            if (!q.isObject()) throw fail("'" + at + ".score_quantiles' must be an object, got " + q);
+            JsonNode rates = array(q, at + ".score_quantiles.alert_rate");
+            JsonNode thresholds = array(q, at + ".score_quantiles.threshold");
+            if (rates.size() < 2 || rates.size() != thresholds.size()) {
+                throw fail("output '" + name + "' has score_quantiles with " + rates.size() + " alert rates and "
+                        + thresholds.size() + " thresholds; it needs two or more of each, as many of one as of the other");
+            }
+            List<Double> r = new ArrayList<>();
+            List<Double> t = new ArrayList<>();
+            for (int i = 0; i < rates.size(); i++) {
+                double rate = finite(rates, at + ".score_quantiles.alert_rate[" + i + "]", i);
+                double thr = finite(thresholds, at + ".score_quantiles.threshold[" + i + "]", i);
+                if (!(rate > 0 && rate <= 1) || (i > 0 && rate <= r.get(i - 1))) {
+                    throw fail("output '" + name + "' score_quantiles.alert_rate must increase strictly within (0, 1],"
+                            + " got " + rates);
+                }
+                if (!(thr >= 0 && thr <= 1) || (i > 0 && thr > t.get(i - 1))) {
+                    throw fail("output '" + name + "' score_quantiles.threshold must not increase and lie in [0, 1],"
+                            + " got " + thresholds);
+                }
+                r.add(rate);
+                t.add(thr);
+            }
+            return new ScoreQuantiles(List.copyOf(r), List.copyOf(t));
+        }
+
+        double finite(JsonNode array, String path, int index) {
+            JsonNode n = array.get(index);
+            if (n == null || !n.isNumber() || !Double.isFinite(n.asDouble())) {
+                throw fail("'" + path + "' must be a finite number, got " + n);
+            }
+            return n.asDouble();
+        }
+
         List<OutputSpec> outputs(JsonNode root) {
             JsonNode arr = array(root, "outputs");
             if (arr.isEmpty()) throw fail("'outputs' is empty: the model would score nothing");
@@ -495,7 +599,8 @@ public final class ModelSpec implements Serializable {
                 // The exporter writes an object (rule, fallback, validation metrics); keep it whole, as compact JSON.
                 String thresholdRule = rule == null || rule.isNull() ? "" : rule.isTextual() ? rule.asText()
                         : rule.toString();
-                out.add(new OutputSpec(name, dtype, shape, alertType, threshold, thresholdRule));
+                out.add(new OutputSpec(name, dtype, shape, alertType, threshold, thresholdRule,
+                        quantiles(t, at, name)));
             }
             return List.copyOf(out);
         }

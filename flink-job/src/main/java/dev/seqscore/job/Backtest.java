@@ -6,6 +6,7 @@ import dev.seqscore.options.OptionSet;
 import dev.seqscore.options.OptionValues;
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.DeadLetter;
+import dev.seqscore.events.DuplicateFilter;
 import dev.seqscore.events.EventFileReader;
 import dev.seqscore.events.FileRecord;
 import dev.seqscore.events.InputRecord;
@@ -126,9 +127,13 @@ public final class Backtest {
                 "Scores a data file with the job's operators and model, in event-time order.");
     }
 
-    /** Runs the pipeline over the rows on {@code env} and collects everything it emits. */
-    public static Result run(StreamExecutionEnvironment env, List<FileRecord> rows, String source,
+    /**
+     * Runs the pipeline over the rows on {@code env} and collects everything it emits. Exact duplicates are dropped
+     * first, over the whole file, as training drops them (the cleaning contract); they count as rejected rows.
+     */
+    public static Result run(StreamExecutionEnvironment env, List<FileRecord> fileRows, String source,
             PipelineSettings settings) throws Exception {
+        List<FileRecord> rows = DuplicateFilter.apply(fileRows);
         List<InputRecord> inputs = new ArrayList<>();
         Map<String, Long> rejected = new TreeMap<>();
         for (FileRecord row : rows) {
@@ -229,9 +234,8 @@ public final class Backtest {
         r.alerts().forEach(a -> alertsByType.merge(a.getAlertType(), 1L, Long::sum));
         Map<String, Long> dlqByReason = new TreeMap<>();
         r.deadLetters().forEach(d -> dlqByReason.merge(d.getReason(), 1L, Long::sum));
-        long duplicates = r.validRows() - r.scores().size() - r.deadLetters().size();
         return "backtest: " + r.rows().size() + " rows, " + r.validRows() + " events, " + r.scores().size()
-                + " scored, " + duplicates + " exact duplicates dropped\n"
+                + " scored\n"
                 + "  rejected rows: " + (r.rejectedRows().isEmpty() ? "none" : r.rejectedRows()) + "\n"
                 + "  dead letters:  " + (dlqByReason.isEmpty() ? "none" : dlqByReason) + "\n"
                 + "  alerts:        " + (alertsByType.isEmpty() ? "none" : alertsByType);

@@ -19,7 +19,8 @@ import java.util.Properties;
  * The job's options, typed: each is one {@link Option} definition (name, type, default, help, validation) in
  * {@link #OPTIONS}, from which parsing, checking and {@code --help} all follow. The accessors below read them.
  *
- * <p>Two families pass through: {@code --threshold.<output> X} overrides one model output's alert threshold, and
+ * <p>Three families pass through: {@code --threshold.<output> X} overrides one model output's alert threshold,
+ * {@code --alert-rate.<output> F} sets it from the spec's score quantiles instead, and
  * {@code --kafka.<property> V} (or {@code --kafka-properties FILE}) sets Kafka client properties on every source and
  * sink. Secrets belong in that file, never in a flag: Flink shows program arguments in its web UI.
  */
@@ -54,6 +55,10 @@ public final class JobConfig implements Serializable {
     public static final PrefixOption<Double> THRESHOLD = new PrefixOption<>("threshold", "<output>",
             Option.number("threshold", "", "alert threshold for one model output, e.g. --threshold.purchase_30m 0.6; "
                     + "default: the spec's", 0.0, 1.0));
+    public static final PrefixOption<Double> ALERT_RATE = new PrefixOption<>("alert-rate", "<output>",
+            Option.number("alert-rate", "", "alert on this fraction of events for one model output, e.g. "
+                    + "--alert-rate.churn_24h 0.005: the threshold comes from the score quantiles in "
+                    + "model-spec.json; not together with --threshold.<output>", 0.0, 1.0));
     public static final Option<Duration> COOLDOWN = Option.duration("cooldown", "10m",
             "per user and alert type, the minimum event time between two alerts");
     public static final Option<String> DELIVERY = Option.oneOf("delivery", "exactly-once",
@@ -111,7 +116,7 @@ public final class JobConfig implements Serializable {
                     COOLDOWN, DELIVERY, TRANSACTIONAL_ID_PREFIX, CHECKPOINT_INTERVAL, CHECKPOINT_DIR, SAVEPOINT_DIR,
                     STATE_BACKEND, MAX_OUT_OF_ORDERNESS, IDLENESS, MAX_FUTURE_SKEW, STATE_TTL, PARALLELISM,
                     MAX_PARALLELISM, ORT_THREADS, SCORE_BATCH, SCORE_MAX_DELAY, KAFKA_PROPERTIES, PSEUDONYMIZE_KEY_FILE, HELP)
-            .add(THRESHOLD, KAFKA_PROPERTY);
+            .add(THRESHOLD, ALERT_RATE, KAFKA_PROPERTY);
 
     private final OptionValues values;
 
@@ -235,6 +240,11 @@ public final class JobConfig implements Serializable {
 
     public Map<String, Double> thresholds() {
         return values.get(THRESHOLD);
+    }
+
+    /** {@code --alert-rate.<output>} values by output name. */
+    public Map<String, Double> alertRates() {
+        return values.get(ALERT_RATE);
     }
 
     public Duration cooldown() {

@@ -1,6 +1,7 @@
 package dev.seqscore.job;
 
 import dev.seqscore.options.ConfigException;
+import dev.seqscore.options.PrefixOption;
 import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.events.EventValidator;
 import dev.seqscore.features.ModelSpec;
@@ -45,16 +46,18 @@ public final class PipelineSettings implements Serializable {
                     + spec.maxEvents() + " events (the tensors are that wide)");
         }
         this.horizonMs = b.horizon == null ? spec.horizonMs() : b.horizon.toMillis();
+        List<String> outputNames = spec.outputs().stream().map(ModelSpec.OutputSpec::name).toList();
+        for (PrefixOption<Double> family : List.of(JobConfig.THRESHOLD, JobConfig.ALERT_RATE)) {
+            for (String name : (family == JobConfig.THRESHOLD ? b.thresholds : b.alertRates).keySet()) {
+                if (!outputNames.contains(name)) {
+                    throw new ConfigException("--" + family.prefix() + "." + name + ": the model has no output '"
+                            + name + "' (outputs: " + outputNames + ")");
+                }
+            }
+        }
         List<AlertPolicy.Rule> rules = new ArrayList<>();
         for (ModelSpec.OutputSpec o : spec.outputs()) {
-            double threshold = b.thresholds.getOrDefault(o.name(), o.threshold());
-            rules.add(new AlertPolicy.Rule(o.name(), o.alertType(), threshold));
-        }
-        for (String name : b.thresholds.keySet()) {
-            if (spec.outputs().stream().noneMatch(o -> o.name().equals(name))) {
-                throw new ConfigException("--threshold." + name + ": the model has no output '" + name
-                        + "' (outputs: " + spec.outputs().stream().map(ModelSpec.OutputSpec::name).toList() + ")");
-            }
+            rules.add(new AlertPolicy.Rule(o.name(), o.alertType(), threshold(o, b)));
         }
         this.alertPolicy = new AlertPolicy(rules, b.cooldown.toMillis(), spec.modelVersion());
         this.maxOutOfOrderness = b.maxOutOfOrderness;
@@ -67,6 +70,36 @@ public final class PipelineSettings implements Serializable {
         this.maxParallelism = b.maxParallelism;
         this.clock = b.clock;
         this.pseudonymizer = b.pseudonymizer;
+    }
+
+    /**
+     * An output's threshold: {@code --threshold.<output>}, else the one {@code --alert-rate.<output>} implies by the
+     * spec's score quantiles, else the spec's own (chosen by the rule it records).
+     */
+    private static double threshold(ModelSpec.OutputSpec o, Builder b) {
+        String threshold = "--" + JobConfig.THRESHOLD.prefix() + "." + o.name();
+        String alertRate = "--" + JobConfig.ALERT_RATE.prefix() + "." + o.name();
+        Double explicit = b.thresholds.get(o.name());
+        Double rate = b.alertRates.get(o.name());
+        if (explicit != null && rate != null) {
+            throw new ConfigException(threshold + " and " + alertRate + " both set the alert threshold of '"
+                    + o.name() + "': give only one of them");
+        }
+        if (explicit != null) {
+            return explicit;
+        }
+        if (rate == null) {
+            return o.threshold();
+        }
+        if (o.quantiles() == null) {
+            throw new ConfigException(alertRate + ": the model's spec has no score quantiles for '" + o.name()
+                    + "' (bundles before format_version 2 have none); set " + threshold + " instead");
+        }
+        try {
+            return o.quantiles().thresholdFor(rate);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException(alertRate + " " + rate + ": " + e.getMessage());
+        }
     }
 
     public ModelSpec spec() {
@@ -87,6 +120,7 @@ public final class PipelineSettings implements Serializable {
                 .maxEvents(c.maxEvents())
                 .horizon(c.horizon())
                 .thresholds(c.thresholds())
+                .alertRates(c.alertRates())
                 .cooldown(c.cooldown())
                 .maxOutOfOrderness(c.maxOutOfOrderness())
                 .idleness(c.idleness())
@@ -107,6 +141,7 @@ public final class PipelineSettings implements Serializable {
         private Integer maxEvents;
         private Duration horizon;
         private Map<String, Double> thresholds = Map.of();
+        private Map<String, Double> alertRates = Map.of();
         private Duration cooldown = JobConfig.COOLDOWN.defaultValue();
         private Duration maxOutOfOrderness = JobConfig.MAX_OUT_OF_ORDERNESS.defaultValue();
         private Duration idleness = JobConfig.IDLENESS.defaultValue();
@@ -126,6 +161,7 @@ public final class PipelineSettings implements Serializable {
         public Builder maxEvents(Integer v) { maxEvents = v; return this; }
         public Builder horizon(Duration v) { horizon = v; return this; }
         public Builder thresholds(Map<String, Double> v) { thresholds = Map.copyOf(v); return this; }
+        public Builder alertRates(Map<String, Double> v) { alertRates = Map.copyOf(v); return this; }
         public Builder cooldown(Duration v) { cooldown = v; return this; }
         public Builder maxOutOfOrderness(Duration v) { maxOutOfOrderness = v; return this; }
         public Builder idleness(Duration v) { idleness = v; return this; }

@@ -78,18 +78,23 @@ class EventFileReaderTest {
         @CsvSource(delimiter = '|', textBlock = """
                 1,2,3,pv                  | wrong_column_count     | wrong column count: 4, expected 5
                 1,2,3,pv,1511544070,9     | wrong_column_count     | wrong column count: 6, expected 5
-                ,2,3,pv,1511544070        | empty_user_id          | empty user_id
-                1,,3,pv,1511544070        | empty_item_id          | empty item_id
+                ,2,3,pv,1511544070        | empty_user             | empty user_id
+                1,,3,pv,1511544070        | empty_item             | empty item_id
+                " ",2,3,pv,1511544070     | empty_user             | empty user_id
                 1,2,3,zzz,1511544070      | unknown_event_type     | unknown event type 'zzz'
                 1,2,3,,1511544070         | unknown_event_type     | unknown event type ''
-                1,2,3,pv,abc              | non_numeric_timestamp  | non-numeric timestamp 'abc'
-                1,2,3,pv,1.5e9            | non_numeric_timestamp  | non-numeric timestamp '1.5e9'
-                1,2,3,pv,-                | non_numeric_timestamp  | non-numeric timestamp '-'
-                1,2,3,pv,                 | empty_timestamp        | empty timestamp
-                1,2,3,pv,-5               | negative_timestamp     | negative timestamp '-5'
-                1,2,3,pv,99999999999999999999 | timestamp_out_of_range | timestamp out of range '99999999999999999999'
-                1,2,3,pv,9223372036854776 | timestamp_out_of_range | timestamp out of range '9223372036854776'
-                "1,2,3,pv,1511544070      | unterminated_quote     | unterminated quote
+                1,2,3,pv,abc              | bad_timestamp          | non-numeric timestamp 'abc'
+                1,2,3,pv,1.5e9            | bad_timestamp          | non-numeric timestamp '1.5e9'
+                1,2,3,pv,-                | bad_timestamp          | non-numeric timestamp '-'
+                1,2,3,pv,+1511544070      | bad_timestamp          | non-numeric timestamp '+1511544070'
+                1,2,3,pv,                 | bad_timestamp          | empty timestamp
+                1,2,3,pv,-5               | bad_timestamp          | non-numeric timestamp '-5'
+                1,2,3,pv,99999999999999999999 | bad_timestamp      | timestamp out of range '99999999999999999999'
+                1,2,3,pv,9223372036854776 | bad_timestamp          | timestamp out of range '9223372036854776'
+                1,2,3,pv,1511539199       | out_of_time_range      | timestamp 1511539199 outside [1511539200, 1512316800) s
+                1,2,3,pv,1512316800       | out_of_time_range      | timestamp 1512316800 outside [1511539200, 1512316800) s
+                1,2,3,pv,0                | out_of_time_range      | timestamp 0 outside [1511539200, 1512316800) s
+                "1,2,3,pv,1511544070      | bad_quoting            | unterminated quote
                 """)
         void rejectsMalformedLinesWithTheReason(String line, String kind, String reason) throws IOException {
             FileRecord r = single(Format.TAOBAO, "t.csv", line.strip() + "\n");
@@ -167,15 +172,18 @@ class EventFileReaderTest {
                 2019-10-01 00:00:00 UTC,view,1,2,,b,1.0,3                  | wrong_column_count | wrong column count: 8, expected 9
                 2019-10-01 00:00:00 UTC,zzz,1,2,,b,1.0,3,s                 | unknown_event_type | unknown event type 'zzz'
                 2019-10-01 00:00:00 UTC,buy,1,2,,b,1.0,3,s                 | unknown_event_type | unknown event type 'buy'
-                2019-10-01 00:00:00 UTC,view,1,2,,b,1.0,,s                 | empty_user_id      | empty user_id
-                2019-10-01 00:00:00 UTC,view,,2,,b,1.0,3,s                 | empty_item_id      | empty item_id
+                2019-10-01 00:00:00 UTC,view,1,2,,b,1.0,,s                 | empty_user         | empty user_id
+                2019-10-01 00:00:00 UTC,view,,2,,b,1.0,3,s                 | empty_item         | empty item_id
                 abc,view,1,2,,b,1.0,3,s                                    | bad_timestamp      | unparseable timestamp 'abc', expected YYYY-MM-DD HH:MM:SS UTC
                 2019-10-01T00:00:00Z,view,1,2,,b,1.0,3,s                   | bad_timestamp      | unparseable timestamp '2019-10-01T00:00:00Z', expected YYYY-MM-DD HH:MM:SS UTC
                 2019-02-30 00:00:00 UTC,view,1,2,,b,1.0,3,s                | bad_timestamp      | unparseable timestamp '2019-02-30 00:00:00 UTC', expected YYYY-MM-DD HH:MM:SS UTC
-                ,view,1,2,,b,1.0,3,s                                       | empty_timestamp    | empty event_time
-                2019-10-01 00:00:00 UTC,view,1,2,,b,cheap,3,s              | non_numeric_price  | non-numeric price 'cheap'
-                2019-10-01 00:00:00 UTC,view,1,2,,b,-1,3,s                 | invalid_price      | invalid price '-1'
-                2019-10-01 00:00:00 UTC,view,1,2,,b,NaN,3,s                | invalid_price      | invalid price 'NaN'
+                ,view,1,2,,b,1.0,3,s                                       | bad_timestamp      | unparseable timestamp '', expected YYYY-MM-DD HH:MM:SS UTC
+                2019-1-01 00:00:00 UTC,view,1,2,,b,1.0,3,s                 | bad_timestamp      | unparseable timestamp '2019-1-01 00:00:00 UTC', expected YYYY-MM-DD HH:MM:SS UTC
+                2019-10-01 00:00:00 UTC,view,1,2,,b,cheap,3,s              | bad_price          | non-numeric price 'cheap'
+                2019-10-01 00:00:00 UTC,view,1,2,,b,-1,3,s                 | bad_price          | invalid price '-1'
+                2019-10-01 00:00:00 UTC,view,1,2,,b,NaN,3,s                | bad_price          | non-numeric price 'NaN'
+                2019-10-01 00:00:00 UTC,view,1,2,,b,0x1p3,3,s              | bad_price          | non-numeric price '0x1p3'
+                2019-10-01 00:00:00 UTC,view,1,2,,b,1e400,3,s              | bad_price          | invalid price '1e400'
                 """)
         void rejectsMalformedLinesWithTheReason(String line, String kind, String reason) throws IOException {
             FileRecord r = single(Format.REES46, "r.csv", HEADER + line.strip() + "\n");
@@ -241,15 +249,17 @@ class EventFileReaderTest {
         @ParameterizedTest(name = "{0} -> {2}")
         @CsvSource(delimiter = '|', textBlock = """
                 u1,view,i1,c1,1511544070123,9.5        | wrong_column_count    | wrong column count: 6, expected 7
-                ,view,i1,c1,1511544070123,,            | empty_user_id         | empty user_id
-                u1,view,,c1,1511544070123,,            | empty_item_id         | empty item_id
-                u1,,i1,c1,1511544070123,,              | empty_event_type      | empty event_type
-                u1,view,i1,c1,abc,,                    | non_numeric_timestamp | non-numeric timestamp 'abc'
-                u1,view,i1,c1,2017-11-25,,             | non_numeric_timestamp | non-numeric timestamp '2017-11-25'
-                u1,view,i1,c1,,,                       | empty_timestamp       | empty timestamp
-                u1,view,i1,c1,-1,,                     | negative_timestamp    | negative timestamp '-1'
-                u1,view,i1,c1,1,x,                     | non_numeric_price     | non-numeric price 'x'
-                u1,view,i1,c1,1,-2.5,                  | invalid_price         | invalid price '-2.5'
+                ,view,i1,c1,1511544070123,,            | empty_user            | empty user_id
+                u1,view,,c1,1511544070123,,            | empty_item            | empty item_id
+                u1,,i1,c1,1511544070123,,              | unknown_event_type    | empty event_type
+                u1,view,i1,c1,abc,,                    | bad_timestamp         | non-numeric timestamp 'abc'
+                u1,view,i1,c1,2017-11-25,,             | bad_timestamp         | non-numeric timestamp '2017-11-25'
+                u1,view,i1,c1,,,                       | bad_timestamp         | empty timestamp
+                u1,view,i1,c1,-1,,                     | bad_timestamp         | non-numeric timestamp '-1'
+                u1,view,i1,c1,0,,                      | bad_timestamp         | event_time 0 is not after 1970
+                u1,view,i1,c1,1,x,                     | bad_price             | non-numeric price 'x'
+                u1,view,i1,c1,1,-2.5,                  | bad_price             | invalid price '-2.5'
+                u1,view,i1,c1,1,null,                  | bad_price             | non-numeric price 'null'
                 """)
         void rejectsMalformedLinesWithTheReason(String line, String kind, String reason) throws IOException {
             FileRecord r = single(Format.CANONICAL, "c.csv", HEADER + line.strip() + "\n");
@@ -302,19 +312,21 @@ class EventFileReaderTest {
 
         @ParameterizedTest(name = "{0} -> {2}")
         @CsvSource(delimiter = '|', quoteCharacter = '`', textBlock = """
-                {"user_id":"u","event_type":"view","item_id":"i"                        | invalid_json       | invalid JSON: Unexpected end-of-input...
-                [1,2,3]                                                                 | invalid_json       | expected a JSON object, got ARRAY
-                {"event_type":"view","item_id":"i","event_time":1}                      | invalid_user_id    | user_id is missing
-                {"user_id":"","event_type":"view","item_id":"i","event_time":1}         | empty_user_id      | empty user_id
-                {"user_id":"u","event_type":"view","item_id":" ","event_time":1}        | empty_item_id      | empty item_id
-                {"user_id":"u","event_type":"","item_id":"i","event_time":1}            | empty_event_type   | empty event_type
-                {"user_id":"u","event_type":"view","item_id":"i"}                       | invalid_event_time | event_time is missing
-                {"user_id":"u","event_type":"view","item_id":"i","event_time":"abc"}    | invalid_event_time | event_time must be an integer of epoch milliseconds, got "abc"
-                {"user_id":"u","event_type":"view","item_id":"i","event_time":1.5}      | invalid_event_time | event_time must be an integer of epoch milliseconds, got 1.5
-                {"user_id":"u","event_type":"view","item_id":"i","event_time":-3}       | negative_timestamp | negative timestamp '-3'
-                {"user_id":["u"],"event_type":"view","item_id":"i","event_time":1}      | invalid_user_id    | user_id must be a string, got ARRAY ["u"]
-                {"user_id":"u","event_type":"view","item_id":"i","event_time":1,"price":"x"} | invalid_price | price must be a number, got "x"
-                {"user_id":"u","event_type":"view","item_id":"i","event_time":1,"price":-1}  | invalid_price | invalid price '-1.0'
+                {"user_id":"u","event_type":"view","item_id":"i"                        | bad_json           | invalid JSON: Unexpected end-of-input...
+                [1,2,3]                                                                 | bad_json           | expected a JSON object, got ARRAY
+                {"event_type":"view","item_id":"i","event_time":1}                      | empty_user         | user_id is missing
+                {"user_id":"","event_type":"view","item_id":"i","event_time":1}         | empty_user         | empty user_id
+                {"user_id":"u","event_type":"view","item_id":" ","event_time":1}        | empty_item         | empty item_id
+                {"user_id":"u","event_type":"","item_id":"i","event_time":1}            | unknown_event_type | empty event_type
+                {"user_id":"u","item_id":"i","event_time":1}                            | unknown_event_type | event_type is missing
+                {"user_id":"u","event_type":"view","item_id":"i"}                       | bad_timestamp      | event_time is missing
+                {"user_id":"u","event_type":"view","item_id":"i","event_time":"abc"}    | bad_timestamp      | event_time must be an integer of epoch milliseconds, got "abc"
+                {"user_id":"u","event_type":"view","item_id":"i","event_time":1.5}      | bad_timestamp      | event_time must be an integer of epoch milliseconds, got 1.5
+                {"user_id":"u","event_type":"view","item_id":"i","event_time":-3}       | bad_timestamp      | event_time -3 is not after 1970
+                {"user_id":["u"],"event_type":"view","item_id":"i","event_time":1}      | bad_field          | user_id must be a string, got ARRAY ["u"]
+                {"user_id":"u","event_type":"view","item_id":"i","category_id":{},"event_time":1} | bad_field | category_id must be a string, got OBJECT {}
+                {"user_id":"u","event_type":"view","item_id":"i","event_time":1,"price":"x"} | bad_price     | price must be a number, got "x"
+                {"user_id":"u","event_type":"view","item_id":"i","event_time":1,"price":-1}  | bad_price     | price -1.0 is not a non-negative number
                 """)
         void rejectsMalformedLinesWithTheReason(String line, String kind, String reason) throws IOException {
             FileRecord r = single(Format.CANONICAL, "c.jsonl", line.strip() + "\n");

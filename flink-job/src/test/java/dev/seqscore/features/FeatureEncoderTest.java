@@ -257,6 +257,43 @@ class FeatureEncoderTest {
         return batch.profileRow(0);
     }
 
+    @Test
+    void formatTwoProfileFeaturesOfTheScoredEvent() {
+        FeatureEncoder v2 = new FeatureEncoder(SpecFixtures.smallSpecV2());
+        FeatureBatch batch = v2.newBatch(1);
+        long t0 = MIDNIGHT_CN;
+        v2.add(List.of(
+                ev("i1", "c1", VIEW, t0),
+                ev("i2", "c1", CART, t0 + 5 * MIN),
+                ev("i1", "c2", VIEW, t0 + 20 * MIN),     // 5 min before e: inside the 10 min recent window
+                ev("i1", "c1", CART, t0 + 25 * MIN)), batch);
+
+        float[] p = batch.profileRow(0);
+        assertThat(p).hasSize(27);
+        // The 12 format-1 features come first, unchanged.
+        assertThat(p[0]).isCloseTo(f(Math.log1p(2)), within(EPS));                  // count_view
+        // recent_view, recent_cart, recent_fav, recent_buy, recent_remove_from_cart (e itself counts)
+        assertThat(java.util.Arrays.copyOfRange(p, 12, 17)).containsExactly(new float[] {
+                f(Math.log1p(1)), f(Math.log1p(1)), 0, 0, 0}, within(EPS));
+        // is_<type> of the scored event: a cart
+        assertThat(java.util.Arrays.copyOfRange(p, 17, 22)).containsExactly(0, 1, 0, 0, 0);
+        double angle = 2 * Math.PI * (25 * 60) / 86400;
+        assertThat(java.util.Arrays.copyOfRange(p, 22, 27)).containsExactly(new float[] {
+                f(Math.log1p(5 * 60)),       // since_prev_event: 5 min
+                f(Math.log1p(2)),            // same_item_count: i1 twice before e
+                f(Math.log1p(2)),            // same_category_count: c1 twice before e
+                f(Math.sin(angle)), f(Math.cos(angle))}, within(EPS));
+
+        // A lone event: no previous event in the window means a full horizon, and nothing the same before it.
+        batch.clear();
+        v2.add(List.of(ev("i9", "c9", BUY, t0)), batch);
+        float[] lone = batch.profileRow(0);
+        assertThat(lone[15]).as("recent_buy").isCloseTo(f(Math.log1p(1)), within(EPS));
+        assertThat(lone[20]).as("is_buy").isEqualTo(1f);
+        assertThat(java.util.Arrays.copyOfRange(lone, 22, 25)).containsExactly(new float[] {
+                f(Math.log1p(3600)), 0, 0}, within(EPS));
+    }
+
     private static void assertSeq(FeatureBatch batch, int row, int p, double... expected) {
         for (int k = 0; k < expected.length; k++) {
             assertThat(batch.seqNumeric(row, p, k)).as("position %d feature %d", p, k)

@@ -128,7 +128,7 @@ class ModelSpecTest {
 
     @ParameterizedTest(name = "{2}")
     @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
-            "\"format_version\": 1|\"format_version\": 2|format_version is 2 but this job reads format_version 1",
+            "\"format_version\": 1|\"format_version\": 3|format_version is 3 but this job reads format_version 1 or 2",
             "\"format_version\": 1,|\"format_versio\": 1,|missing key 'format_version'",
             "\"max_events\": 5|\"max_events\": 0|'window.max_events' must be positive, got 0",
             "\"max_events\": 5|\"max_events\": 5.5|'window.max_events' must be an integer",
@@ -192,7 +192,71 @@ class ModelSpecTest {
     @Test
     void knownFeatureListsMatchTheContract() {
         assertThat(ModelSpec.PROFILE_FEATURES).containsExactly("distinct_items", "distinct_categories",
-                "carts_without_buy", "session_events", "since_prev_buy", "has_prev_buy", "window_length");
+                "carts_without_buy", "session_events", "since_prev_buy", "has_prev_buy", "window_length",
+                "since_prev_event", "same_item_count", "same_category_count", "event_hour_sin", "event_hour_cos");
+        assertThat(ModelSpec.TYPE_PREFIXES).containsExactly("count_", "recent_", "is_");
         assertThat(List.copyOf(ModelSpec.INPUT_NAMES)).hasSize(6);
+    }
+
+    @Test
+    void formatOneHasNoRecentWindowNorQuantiles() {
+        ModelSpec spec = SpecFixtures.smallSpec();
+        assertThat(spec.formatVersion()).isEqualTo(1);
+        assertThat(spec.recentMs()).isZero();
+        assertThat(spec.outputs()).allMatch(o -> o.quantiles() == null);
+    }
+
+    @Test
+    void formatTwoAddsTheRecentWindowTypeFeaturesAndQuantiles() {
+        ModelSpec spec = SpecFixtures.smallSpecV2();
+        assertThat(spec.formatVersion()).isEqualTo(2);
+        assertThat(spec.recentMs()).isEqualTo(600_000L);
+        assertThat(spec.profileFeatureNames()).hasSize(27).contains("recent_cart", "is_remove_from_cart",
+                "since_prev_event", "event_hour_cos");
+        ModelSpec.ScoreQuantiles q = spec.outputs().get(0).quantiles();
+        assertThat(q.alertRates()).containsExactly(0.001, 0.01, 0.1, 1.0);
+        assertThat(spec.outputs().get(1).quantiles()).isNull();
+    }
+
+    @Test
+    void quantilesGiveTheThresholdOfAnAlertRate() {
+        ModelSpec.ScoreQuantiles q = SpecFixtures.smallSpecV2().outputs().get(0).quantiles();
+        assertThat(q.thresholdFor(0.001)).isEqualTo(0.9);
+        assertThat(q.thresholdFor(0.01)).isEqualTo(0.5);
+        assertThat(q.thresholdFor(1.0)).isEqualTo(0.0);
+        // Halfway in log(rate) between 0.01 and 0.1 is sqrt(0.001), halfway between the thresholds.
+        assertThat(q.thresholdFor(Math.sqrt(0.001))).isCloseTo(0.35, org.assertj.core.api.Assertions.within(1e-12));
+        // A higher alert rate never gives a higher threshold.
+        double previous = 1.0;
+        for (double r = 0.001; r <= 1.0; r *= 1.1) {
+            double t = q.thresholdFor(r);
+            assertThat(t).isLessThanOrEqualTo(previous);
+            previous = t;
+        }
+        assertThatThrownBy(() -> q.thresholdFor(0.0005)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("alert rate 5.0E-4 is outside the range the model's score quantiles cover, [0.001, 1.0]");
+        assertThatThrownBy(() -> q.thresholdFor(Double.NaN)).hasMessageContaining("outside the range");
+    }
+
+    @ParameterizedTest(name = "{2}")
+    @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
+            ", \"recent_ms\": 600000||profile feature 'recent_view' needs 'window.recent_ms', which is missing",
+            "\"recent_ms\": 600000|\"recent_ms\": 0|'window.recent_ms' must be positive, got 0",
+            "[0.001, 0.01, 0.1, 1.0]|[0.001, 0.1, 0.01, 1.0]|score_quantiles.alert_rate must increase strictly",
+            "[0.001, 0.01, 0.1, 1.0]|[0.0, 0.01, 0.1, 1.0]|score_quantiles.alert_rate must increase strictly",
+            "[0.9, 0.5, 0.2, 0.0]|[0.9, 0.5, 0.6, 0.0]|score_quantiles.threshold must not increase",
+            "[0.9, 0.5, 0.2, 0.0]|[0.9, 0.5, 0.2]|score_quantiles with 4 alert rates and 3 thresholds",
+            "[0.9, 0.5, 0.2, 0.0]|[0.9, \"x\", 0.2, 0.0]|'outputs[0].score_quantiles.threshold[1]' must be a finite",
+            "\"is_fav\"|\"is_click\"|profile feature 'is_click' in /b/model-spec.json is not implemented",
+    })
+    void formatTwoFailureNamesTheProblemAndTheFile(String from, String to, String message) {
+        String json = SpecFixtures.smallSpecV2Json();
+        assertThat(json).contains(from);
+        String edited = json.replaceFirst(java.util.regex.Pattern.quote(from),
+                java.util.regex.Matcher.quoteReplacement(to == null ? "" : to));
+        assertThatThrownBy(() -> ModelSpec.parse(edited, "/b/model-spec.json"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("/b/model-spec.json")
+                .hasMessageContaining(message);
     }
 }

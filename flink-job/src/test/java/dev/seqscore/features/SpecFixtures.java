@@ -5,13 +5,30 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 
-/** The hand-made test spec (N=5, 1 h horizon, 10 min session gap, UTC+8) and edits of it. */
+/** The hand-made test specs (N=5, 1 h horizon, 10 min session gap, UTC+8) and edits of them. */
 public final class SpecFixtures {
     private SpecFixtures() {}
 
     public static String smallSpecJson() {
-        try (InputStream in = SpecFixtures.class.getResourceAsStream("/spec/small-spec.json")) {
-            if (in == null) throw new IllegalStateException("test resource /spec/small-spec.json is missing");
+        return resource("/spec/small-spec.json");
+    }
+
+    /**
+     * The same spec in format 2: a 10 min recent window, all 27 profile features (the 12 of format 1, then
+     * recent_*, is_*, since_prev_event, same_item_count, same_category_count, event_hour_sin, event_hour_cos; the new
+     * ones with mean 0 and std 1), and score quantiles for purchase_30m.
+     */
+    public static String smallSpecV2Json() {
+        return resource("/spec/small-spec-v2.json");
+    }
+
+    public static ModelSpec smallSpecV2() {
+        return ModelSpec.parse(smallSpecV2Json(), "small-spec-v2.json");
+    }
+
+    private static String resource(String name) {
+        try (InputStream in = SpecFixtures.class.getResourceAsStream(name)) {
+            if (in == null) throw new IllegalStateException("test resource " + name + " is missing");
             return new String(in.readAllBytes(), StandardCharsets.UTF_8);
         } catch (IOException e) {
             throw new UncheckedIOException(e);

@@ -153,7 +153,7 @@ class JobConfigTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"--threshold.", "--kafka."})
+    @ValueSource(strings = {"--threshold.", "--alert-rate.", "--kafka."})
     void familyPrefixWithoutANameIsUnknown(String arg) {
         assertThatThrownBy(() -> JobConfig.parse(arg, "x"))
                 .isInstanceOf(ConfigException.class)
@@ -262,6 +262,19 @@ class JobConfigTest {
         assertThatThrownBy(() -> JobConfig.parse("--threshold.purchase_30m", value))
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("--threshold.purchase_30m");
+    }
+
+    @Test
+    void alertRatesArePerOutputFractions() {
+        JobConfig c = JobConfig.parse("--alert-rate.purchase_30m", "0.01", "--alert-rate.churn_24h=0.005");
+
+        assertThat(c.alertRates()).containsExactlyInAnyOrderEntriesOf(Map.of("purchase_30m", 0.01, "churn_24h", 0.005));
+        assertThat(c.thresholds()).isEmpty();
+        assertThat(JobConfig.parse().alertRates()).isEmpty();
+        assertThatThrownBy(() -> JobConfig.parse("--alert-rate.churn_24h", "1.5"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--alert-rate.churn_24h");
+        assertThat(JobConfig.OPTIONS.usage("job", "")).contains("--alert-rate.<output>");
     }
 
     @Test

@@ -13,10 +13,13 @@ import dev.seqscore.events.EventValidator;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.testing.RepoPaths;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import org.apache.flink.util.InstantiationUtil;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Resolving the operators' settings from the flags and the committed model bundle: the spec supplies every
@@ -96,6 +99,64 @@ class PipelineSettingsTest {
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("--threshold.purchase_7d")
                 .hasMessageContaining(spec.outputs().get(0).name());
+    }
+
+    @Test
+    void alertRateSetsTheThresholdFromTheSpecsScoreQuantiles() {
+        ModelSpec.OutputSpec churn = spec.outputs().get(1);
+        assertThat(churn.quantiles()).as("the committed bundle records score quantiles").isNotNull();
+
+        PipelineSettings one = PipelineSettings.from(JobConfig.parse("--alert-rate.churn_24h", "0.01"), bundle);
+        PipelineSettings five = PipelineSettings.from(JobConfig.parse("--alert-rate.churn_24h=0.05"), bundle);
+
+        assertThat(one.alertPolicy.rules.get(1).threshold).isEqualTo(churn.quantiles().thresholdFor(0.01));
+        assertThat(five.alertPolicy.rules.get(1).threshold).isLessThan(one.alertPolicy.rules.get(1).threshold);
+        assertThat(one.alertPolicy.rules.get(0).threshold).as("the other output keeps the spec's")
+                .isEqualTo(spec.outputs().get(0).threshold());
+    }
+
+    @Test
+    void thresholdAndAlertRateForTheSameOutputIsAnErrorNamingBoth() {
+        JobConfig c = JobConfig.parse("--threshold.purchase_30m", "0.5", "--alert-rate.purchase_30m", "0.01");
+
+        assertThatThrownBy(() -> PipelineSettings.from(c, bundle))
+                .isInstanceOf(ConfigException.class)
+                .hasMessage("--threshold.purchase_30m and --alert-rate.purchase_30m both set the alert threshold of "
+                        + "'purchase_30m': give only one of them");
+        // One of each for different outputs is fine.
+        PipelineSettings s = PipelineSettings.from(JobConfig.parse("--threshold.purchase_30m", "0.5",
+                "--alert-rate.churn_24h", "0.01"), bundle);
+        assertThat(s.alertPolicy.rules.get(0).threshold).isEqualTo(0.5);
+    }
+
+    @Test
+    void alertRateOutsideTheQuantilesOrForAMissingOutputFailsNamingTheFlag() {
+        assertThatThrownBy(() -> PipelineSettings.from(JobConfig.parse("--alert-rate.churn_24h", "0.00001"), bundle))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageStartingWith("--alert-rate.churn_24h 1.0E-5: alert rate 1.0E-5 is outside the range");
+        assertThatThrownBy(() -> PipelineSettings.from(JobConfig.parse("--alert-rate.purchase_7d", "0.01"), bundle))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--alert-rate.purchase_7d: the model has no output 'purchase_7d'");
+        assertThatThrownBy(() -> JobConfig.parse("--alert-rate.churn_24h", "2"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--alert-rate.churn_24h");
+    }
+
+    @Test
+    void alertRateNeedsABundleWithQuantiles(@TempDir Path dir) throws Exception {
+        Path copy = Files.createDirectories(dir.resolve("bundle"));
+        Files.copy(RepoPaths.defaultModel().resolve(spec.onnxFile()), copy.resolve(spec.onnxFile()));
+        String json = Files.readString(RepoPaths.defaultModel().resolve("model-spec.json"));
+        String withoutQuantiles = json.replaceAll("(?s),\\s*\"score_quantiles\": \\{.*?\\}", "");
+        assertThat(withoutQuantiles).doesNotContain("score_quantiles");
+        Files.writeString(copy.resolve("model-spec.json"), withoutQuantiles);
+        ModelBundle old = ModelBundle.load(copy);
+
+        assertThatThrownBy(() -> PipelineSettings.from(JobConfig.parse("--alert-rate.churn_24h", "0.01"), old))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--alert-rate.churn_24h: the model's spec has no score quantiles for "
+                        + "'churn_24h'")
+                .hasMessageContaining("set --threshold.churn_24h instead");
     }
 
     @Test
