@@ -16,14 +16,14 @@ class DrillInputTest {
     @Test
     void firstUsersInTimeOrderEachOnOnePartitionThenAFlushEventPerPartition(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("taobao.csv");
-        // Grouped by user like the real file, not by time; one bad line.
+        // Grouped by user like the real file, not by time, inside the Taobao time range; one bad line.
         Files.writeString(file, String.join("\n",
                 "1,100,10,pv,1511600000",
-                "1,101,10,buy,1511500000",
+                "1,101,10,buy,1511545000",
                 "2,200,20,cart,1511550000",
                 "2,201,20,pv,1511550000",
                 "2,202,20,teleport,1511550000",
-                "3,300,30,pv,1511400000",
+                "3,300,30,pv,1511541000",
                 ""));
         DrillInput in = DrillInput.load(file, 2, 2);
 
