@@ -194,6 +194,7 @@ def render(spec: dict, metrics: dict, report: str, quick: bool, command: str, se
                           _f(r[o]["pr_auc"], 3), _f(r[o]["brier"]), _f(r[o]["ece"])]
             L.append(f"| {m} | " + " | ".join(cells) + " |")
         L.append("")
+    L += importance_section(spec, metrics)
     L += ["### What was tried", WHAT_WAS_TRIED, "",
           f"Training time of this run: {seconds:.0f} s wall clock with {threads} torch thread(s) on a shared, loaded"
           " 2-core machine (all folds, the time view, pretraining and the served model).",
@@ -226,6 +227,26 @@ def render(spec: dict, metrics: dict, report: str, quick: bool, command: str, se
         "",
     ]
     return "\n".join(L)
+
+
+def importance_section(spec: dict, metrics: dict) -> list:
+    imp = metrics.get("importance", {})
+    if "groups" not in imp:
+        return []
+    titles = {g["name"]: g for g in spec.get("reasons", {}).get("groups", [])}
+    rows = sorted(imp["groups"].items(), key=lambda kv: -sum(v["mean"] for v in kv[1].values()))
+    L = ["### What the model relies on",
+         imp["method"] + f" (model `{imp['model']}`, epoch {imp['epoch']}). The job explains each alert with the same"
+         " groups, by occlusion (model-spec.json `reasons`).",
+         "",
+         "| reason group | inputs | purchase ROC-AUC drop | churn ROC-AUC drop |",
+         "|---|---|---|---|"]
+    for name, v in rows:
+        g = titles.get(name, {})
+        inputs = "the sequence inputs" if g.get("sequence") else ", ".join(g.get("profile_features", []))
+        L.append(f"| {g.get('title', name)} | {inputs} | {_ms(v['purchase_30m'], 4)} | {_ms(v['churn_24h'], 4)} |")
+    L.append("")
+    return L
 
 
 WHAT_WAS_TRIED = """Development runs, all with this harness (5 folds unless said; mean ROC-AUC = mean over folds of the mean of

@@ -224,6 +224,7 @@ def cmd_train(args) -> int:
     if both and _mean_auc(cvres.models["fusion_no_pretrain"]) > _mean_auc(cvres.models["fusion"]):
         served = "fusion_no_pretrain"
     comparison = CV.compare(cvres.models, served)
+    importance = CV.importance(ds, cfg, cvres, served, opts.seed)
     tv = {"skipped": "--quick or --no-time-view"}
     if not (args.quick or args.no_time_view):
         tv = CV.time_view(ds, opts, models, cfg, cvres, corpus, served)
@@ -276,6 +277,7 @@ def cmd_train(args) -> int:
         "served": served,
         "models": cvres.models,
         "comparison_with_served": comparison,
+        "importance": importance,
         "time_split": tv,
         "pretraining": {"folds": cvres.pretraining, "final": final["pretraining"], "sources": corpus_sources},
         "final_model": {"arch": CV.arch_of(served), "epochs": cvres.epochs[served], "seconds": final["seconds"],
@@ -344,6 +346,9 @@ def cmd_export(args) -> int:
     import shutil
     from . import export as X
     spec, model = X.load_bundle(args.model)
+    if "reasons" not in spec:
+        from . import reasons as R
+        spec["reasons"] = R.spec_section([f["name"] for f in spec["profile_features"]])
     paths, ev, report, enc = _bundle_data(args, spec)
     tensors = F.encode_all(enc, None, spec["sequence_features"], spec["profile_features"])
     os.makedirs(args.out, exist_ok=True)

@@ -4,6 +4,7 @@ predictions; a time-based view (first days -> last days); then the served model 
 """
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import time
@@ -16,6 +17,7 @@ import torch
 from . import data as D
 from . import features as F
 from . import labels as L
+from . import reasons as R
 from . import train as T
 from .metrics import all_metrics, brier, ece, fit_platt, roc_auc, pr_auc, sigmoid
 from .model import WIDE_ARCHS
@@ -202,6 +204,8 @@ class CVResult:
     calibration: Dict[str, list]          # Platt (a, b) per output fitted on all out-of-fold logits
     epochs: Dict[str, int]
     pretraining: List[dict]
+    # per candidate served model: [fold][epoch] -> state_dict, for the permutation importance of the served model
+    snapshots: Dict[str, List[Dict[int, dict]]]
 
 
 def run_cv(ds: Dataset, opts: T.TrainOptions, models, cfg: dict, corpus: Optional[dict]) -> CVResult:
@@ -220,6 +224,7 @@ def run_cv(ds: Dataset, opts: T.TrainOptions, models, cfg: dict, corpus: Optiona
     seconds = {m: 0.0 for m in models}
     params = {}
     pre_reports = []
+    snapshots = {m: [{} for _ in range(k)] for m in deep if arch_of(m) == "fusion"}
     for f in range(k):
         tr, va = np.nonzero(folds != f)[0], np.nonzero(folds == f)[0]
         Tf, seq_feats, prof_feats = standardised(ds, tr)
@@ -252,8 +257,10 @@ def run_cv(ds: Dataset, opts: T.TrainOptions, models, cfg: dict, corpus: Optiona
         for m in deep:
             arch = arch_of(m)
 
-            def on_epoch(e, model, m=m):
+            def on_epoch(e, model, m=m, f=f):
                 per_epoch[m][e][va] = T.predict_logits(model, Tf, va)
+                if m in snapshots:
+                    snapshots[m][f][e] = copy.deepcopy(model.state_dict())
 
             model, hist, secs = T.fit_deep(arch, ds.constants, P, cfg, Tf, ds.y, ds.w, tr, opts, max_e, seed,
                                            wide_init=(coef, bias), seq_init=seq_init if m == "fusion" else None,
@@ -302,7 +309,35 @@ def run_cv(ds: Dataset, opts: T.TrainOptions, models, cfg: dict, corpus: Optiona
                       "epochs": chosen.get(m), "epoch_curve": curves.get(m),
                       "parameters": params.get(m, 0), "train_seconds_all_folds": round(seconds.get(m, 0.0), 1),
                       "calibration": {o: {"a": calib[m][j][0], "b": calib[m][j][1]} for j, o in enumerate(OUTPUTS)}}
-    return CVResult(results, folds, raw, probs, calib, chosen, pre_reports)
+    return CVResult(results, folds, raw, probs, calib, chosen, pre_reports, snapshots)
+
+
+def importance(ds: Dataset, cfg: dict, cv: CVResult, served: str, seed: int) -> dict:
+    """Permutation importance of the reason groups for the served model, out of fold: each fold's model at the
+    chosen epoch, on that fold's evaluation users, one joint shuffle per group; mean and sd over the folds of the
+    ROC-AUC drop per output."""
+    if served not in cv.snapshots:
+        return {"skipped": f"no snapshots of {served}"}
+    t0 = time.time()
+    k = int(cv.folds.max()) + 1
+    epoch = cv.epochs[served]
+    per_fold = []
+    for f in range(k):
+        tr, va = np.nonzero(cv.folds != f)[0], np.nonzero(cv.folds == f)[0]
+        Tf, _, prof_feats = standardised(ds, tr)
+        model = T.build(arch_of(served), ds.constants, len(prof_feats), cfg)
+        model.load_state_dict(cv.snapshots[served][f][epoch])
+        per_fold.append(R.permutation_importance(lambda Tx, rows: T.predict_logits(model, Tx, rows), Tf, va,
+                                                 ds.y, ds.w, ds.profile_names, seed + f))
+    groups = {}
+    for g in per_fold[0]:
+        groups[g] = {o: {"mean": float(np.mean([pf[g][j] for pf in per_fold])),
+                         "sd": float(np.std([pf[g][j] for pf in per_fold], ddof=1)) if k > 1 else float("nan")}
+                     for j, o in enumerate(OUTPUTS)}
+    return {"method": "permutation importance, out of fold: ROC-AUC drop when a reason group's inputs are shuffled "
+                      "jointly across a fold's evaluation events, with that fold's model at the chosen epoch; mean "
+                      "and sd over the folds",
+            "model": served, "epoch": epoch, "groups": groups, "seconds": round(time.time() - t0, 1)}
 
 
 def compare(models: Dict[str, dict], target: str = "fusion") -> dict:

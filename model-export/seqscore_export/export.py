@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from . import features as F
+from . import reasons as R
 
 log = logging.getLogger("seqscore_export")
 
@@ -166,6 +167,7 @@ def build_spec(constants, seq_feats, prof_feats, outputs_extra: dict, training_d
         "profile_features": prof_feats,
         "inputs": io_spec(N, len(seq_feats), len(prof_feats)),
         "outputs": outputs,
+        "reasons": R.spec_section([f["name"] for f in prof_feats]),
         "training_data": training_data,
     }
     return spec

@@ -155,6 +155,21 @@ def test_metrics_json_has_every_model(bundle):
                 assert len(cell["folds"]) == m["evaluation"]["folds"], (name, o, key)
     for o in ("purchase_30m", "churn_24h"):
         assert set(m["comparison_with_served"][o]) == set(m["models"]) - {m["served"]}
+    spec = json.load(open(os.path.join(bundle, "model-spec.json")))
+    names = [g["name"] for g in spec["reasons"]["groups"]]
+    assert set(m["importance"]["groups"]) == set(names) and m["importance"]["model"] == m["served"]
+    for g in m["importance"]["groups"].values():
+        for o in ("purchase_30m", "churn_24h"):
+            assert -1.0 <= g[o]["mean"] <= 1.0
+
+
+def test_reason_groups_partition_the_profile(bundle):
+    spec = json.load(open(os.path.join(bundle, "model-spec.json")))
+    r = spec["reasons"]
+    assert r["top"] >= 1
+    members = [p for g in r["groups"] for p in g["profile_features"]]
+    assert sorted(members) == sorted(f["name"] for f in spec["profile_features"])
+    assert [g["name"] for g in r["groups"] if g["sequence"]] == ["sequence"]
 
 
 def test_exported_probabilities_are_calibrated_logits(bundle):
