@@ -111,6 +111,67 @@ class SchemaEvolutionTest {
                 .isEqualTo(SchemaCompatibilityType.INCOMPATIBLE);
     }
 
+    /** Alert as every job before reasons wrote it, kept verbatim: the readers in the field know only this. */
+    private static Schema alertBeforeReasons() throws Exception {
+        try (var in = SchemaEvolutionTest.class.getResourceAsStream("/previous/Alert-before-reasons.avsc")) {
+            return new Schema.Parser().parse(in);
+        }
+    }
+
+    private static Alert alertWithReasons() {
+        return Alert.newBuilder()
+                .setAlertId("a-1")
+                .setUserId("u-42")
+                .setAlertType("HIGH_PURCHASE_INTENT")
+                .setOutput("purchase_30m")
+                .setScore(0.41)
+                .setThreshold(0.23)
+                .setScores(java.util.Map.of("purchase_30m", 0.41, "churn_24h", 0.02))
+                .setModelVersion("m1")
+                .setEventTime(Instant.ofEpochMilli(1_511_544_070_000L))
+                .setEventType("cart")
+                .setItemId("item-7")
+                .setWindowLength(12)
+                .setEmittedAt(Instant.ofEpochMilli(1_800_000_000_000L))
+                .setReasons(List.of(
+                        new AlertReason("carts_without_buy", "3 carts without a buy in the window", 0.12),
+                        new AlertReason("repeat_views", "4 earlier events on this item", 0.05)))
+                .build();
+    }
+
+    @Test
+    void readerFromBeforeReasonsDecodesAlertsThatCarryThem() throws Exception {
+        Schema old = alertBeforeReasons();
+        Alert alert = alertWithReasons();
+        byte[] bytes = AvroBinary.write(new SpecificDatumWriter<>(Alert.class), alert);
+
+        GenericRecord read = AvroBinary.read(new GenericDatumReader<>(Alert.getClassSchema(), old), bytes);
+
+        assertThat(read.getSchema().getField("reasons")).isNull();
+        assertThat(read.get("alert_id").toString()).isEqualTo("a-1");
+        assertThat(read.get("score")).isEqualTo(0.41);
+        assertThat(read.get("window_length")).isEqualTo(12);
+        assertThat(read.get("emitted_at")).isEqualTo(1_800_000_000_000L);
+    }
+
+    @Test
+    void currentReaderDecodesAlertsFromBeforeReasonsWithNone() throws Exception {
+        Schema old = alertBeforeReasons();
+        Alert expected = alertWithReasons();
+        GenericRecord written = new GenericData.Record(old);
+        for (Schema.Field f : old.getFields()) {
+            Object v = expected.get(f.name());
+            written.put(f.name(), v instanceof Instant i ? i.toEpochMilli() : v);
+        }
+        byte[] bytes = AvroBinary.write(new GenericDatumWriter<>(old), written);
+
+        Alert read = AvroBinary.read(new SpecificDatumReader<>(old, Alert.getClassSchema()), bytes);
+
+        assertThat(read.getReasons()).isEmpty();
+        expected.setReasons(List.of());
+        assertThat(read).isEqualTo(expected);
+    }
+
     private static Schema withAddedOptionalField(Schema base, String name) {
         List<Schema.Field> fields = copyFields(base);
         Schema optionalString = Schema.createUnion(Schema.create(Schema.Type.NULL), Schema.create(Schema.Type.STRING));
