@@ -120,7 +120,39 @@ public final class ModelSpec implements Serializable {
             }
             return thresholds.get(thresholds.size() - 1);
         }
+
+        /**
+         * The inverse of {@link #thresholdFor}: the fraction of the training events scored at or above
+         * {@code threshold}, interpolated the same way; NaN when the threshold lies above the highest stored one
+         * (the rate is below the smallest stored rate). Where thresholds repeat, the largest rate is returned.
+         */
+        public double rateFor(double threshold) {
+            if (threshold > thresholds.get(0)) {
+                return Double.NaN;
+            }
+            for (int i = thresholds.size() - 1; i > 0; i--) {
+                double t0 = thresholds.get(i - 1);
+                double t1 = thresholds.get(i);
+                if (threshold <= t0 && threshold >= t1) {
+                    if (t0 == t1) {
+                        return alertRates.get(i);
+                    }
+                    double w = (t0 - threshold) / (t0 - t1);
+                    return Math.exp(Math.log(alertRates.get(i - 1))
+                            + w * (Math.log(alertRates.get(i)) - Math.log(alertRates.get(i - 1))));
+                }
+            }
+            return alertRates.get(alertRates.size() - 1);
+        }
     }
+
+    /**
+     * A named set of model inputs that explains an alert when occluded: profile features (indices into
+     * {@link #profileFeatures()}) or the sequence itself. {@code text} has {@code {feature}} placeholders for readable
+     * values of profile features, and {@code {event_type}}.
+     */
+    public record ReasonGroup(String name, String title, int[] profileIndices, boolean sequence, String text)
+            implements Serializable {}
 
     private final String source;
     private final String modelVersion;
@@ -141,6 +173,8 @@ public final class ModelSpec implements Serializable {
     private final List<FeatureSpec> profileFeatures;
     private final List<TensorSpec> inputs;
     private final List<OutputSpec> outputs;
+    private final List<ReasonGroup> reasonGroups;
+    private final int reasonTop;
 
     private ModelSpec(Parser p) {
         JsonNode root = p.root;
@@ -218,6 +252,14 @@ public final class ModelSpec implements Serializable {
 
         this.inputs = p.inputs(root, maxEvents, sequenceFeatures.size(), profileFeatures.size());
         this.outputs = p.outputs(root);
+        if (root.has("reasons")) {
+            JsonNode reasons = p.object(root, "reasons");
+            this.reasonTop = p.positiveInt(reasons, "reasons.top");
+            this.reasonGroups = p.reasonGroups(reasons, profileFeatureNames());
+        } else {
+            this.reasonTop = 0;
+            this.reasonGroups = List.of();
+        }
     }
 
     /** Parses and validates spec JSON; {@code source} names where it came from in error messages. */
@@ -351,6 +393,16 @@ public final class ModelSpec implements Serializable {
     }
 
     /** The model's outputs, in spec order: the order of {@code OnnxScorer} results. */
+    /** The groups that explain alerts; empty for a bundle exported before reasons existed. */
+    public List<ReasonGroup> reasonGroups() {
+        return reasonGroups;
+    }
+
+    /** How many reasons an alert carries at most, by default. */
+    public int reasonTop() {
+        return reasonTop;
+    }
+
     public List<OutputSpec> outputs() {
         return outputs;
     }
@@ -443,6 +495,43 @@ public final class ModelSpec implements Serializable {
                 throw fail("'" + path + "' must be a finite number, got " + n);
             }
             return n.asDouble();
+        }
+
+        List<ReasonGroup> reasonGroups(JsonNode reasons, List<String> profileNames) {
+            JsonNode arr = array(reasons, "reasons.groups");
+            List<ReasonGroup> out = new ArrayList<>();
+            Set<String> names = new HashSet<>();
+            for (int i = 0; i < arr.size(); i++) {
+                JsonNode g = arr.get(i);
+                String at = "reasons.groups[" + i + "]";
+                if (!g.isObject()) throw fail("'" + at + "' must be an object, got " + g);
+                String name = nonEmptyText(g, at + ".name");
+                if (!names.add(name)) throw fail("reason group '" + name + "' appears twice");
+                JsonNode feats = array(g, at + ".profile_features");
+                int[] idx = new int[feats.size()];
+                for (int f = 0; f < feats.size(); f++) {
+                    idx[f] = profileNames.indexOf(feats.get(f).asText());
+                    if (idx[f] < 0) {
+                        throw fail("reason group '" + name + "' names profile feature '" + feats.get(f).asText()
+                                + "', which is not in 'profile_features'");
+                    }
+                }
+                JsonNode seq = required(g, at + ".sequence");
+                if (!seq.isBoolean()) throw fail("'" + at + ".sequence' must be true or false, got " + seq);
+                String text = nonEmptyText(g, at + ".text");
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\{([a-z_0-9]+)}").matcher(text);
+                while (m.find()) {
+                    if (!m.group(1).equals("event_type") && !profileNames.contains(m.group(1))) {
+                        throw fail("reason group '" + name + "' text refers to {" + m.group(1)
+                                + "}, which is neither a profile feature nor {event_type}");
+                    }
+                }
+                if (idx.length == 0 && !seq.asBoolean()) {
+                    throw fail("reason group '" + name + "' occludes nothing: no profile features and not the sequence");
+                }
+                out.add(new ReasonGroup(name, nonEmptyText(g, at + ".title"), idx, seq.asBoolean(), text));
+            }
+            return List.copyOf(out);
         }
 
         List<FeatureSpec> features(JsonNode root, String key, String what, Set<String> implemented) {

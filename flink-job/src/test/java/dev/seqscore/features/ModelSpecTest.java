@@ -259,4 +259,72 @@ class ModelSpecTest {
                 .hasMessageContaining("/b/model-spec.json")
                 .hasMessageContaining(message);
     }
+    @Test
+    void theRateOfAThresholdInvertsTheThresholdOfARate() {
+        ModelSpec.ScoreQuantiles q = new ModelSpec.ScoreQuantiles(List.of(0.001, 0.01, 0.1, 1.0),
+                List.of(0.9, 0.5, 0.2, 0.0));
+        for (double rate : new double[] {0.001, 0.003, 0.01, 0.05, 0.1, 0.4}) {
+            assertThat(q.rateFor(q.thresholdFor(rate))).isCloseTo(rate, org.assertj.core.data.Percentage.withPercentage(1e-6));
+        }
+        assertThat(q.rateFor(0.95)).as("above the top threshold: rarer than any stored rate").isNaN();
+        assertThat(q.rateFor(0.0)).isEqualTo(1.0);
+    }
+
+    // ---------------------------------------------------------------- reason groups
+
+    private static String withReasons(String groups) {
+        return SpecFixtures.edited("\"training_data\":", "\"reasons\": {\"top\": 2, \"groups\": [" + groups
+                + "]},\n  \"training_data\":");
+    }
+
+    private static final String CARTS = "{\"name\": \"carts\", \"title\": \"carts\", \"sequence\": false, "
+            + "\"profile_features\": [\"count_cart\", \"carts_without_buy\"], "
+            + "\"text\": \"{carts_without_buy} carts, this one a {event_type}\"}";
+    private static final String SEQUENCE = "{\"name\": \"sequence\", \"title\": \"the sequence\", "
+            + "\"sequence\": true, \"profile_features\": [], \"text\": \"{window_length} events\"}";
+
+    @Test
+    void reasonGroupsResolveTheirFeaturesToProfileColumns() {
+        ModelSpec spec = ModelSpec.parse(withReasons(CARTS + ", " + SEQUENCE), "reasons.json");
+        assertThat(spec.reasonTop()).isEqualTo(2);
+        assertThat(spec.reasonGroups()).extracting(ModelSpec.ReasonGroup::name).containsExactly("carts", "sequence");
+        ModelSpec.ReasonGroup carts = spec.reasonGroups().get(0);
+        assertThat(carts.profileIndices()).containsExactly(spec.profileFeatureNames().indexOf("count_cart"),
+                spec.profileFeatureNames().indexOf("carts_without_buy"));
+        assertThat(carts.sequence()).isFalse();
+        assertThat(spec.reasonGroups().get(1).sequence()).isTrue();
+        assertThat(spec.reasonGroups().get(1).profileIndices()).isEmpty();
+    }
+
+    @Test
+    void aSpecWithoutReasonsHasNoGroups() {
+        assertThat(SpecFixtures.smallSpec().reasonGroups()).isEmpty();
+        assertThat(SpecFixtures.smallSpec().reasonTop()).isZero();
+    }
+
+    @Test
+    void reasonGroupsAreValidatedWithTheGroupNamed() {
+        assertThatThrownBy(() -> ModelSpec.parse(withReasons(CARTS.replace("\"count_cart\"", "\"count_hug\"")), "r"))
+                .hasMessageContaining("reason group 'carts'").hasMessageContaining("'count_hug'");
+        assertThatThrownBy(() -> ModelSpec.parse(withReasons(CARTS.replace("{event_type}", "{mood}")), "r"))
+                .hasMessageContaining("reason group 'carts'").hasMessageContaining("{mood}");
+        assertThatThrownBy(() -> ModelSpec.parse(withReasons(CARTS + ", " + CARTS), "r"))
+                .hasMessageContaining("'carts' appears twice");
+        assertThatThrownBy(() -> ModelSpec.parse(withReasons(SEQUENCE.replace("true", "false")), "r"))
+                .hasMessageContaining("occludes nothing");
+    }
+
+    @Test
+    void theCommittedModelsGroupsCoverEveryProfileFeatureOnce() {
+        ModelSpec spec = ModelSpec.load(dev.seqscore.testing.RepoPaths.defaultModel().resolve("model-spec.json"));
+        List<Integer> covered = new java.util.ArrayList<>();
+        for (ModelSpec.ReasonGroup g : spec.reasonGroups()) {
+            for (int i : g.profileIndices()) {
+                covered.add(i);
+            }
+        }
+        assertThat(covered).hasSize(spec.profileFeatures().size()).doesNotHaveDuplicates();
+        assertThat(spec.reasonGroups()).filteredOn(ModelSpec.ReasonGroup::sequence).hasSize(1);
+        assertThat(spec.reasonTop()).isPositive();
+    }
 }

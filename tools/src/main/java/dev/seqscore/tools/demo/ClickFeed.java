@@ -14,10 +14,10 @@ import java.util.List;
 import java.util.stream.Stream;
 
 /**
- * The demo's endless input: real time-ordered clicks with simulated users interleaved by event time, or the simulator
- * alone. Both sources are in time order and the merge keeps it, so the job's watermarks see one coherent clock and
- * nothing is late because of the mix. Simulated user ids are offset past the real ones ({@link #SIMULATED_ID_BASE}),
- * so a user is either real or simulated, never both.
+ * The demo's endless input: the 9-day user sample replayed in event-time order, round after round; real time-ordered
+ * clicks with simulated users interleaved by event time; or the simulator alone. Every source is in time order and the
+ * merge keeps it, so the job's watermarks see one coherent clock and nothing is late because of the mix. Simulated
+ * user ids are offset past the real ones ({@link #SIMULATED_ID_BASE}), so a user is either real or simulated.
  *
  * <p>Not thread-safe for iteration (one producer thread); its counters may be read from any thread.
  */
@@ -26,6 +26,7 @@ final class ClickFeed implements Iterator<ClickEvent> {
     static final long SIMULATED_ID_BASE = 2_000_001L;
 
     private final Iterator<ClickEvent> real;
+    /** Null when the real clicks never run out (the sample's replay). */
     private final TrafficSimulator sim;
     private ClickEvent nextReal;
     private ClickEvent nextSim;
@@ -35,16 +36,21 @@ final class ClickFeed implements Iterator<ClickEvent> {
     private volatile int realUserCount;
     private volatile int simulatedUserCount;
 
-    private ClickFeed(List<ClickEvent> real, TrafficSimulator sim) {
-        this.real = real.iterator();
+    private ClickFeed(Iterator<ClickEvent> real, TrafficSimulator sim) {
+        this.real = real;
         this.sim = sim;
         this.nextReal = this.real.hasNext() ? this.real.next() : null;
-        this.nextSim = sim.next();
+        this.nextSim = sim == null ? null : sim.next();
+    }
+
+    /** The sample alone, replayed without end (see {@link SampleReplay}). */
+    static ClickFeed replayed(SampleReplay replay) {
+        return new ClickFeed(replay, null);
     }
 
     /** The simulator alone. */
     static ClickFeed simulated(TrafficSimulator sim) {
-        return new ClickFeed(List.of(), sim);
+        return new ClickFeed(List.<ClickEvent>of().iterator(), sim);
     }
 
     /**
@@ -57,7 +63,7 @@ final class ClickFeed implements Iterator<ClickEvent> {
                 throw new IllegalArgumentException("real clicks are not in time order at #" + i);
             }
         }
-        return new ClickFeed(real, sim);
+        return new ClickFeed(real.iterator(), sim);
     }
 
     /** The valid rows of a Taobao file, stably sorted by time (the time-ordered extract already is). */
@@ -70,17 +76,20 @@ final class ClickFeed implements Iterator<ClickEvent> {
         return events;
     }
 
-    /** Always true: after the real clicks run out, the simulator goes on. */
+    /** With a simulator, always true: after the real clicks run out, the simulator goes on. */
     @Override
     public boolean hasNext() {
-        return true;
+        return sim != null || nextReal != null;
     }
 
     @Override
     public ClickEvent next() {
         ClickEvent out;
         // Ties go to the real click: the order between equal times is arbitrary, but fixed.
-        if (nextReal != null && !nextReal.getEventTime().isAfter(nextSim.getEventTime())) {
+        if (sim == null && nextReal == null) {
+            throw new java.util.NoSuchElementException("no more clicks");
+        }
+        if (nextReal != null && (sim == null || !nextReal.getEventTime().isAfter(nextSim.getEventTime()))) {
             out = nextReal;
             nextReal = real.hasNext() ? real.next() : null;
             realUsers.add(out.getUserId().getBytes(StandardCharsets.UTF_8));

@@ -1,6 +1,9 @@
 package dev.seqscore.tools.demo;
 
+import dev.seqscore.alerts.AlertPolicy;
+import dev.seqscore.features.ModelSpec;
 import dev.seqscore.job.JobConfig;
+import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.options.ConfigException;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
@@ -10,6 +13,10 @@ import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -21,15 +28,21 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class Demo {
     static final Option<Path> DATA_DIR = Option.path("data-dir", "",
-            "where taobao/UserBehavior_timeordered_110k.csv is; empty = $SEQSCORE_DATA_DIR, else ../shared/data");
+            "where the taobao/ files are; empty = $SEQSCORE_DATA_DIR, else ../shared/data");
     static final Option<String> SOURCE = Option.oneOf("source", "auto",
-            "auto (the file with simulated users mixed in if present, else the simulator), file or simulator",
-            "auto", "file", "simulator");
-    static final Option<Integer> RATE = Option.positiveInt("rate", "1000", "clicks per second streamed into Kafka");
+            "sample: the 695 users' 9 days (taobao/UserBehavior_sample.csv and _extra_95users.csv) in event-time "
+                    + "order, replayed round after round with fresh user ids; stream: the 2-hour time-ordered file "
+                    + "(taobao/UserBehavior_timeordered_110k.csv) with simulated users mixed in; simulator: simulated "
+                    + "users only; auto: sample if present, else the simulator",
+            "auto", "sample", "stream", "simulator");
+    static final Option<Integer> RATE = Option.positiveInt("rate", "1000",
+            "clicks per second streamed into Kafka: the accelerated clock (the sample's 9 days take about 70 s at "
+                    + "1000/s)");
     static final Option<Duration> DURATION = Option.duration("duration", "0",
             "stop after this long, e.g. 90s or 5m; 0 runs until Ctrl-C");
     static final Option<Integer> SIM_USERS = Option.positiveInt("sim-users", "1000000",
-            "simulated users; each rests 30 min to hours between sessions, so S sessions per second need ~10,000 x S");
+            "simulated users (--source stream|simulator); each rests 30 min to hours between sessions, so S sessions "
+                    + "per second need ~10,000 x S");
     static final Option<Double> SIM_SESSIONS = Option.number("sim-sessions", "50",
             "simulated sessions per second of event time (about 6 clicks each), next to the file's ~14 clicks/s",
             0.001, 1_000_000);
@@ -80,13 +93,17 @@ public final class Demo {
     static String usage() {
         return OPTIONS.usage("bin/seqscore demo [options]", "An embedded Kafka broker, real (or simulated) clicks "
                 + "streamed into it, the job on a local Flink MiniCluster with its web UI, and a live summary with "
-                + "the job's health. For large state add --state-backend rocksdb; a soak: --rate 50000 --duration 5m.");
+                + "the job's health. For large state add --state-backend rocksdb; a soak: --source stream --rate 50000 "
+                + "--duration 5m.");
     }
 
     private static void run(OptionValues options) throws Exception {
         DemoStack stack = DemoStack.start(options, System.out);
+        List<DemoReport.Rule> rules = alertRules(stack);
+        Map<String, Double> thresholds = new HashMap<>();
+        rules.forEach(r -> thresholds.put(r.output(), r.threshold()));
         OutputSummary summary = new OutputSummary(stack.kafka.bootstrapServers(), stack.config.scoresTopic(),
-                stack.config.alertsTopic(), stack.config.deadLetterTopic());
+                stack.config.alertsTopic(), stack.config.deadLetterTopic(), thresholds);
         JobHealthReporter health = new JobHealthReporter(stack.flink.restAddress(), stack.job.toString());
         AtomicBoolean stopping = new AtomicBoolean();
         Thread hook = new Thread(() -> {
@@ -108,7 +125,7 @@ public final class Demo {
         long every = options.get(REPORT_EVERY).toNanos();
         long start = System.nanoTime();
         long nextReport = start + every;
-        DemoReport report = new DemoReport(stack.bundle.spec().modelVersion(), health, start);
+        DemoReport report = new DemoReport(stack.bundle.spec().modelVersion(), rules, health, start);
         while (!stopping.get()) {
             summary.poll(Duration.ofMillis(200));
             long now = System.nanoTime();
@@ -132,6 +149,19 @@ public final class Demo {
                 System.exit(0);
             }
         }
+    }
+
+    /** The job's effective thresholds (flags over the spec) and the validation rate each one corresponds to. */
+    static List<DemoReport.Rule> alertRules(DemoStack stack) {
+        PipelineSettings settings = PipelineSettings.from(stack.config, stack.bundle);
+        List<DemoReport.Rule> rules = new ArrayList<>();
+        for (int o = 0; o < settings.alertPolicy.rules.size(); o++) {
+            AlertPolicy.Rule rule = settings.alertPolicy.rules.get(o);
+            ModelSpec.ScoreQuantiles q = settings.spec().outputs().get(o).quantiles();
+            rules.add(new DemoReport.Rule(rule.output, rule.alertType, rule.threshold,
+                    q == null ? Double.NaN : q.rateFor(rule.threshold)));
+        }
+        return rules;
     }
 
     /**

@@ -11,10 +11,17 @@ import java.util.Locale;
  */
 final class DemoReport {
 
+    /**
+     * One model output's alert rule: its threshold, and the fraction of validation events at or above it (from the
+     * spec's out-of-fold score quantiles; NaN when rarer than they cover).
+     */
+    record Rule(String output, String alertType, double threshold, double validationRate) {}
+
     /** What the producer has sent so far. */
     record Input(long sent, long malformed, long realSent, int realUsers, long simulatedSent, int simulatedUsers) {}
 
     private final String modelVersion;
+    private final List<Rule> rules;
     private final JobHealthReporter health;
     private long lastSent;
     private long lastScored;
@@ -24,8 +31,9 @@ final class DemoReport {
     private long lastOutputNanos;
     private long longestWithoutOutputNanos;
 
-    DemoReport(String modelVersion, JobHealthReporter health, long startNanos) {
+    DemoReport(String modelVersion, List<Rule> rules, JobHealthReporter health, long startNanos) {
         this.modelVersion = modelVersion;
+        this.rules = List.copyOf(rules);
         this.health = health;
         this.lastNanos = startNanos;
         this.lastOutputNanos = startNanos;
@@ -58,6 +66,7 @@ final class DemoReport {
             sb.append(String.format(Locale.ROOT, "    %-22s %,d%n", type, n));
             out.examples().getOrDefault(type, List.of()).forEach(e -> sb.append("      e.g. ").append(e).append('\n'));
         });
+        sb.append(alertRates(out));
         sb.append(String.format(Locale.ROOT, "  dead letters: %,d %s%n", out.deadLetters(),
                 out.deadByReason().isEmpty() ? "" : out.deadByReason().toString()));
         sb.append(health.render(h));
@@ -72,6 +81,27 @@ final class DemoReport {
         lastScored = out.scored();
         lastNanos = nowNanos;
         return sb.toString().stripTrailing();
+    }
+
+    /**
+     * Per output, the share of scored events at or above the threshold beside the share of validation events the
+     * threshold was chosen for, and the share that alerted after the cooldown. Empty without scores.
+     */
+    String alertRates(OutputSummary.Totals out) {
+        if (out.scored() == 0 || rules.isEmpty()) {
+            return "";
+        }
+        StringBuilder sb = new StringBuilder("  alert rate (share of scored events):\n");
+        for (Rule r : rules) {
+            long at = out.atThreshold().getOrDefault(r.output(), 0L);
+            long alerts = out.alertsByType().getOrDefault(r.alertType(), 0L);
+            sb.append(String.format(Locale.ROOT, "    %-13s %6.2f%% at or above %.4f, chosen for %s in validation; "
+                            + "%.2f%% alerted after the cooldown%n", r.output(), 100.0 * at / out.scored(),
+                    r.threshold(), Double.isNaN(r.validationRate()) ? "under 0.01%"
+                            : String.format(Locale.ROOT, "%.2f%%", 100 * r.validationRate()),
+                    100.0 * alerts / out.scored()));
+        }
+        return sb.toString();
     }
 
     int reports() {

@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Comparator;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 import org.apache.flink.api.common.JobID;
@@ -53,17 +54,49 @@ final class DemoStack implements AutoCloseable {
 
     /** Starts it all from the demo's options, saying what it does on {@code log}; fails before starting on bad input. */
     static DemoStack start(OptionValues options, PrintStream log) throws Exception {
-        Path file = dataDir(options).resolve("taobao/UserBehavior_timeordered_110k.csv");
+        Path taobao = dataDir(options).resolve("taobao");
+        Path sampleFile = taobao.resolve("UserBehavior_sample.csv");
+        Path extraFile = taobao.resolve("UserBehavior_extra_95users.csv");
+        Path streamFile = taobao.resolve("UserBehavior_timeordered_110k.csv");
         String source = options.get(Demo.SOURCE);
-        boolean useFile = source.equals("file") || (source.equals("auto") && Files.isReadable(file));
-        if (source.equals("file") && !Files.isReadable(file)) {
-            throw new IllegalArgumentException("--source file: cannot read " + file);
+        if (source.equals("auto")) {
+            source = Files.isReadable(sampleFile) ? "sample" : "simulator";
         }
-        List<ClickEvent> real = useFile ? ClickFeed.readTaobao(file) : List.of();
-        Instant simStart = real.isEmpty() ? SIMULATION_START : real.get(0).getEventTime();
-        TrafficSimulator sim = new TrafficSimulator(SEED, simStart, options.get(Demo.SIM_SESSIONS),
-                options.get(Demo.SIM_USERS), ClickFeed.SIMULATED_ID_BASE);
-        ClickFeed feed = real.isEmpty() ? ClickFeed.simulated(sim) : ClickFeed.mixed(real, sim);
+        for (Path required : switch (source) {
+            case "sample" -> List.of(sampleFile);
+            case "stream" -> List.of(streamFile);
+            default -> List.<Path>of();
+        }) {
+            if (!Files.isReadable(required)) {
+                throw new IllegalArgumentException("--source " + source + ": cannot read " + required
+                        + " (set --data-dir or SEQSCORE_DATA_DIR, or use --source simulator)");
+            }
+        }
+        ClickFeed feed;
+        String what;
+        if (source.equals("sample")) {
+            List<ClickEvent> round = new ArrayList<>(ClickFeed.readTaobao(sampleFile));
+            if (Files.isReadable(extraFile)) {
+                round.addAll(ClickFeed.readTaobao(extraFile));
+            }
+            // Clicks from the future are dead letters: the replay ends a day before the wall clock.
+            SampleReplay replay = new SampleReplay(round, Instant.now().minus(Duration.ofDays(1)));
+            feed = ClickFeed.replayed(replay);
+            what = String.format("the Taobao user sample (%,d clicks of %s%s over 9 days) in event-time order, "
+                    + "replayed round after round with fresh user ids", replay.roundSize(), sampleFile.getFileName(),
+                    Files.isReadable(extraFile) ? " and " + extraFile.getFileName() : "");
+        } else {
+            List<ClickEvent> real = source.equals("stream") ? ClickFeed.readTaobao(streamFile) : List.of();
+            Instant simStart = real.isEmpty() ? SIMULATION_START : real.get(0).getEventTime();
+            TrafficSimulator sim = new TrafficSimulator(SEED, simStart, options.get(Demo.SIM_SESSIONS),
+                    options.get(Demo.SIM_USERS), ClickFeed.SIMULATED_ID_BASE);
+            feed = real.isEmpty() ? ClickFeed.simulated(sim) : ClickFeed.mixed(real, sim);
+            what = (real.isEmpty() ? "simulated clicks"
+                    : String.format("%,d real Taobao clicks from %s with simulated users interleaved by event time",
+                            real.size(), streamFile))
+                    + "; simulated users: " + options.get(Demo.SIM_USERS) + ", " + options.get(Demo.SIM_SESSIONS)
+                    + " sessions per second of event time, ids from " + ClickFeed.SIMULATED_ID_BASE;
+        }
 
         EmbeddedKafka kafka = null;
         LocalFlink flink = null;
@@ -107,13 +140,7 @@ final class DemoStack implements AutoCloseable {
 
             ClickProducer producer = new ClickProducer(kafka.bootstrapServers(), config.inputTopic(), feed,
                     options.get(Demo.RATE), options.get(Demo.BAD_EVERY)).start();
-            log.println("demo: streaming " + (real.isEmpty()
-                    ? "simulated clicks" + (useFile || source.equals("simulator") ? "" : " (no data file at " + file + ")")
-                    : String.format("%,d real Taobao clicks from %s with simulated users interleaved by event time",
-                            real.size(), file))
-                    + " at " + options.get(Demo.RATE) + "/s; simulated users: " + options.get(Demo.SIM_USERS)
-                    + ", " + options.get(Demo.SIM_SESSIONS) + " sessions per second of event time, ids from "
-                    + ClickFeed.SIMULATED_ID_BASE);
+            log.println("demo: streaming " + what + ", at " + options.get(Demo.RATE) + " clicks/s");
             return new DemoStack(kafka, flink, job, config, bundle, feed, producer, checkpoints);
         } catch (Exception | Error e) {
             closeQuietly(flink);

@@ -1,7 +1,9 @@
 package dev.seqscore.tools.demo;
 
 import dev.seqscore.avro.Alert;
+import dev.seqscore.avro.AlertReason;
 import dev.seqscore.avro.DeadLetter;
+import dev.seqscore.avro.Score;
 import dev.seqscore.job.AvroRecords;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -22,8 +24,8 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 final class OutputSummary implements AutoCloseable {
 
     /** The totals at one moment. */
-    record Totals(long scored, int scoredUsers, Map<String, Long> alertsByType, Map<String, List<String>> examples,
-            Map<String, Long> deadByReason) {
+    record Totals(long scored, int scoredUsers, Map<String, Long> atThreshold, Map<String, Long> alertsByType,
+            Map<String, List<String>> examples, Map<String, Long> deadByReason) {
         long alerts() {
             return alertsByType.values().stream().mapToLong(Long::longValue).sum();
         }
@@ -38,11 +40,16 @@ final class OutputSummary implements AutoCloseable {
     private final String alertsTopic;
     private long scored;
     private final DistinctCounter scoredUsers = new DistinctCounter();
+    private final Map<String, Double> thresholds;
+    private final Map<String, Long> atThreshold = new TreeMap<>();
     private final Map<String, Long> alertsByType = new TreeMap<>();
     private final Map<String, List<String>> examples = new TreeMap<>();
     private final Map<String, Long> deadByReason = new TreeMap<>();
 
-    OutputSummary(String bootstrap, String scoresTopic, String alertsTopic, String deadLetterTopic) {
+    /** @param thresholds per model output, the alert threshold, to count the scores at or above it */
+    OutputSummary(String bootstrap, String scoresTopic, String alertsTopic, String deadLetterTopic,
+            Map<String, Double> thresholds) {
+        this.thresholds = Map.copyOf(thresholds);
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ConsumerConfig.GROUP_ID_CONFIG, "seqscore-demo-dashboard");
@@ -65,12 +72,18 @@ final class OutputSummary implements AutoCloseable {
                 if (r.key() != null) {
                     scoredUsers.add(r.key()); // scores are keyed by user id
                 }
+                Score score = AvroRecords.decode(r.value(), Score.class);
+                thresholds.forEach((output, threshold) -> {
+                    Double v = score.getScores().get(output);
+                    if (v != null && v >= threshold) {
+                        atThreshold.merge(output, 1L, Long::sum);
+                    }
+                });
             } else if (r.topic().equals(alertsTopic)) {
                 Alert a = AvroRecords.decode(r.value(), Alert.class);
                 alertsByType.merge(a.getAlertType(), 1L, Long::sum);
                 List<String> ex = examples.computeIfAbsent(a.getAlertType(), k -> new ArrayList<>());
-                ex.add(String.format("user %s (%s %.2f at %s)", a.getUserId(), a.getOutput(), a.getScore(),
-                        a.getEventTime()));
+                ex.add(example(a));
                 if (ex.size() > 3) {
                     ex.remove(0);
                 }
@@ -80,10 +93,24 @@ final class OutputSummary implements AutoCloseable {
         }
     }
 
+    /** One alert as the demo shows it: who, which score, when, and its reasons. */
+    static String example(Alert a) {
+        StringBuilder s = new StringBuilder(String.format(java.util.Locale.ROOT, "user %s (%s %.2f at %s)",
+                a.getUserId(), a.getOutput(), a.getScore(), a.getEventTime()));
+        String sep = ": ";
+        for (AlertReason r : a.getReasons()) {
+            s.append(sep).append(r.getText()).append(String.format(java.util.Locale.ROOT, " (%+.3f)",
+                    r.getScoreDrop()));
+            sep = "; ";
+        }
+        return s.toString();
+    }
+
     Totals totals() {
         Map<String, List<String>> ex = new TreeMap<>();
         examples.forEach((k, v) -> ex.put(k, List.copyOf(v)));
-        return new Totals(scored, scoredUsers.size(), new TreeMap<>(alertsByType), ex, new TreeMap<>(deadByReason));
+        return new Totals(scored, scoredUsers.size(), new TreeMap<>(atThreshold), new TreeMap<>(alertsByType), ex,
+                new TreeMap<>(deadByReason));
     }
 
     @Override

@@ -13,11 +13,15 @@ class DemoReportTest {
     private static final long SECOND = 1_000_000_000L;
     private static final Instant NOW = Instant.parse("2026-11-30T10:00:00Z");
 
+    private static final List<DemoReport.Rule> RULES = List.of(
+            new DemoReport.Rule("purchase_30m", "HIGH_PURCHASE_INTENT", 0.2349, 0.01),
+            new DemoReport.Rule("churn_24h", "CHURN_RISK", 0.5, Double.NaN));
     private final DemoReport report =
-            new DemoReport("c62abcf5", new JobHealthReporter(URI.create("http://127.0.0.1:1"), "job"), 0);
+            new DemoReport("c62abcf5", RULES, new JobHealthReporter(URI.create("http://127.0.0.1:1"), "job"), 0);
 
     private static OutputSummary.Totals totals(long scored) {
-        return new OutputSummary.Totals(scored, (int) scored / 2, Map.of("CHURN_RISK", 3L),
+        return new OutputSummary.Totals(scored, (int) scored / 2,
+                scored == 0 ? Map.of() : Map.of("purchase_30m", 60L, "churn_24h", 8L), Map.of("CHURN_RISK", 3L),
                 Map.of("CHURN_RISK", List.of("user 7 (churn_24h 0.71 at 2017-11-26T01:00:00Z)")), Map.of());
     }
 
@@ -43,6 +47,11 @@ class DemoReportTest {
 
         assertThat(second).contains("scored: 4,000 (800/s) for 2,000 users; committed at each checkpoint")
                 .contains("CHURN_RISK", "e.g. user 7");
+        assertThat(second).contains("purchase_30m    1.50% at or above 0.2349, chosen for 1.00% in validation; "
+                + "0.00% alerted after the cooldown")
+                .contains("churn_24h       0.20% at or above 0.5000, chosen for under 0.01% in validation; "
+                        + "0.08% alerted after the cooldown");
+        assertThat(first).as("no rates before anything is scored").doesNotContain("alert rate");
         assertThat(report.reports()).isEqualTo(2);
         assertThat(report.reportsWithNewOutput()).isEqualTo(1);
 
