@@ -196,16 +196,23 @@ class Encoder:
         return out
 
 
+def _std(x: np.ndarray) -> np.ndarray:
+    sd = x.std(0)
+    return np.where(sd < STD_FLOOR, 1.0, sd)
+
+
 def compute_stats(raw: Dict[str, np.ndarray], rows_sel: np.ndarray, profile_names: List[str]):
-    """Means and population stds (floored at 1e-6) of raw features on the selected rows (training split)."""
+    """Means and population stds of raw features on the selected rows (training split). A feature that is constant
+    there (std below STD_FLOOR, e.g. count_remove_from_cart on Taobao, which has no such event) gets std 1: the model
+    learns nothing from it, and serving data that does vary (REES46) must not blow up to (x - mean) / 1e-6."""
     seq = raw["seq_raw"][rows_sel]
     m = raw["mask"][rows_sel] > 0
     vals = seq[m]  # [real positions, S]
     smean = vals.mean(0)
-    sstd = np.maximum(vals.std(0), STD_FLOOR)
+    sstd = _std(vals)
     prof = raw["profile_raw"][rows_sel]
     pmean = prof.mean(0)
-    pstd = np.maximum(prof.std(0), STD_FLOOR)
+    pstd = _std(prof)
     seq_feats = [{"name": n, "mean": float(a), "std": float(b)} for n, a, b in zip(SEQUENCE_FEATURES, smean, sstd)]
     prof_feats = [{"name": n, "mean": float(a), "std": float(b)}
                   for n, a, b in zip(profile_names, pmean, pstd)]

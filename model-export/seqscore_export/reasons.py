@@ -19,19 +19,19 @@ SEQUENCE = "sequence"
 _GROUPS = [
     ("carts_without_buy", "recent carts without a buy",
      ["carts_without_buy", "count_cart", "recent_cart", "count_remove_from_cart", "recent_remove_from_cart"],
-     "{carts_without_buy} carts without a buy in the window, {recent_cart} carts in the last 30 min"),
+     "carts without a buy in the window: {carts_without_buy}; carts in the last 30 min: {recent_cart}"),
     ("purchase_history", "earlier purchases",
      ["count_buy", "recent_buy", "has_prev_buy", "since_prev_buy"],
-     "{count_buy} buys in the window"),
+     "buys in the window: {count_buy}"),
     ("time_since_previous", "time since the previous visit",
      ["since_prev_event"],
      "{since_prev_event} since the previous event"),
     ("repeat_views", "repeat views of the same item/category",
      ["same_item_count", "same_category_count", "distinct_items", "distinct_categories"],
-     "{same_item_count} earlier events on this item, {same_category_count} on its category"),
+     "earlier events on this item: {same_item_count}; on its category: {same_category_count}"),
     ("session_length", "session length and activity",
      ["session_events", "window_length", "count_view", "recent_view", "count_fav", "recent_fav"],
-     "{session_events} events in this session, {window_length} in the window"),
+     "events in this session: {session_events}; in the window: {window_length}"),
     ("event_type", "this event's type",
      ["is_"],
      "this event is a {event_type}"),
@@ -40,7 +40,7 @@ _GROUPS = [
      "at {event_hour_sin} local time"),
     (SEQUENCE, "the sequence itself (LSTM/Transformer)",
      [],
-     "the order and timing of the {window_length} events in the window"),
+     "the order and timing of the window's events ({window_length})"),
 ]
 
 

@@ -175,3 +175,16 @@ def test_spec_selects_profile_features_by_name(tmp_path):
     del spec["window"]["recent_ms"]
     with pytest.raises(ValueError, match="recent_ms"):
         F.spec_encoder(e, spec)
+
+
+def test_a_feature_constant_in_training_gets_std_one_not_the_floor():
+    """Taobao has no remove_from_cart: with a 1e-6 floor, one such REES46 event became a 10^6 input at serving."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    raw = {"seq_raw": rng.normal(size=(20, 3, len(F.SEQUENCE_FEATURES))), "mask": np.ones((20, 3)),
+           "profile_raw": np.stack([rng.normal(size=20), np.zeros(20), np.full(20, 2.0)], 1)}
+    seq, prof = F.compute_stats(raw, np.arange(20), ["a", "never_seen", "always_two"])
+    assert [p["std"] for p in prof][1:] == [1.0, 1.0]
+    assert prof[0]["std"] == pytest.approx(raw["profile_raw"][:, 0].std())
+    assert prof[2]["mean"] == 2.0
+    assert all(s["std"] != 1.0 for s in seq)
