@@ -1,10 +1,14 @@
 package dev.seqscore.alerts;
 
 import dev.seqscore.avro.Alert;
+import dev.seqscore.avro.AlertReason;
+import dev.seqscore.reasons.Reason;
 import dev.seqscore.metrics.JobMetrics;
 import dev.seqscore.scoring.ScoredEvent;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.HashMap;
 import java.util.Map;
 import org.apache.flink.api.common.functions.OpenContext;
@@ -92,8 +96,23 @@ public class AlertFunction extends KeyedProcessFunction<String, ScoredEvent, Ale
                     .setItemId(s.itemId)
                     .setWindowLength(s.windowLength)
                     .setEmittedAt(Instant.ofEpochMilli(ctx.timerService().currentProcessingTime()))
+                    .setReasons(reasonsFor(s, o))
                     .build());
         }
+    }
+
+    /** The scorer's reasons for output {@code o}, best first; empty when it gave none. */
+    static List<AlertReason> reasonsFor(ScoredEvent s, int o) {
+        if (s.reasons == null) {
+            return List.of();
+        }
+        List<AlertReason> out = new ArrayList<>(3);
+        for (Reason r : s.reasons) {
+            if (r.output == o) {
+                out.add(new AlertReason(r.group, r.text, (double) r.drop));
+            }
+        }
+        return out;
     }
 
     @Override

@@ -70,6 +70,22 @@ public final class FeatureBatch {
         size = 0;
     }
 
+    /** Copies row {@code row} of this batch into row {@code toRow} of {@code to}, which must have the same shape. */
+    public void copyRow(int row, FeatureBatch to, int toRow) {
+        if (to.maxEvents != maxEvents || to.sequenceFeatures != sequenceFeatures
+                || to.profileFeatures != profileFeatures) {
+            throw new IllegalArgumentException("batches differ in shape");
+        }
+        int n = maxEvents;
+        System.arraycopy(eventType, row * n, to.eventType, toRow * n, n);
+        System.arraycopy(itemBucket, row * n, to.itemBucket, toRow * n, n);
+        System.arraycopy(categoryBucket, row * n, to.categoryBucket, toRow * n, n);
+        System.arraycopy(mask, row * n, to.mask, toRow * n, n);
+        System.arraycopy(seqNumeric, row * n * sequenceFeatures, to.seqNumeric, toRow * n * sequenceFeatures,
+                n * sequenceFeatures);
+        System.arraycopy(profile, row * profileFeatures, to.profile, toRow * profileFeatures, profileFeatures);
+    }
+
     /** Row {@code row}'s slice of a [capacity * N] tensor, as a copy (for tests and debugging). */
     public long[] eventTypeRow(int row) {
         return Arrays.copyOfRange(eventType, row * maxEvents, (row + 1) * maxEvents);

@@ -11,6 +11,8 @@ import dev.seqscore.events.EventFileReader;
 import dev.seqscore.events.FileRecord;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.model.ModelBundle;
+import dev.seqscore.alerts.AlertPolicy;
+import dev.seqscore.reasons.Reason;
 import dev.seqscore.scoring.ScoredEvent;
 import java.io.BufferedWriter;
 import java.io.IOException;
@@ -47,8 +49,11 @@ public final class Backtest {
             "CSV: user_id,timestamp,event_type,item_id,<one column per model output> (required)");
     public static final Option<Path> ALERTS_OUTPUT = Option.path("alerts-output", "",
             "optional: the alerts the job would emit, one JSON object per line");
+    public static final Option<Boolean> REASONS_COLUMN = Option.flag("reasons-column",
+            "add a reasons column to the CSV: for each output that reached its threshold, its reasons as "
+                    + "'output: group +drop (text); ...'");
     public static final OptionSet OPTIONS = new OptionSet()
-            .add(INPUT, FORMAT, OUTPUT, ALERTS_OUTPUT, OptionSet.HELP)
+            .add(INPUT, FORMAT, OUTPUT, ALERTS_OUTPUT, REASONS_COLUMN, OptionSet.HELP)
             .addAll("The job's model, window and alert options apply too", JobConfig.OPTIONS);
 
     private Backtest() {}
@@ -108,7 +113,7 @@ public final class Backtest {
             r = run(flink.environment(Runtime.getRuntime().availableProcessors()), rows,
                     input.getFileName().toString(), settings);
         }
-        writeCsv(r, settings, options.get(OUTPUT));
+        writeCsv(r, settings, options.get(OUTPUT), options.get(REASONS_COLUMN));
         if (options.get(ALERTS_OUTPUT) != null) {
             writeAlerts(r, options.get(ALERTS_OUTPUT));
         }
@@ -189,6 +194,12 @@ public final class Backtest {
 
     /** One row per scored event, in file order; timestamps exactly as the file wrote them. */
     public static void writeCsv(Result r, PipelineSettings settings, Path output) throws IOException {
+        writeCsv(r, settings, output, false);
+    }
+
+    /** As {@link #writeCsv(Result, PipelineSettings, Path)}, with a last column of reasons if asked. */
+    public static void writeCsv(Result r, PipelineSettings settings, Path output, boolean reasonsColumn)
+            throws IOException {
         Map<Long, String> timestamps = new HashMap<>();
         for (FileRecord row : r.rows()) {
             timestamps.put(row.lineNumber(), row.rawTimestamp());
@@ -198,6 +209,9 @@ public final class Backtest {
         try (BufferedWriter w = Files.newBufferedWriter(output, StandardCharsets.UTF_8)) {
             StringBuilder header = new StringBuilder("user_id,timestamp,event_type,item_id");
             settings.spec().outputs().forEach(o -> header.append(',').append(o.name()));
+            if (reasonsColumn) {
+                header.append(",reasons");
+            }
             w.write(header.toString());
             w.newLine();
             for (ScoredEvent e : ordered) {
@@ -207,10 +221,36 @@ public final class Backtest {
                 for (float score : e.scores) {
                     line.append(',').append(score);
                 }
+                if (reasonsColumn) {
+                    line.append(',').append(csv(reasonsCell(e, settings)));
+                }
                 w.write(line.toString());
                 w.newLine();
             }
         }
+    }
+
+    /** The reasons of every output whose score reached its alert threshold; empty when none did. */
+    static String reasonsCell(ScoredEvent e, PipelineSettings settings) {
+        if (e.reasons == null) {
+            return "";
+        }
+        StringBuilder cell = new StringBuilder();
+        List<AlertPolicy.Rule> rules = settings.alertPolicy.rules;
+        for (int o = 0; o < rules.size(); o++) {
+            if (!rules.get(o).crossedBy(e.scores[o])) {
+                continue;
+            }
+            cell.append(cell.length() == 0 ? "" : " | ").append(rules.get(o).output).append(": ");
+            String sep = "";
+            for (Reason reason : e.reasons) {
+                if (reason.output == o) {
+                    cell.append(sep).append(reason);
+                    sep = "; ";
+                }
+            }
+        }
+        return cell.toString();
     }
 
     private static void writeAlerts(Result r, Path output) throws IOException {
@@ -238,6 +278,7 @@ public final class Backtest {
                 + " scored\n"
                 + "  rejected rows: " + (r.rejectedRows().isEmpty() ? "none" : r.rejectedRows()) + "\n"
                 + "  dead letters:  " + (dlqByReason.isEmpty() ? "none" : dlqByReason) + "\n"
-                + "  alerts:        " + (alertsByType.isEmpty() ? "none" : alertsByType);
+                + "  alerts:        " + (alertsByType.isEmpty() ? "none" : alertsByType
+                        + ", " + r.alerts().stream().filter(a -> !a.getReasons().isEmpty()).count() + " with reasons");
     }
 }

@@ -95,6 +95,9 @@ public final class JobConfig implements Serializable {
             Option.positiveInt("score-batch", "64", "largest batch handed to ONNX Runtime at once");
     public static final Option<Duration> SCORE_MAX_DELAY = Option.duration("score-max-delay", "5ms",
             "how long a ready event may wait for its batch to fill (processing time); 0 scores what is ready at once");
+    public static final Option<Integer> ALERT_REASONS = Option.integer("alert-reasons", "",
+            "reasons per alert at most, found by occluding the model's reason groups for events that reach a "
+                    + "threshold; empty = the model's default (model-spec.json reasons.top); 0 = no reasons", 0, 20);
     public static final Option<Path> KAFKA_PROPERTIES = Option.path("kafka-properties", "",
             "file of Kafka client properties (security.protocol, sasl.*, ssl.*) for every source and sink; "
                     + "the place for credentials");
@@ -115,7 +118,7 @@ public final class JobConfig implements Serializable {
                     STOP_AT_LATEST, ALERTS_TOPIC, SCORES_TOPIC, DEAD_LETTER_TOPIC, MODEL, MAX_EVENTS, HORIZON,
                     COOLDOWN, DELIVERY, TRANSACTIONAL_ID_PREFIX, CHECKPOINT_INTERVAL, CHECKPOINT_DIR, SAVEPOINT_DIR,
                     STATE_BACKEND, MAX_OUT_OF_ORDERNESS, IDLENESS, MAX_FUTURE_SKEW, STATE_TTL, PARALLELISM,
-                    MAX_PARALLELISM, ORT_THREADS, SCORE_BATCH, SCORE_MAX_DELAY, KAFKA_PROPERTIES, PSEUDONYMIZE_KEY_FILE, HELP)
+                    MAX_PARALLELISM, ORT_THREADS, SCORE_BATCH, SCORE_MAX_DELAY, ALERT_REASONS, KAFKA_PROPERTIES, PSEUDONYMIZE_KEY_FILE, HELP)
             .add(THRESHOLD, ALERT_RATE, KAFKA_PROPERTY);
 
     private final OptionValues values;
@@ -313,6 +316,11 @@ public final class JobConfig implements Serializable {
 
     public Duration scoreMaxDelay() {
         return get(SCORE_MAX_DELAY);
+    }
+
+    /** Null for the model's default. */
+    public Integer alertReasons() {
+        return get(ALERT_REASONS);
     }
 
     /** Null unless output user ids are to be pseudonymised. */

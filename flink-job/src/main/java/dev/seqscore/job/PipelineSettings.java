@@ -32,6 +32,8 @@ public final class PipelineSettings implements Serializable {
     public final int ortThreads;
     public final int scoreBatch;
     public final Duration scoreMaxDelay;
+    /** Reasons per alert at most; 0 for none. */
+    public final int alertReasons;
     public final int maxParallelism;
     public final EventValidator.Clock clock;
     /** Null unless output user ids are pseudonymised. */
@@ -67,6 +69,12 @@ public final class PipelineSettings implements Serializable {
         this.ortThreads = b.ortThreads;
         this.scoreBatch = b.scoreBatch;
         this.scoreMaxDelay = b.scoreMaxDelay;
+        this.alertReasons = b.alertReasons == null ? spec.reasonTop() : b.alertReasons;
+        if (alertReasons > 0 && spec.reasonGroups().isEmpty()) {
+            throw new ConfigException("--" + JobConfig.ALERT_REASONS.name() + " " + alertReasons + ": model "
+                    + spec.modelVersion() + " defines no reason groups (model-spec.json 'reasons'); export it again "
+                    + "with this version of model-export, or pass --" + JobConfig.ALERT_REASONS.name() + " 0");
+        }
         this.maxParallelism = b.maxParallelism;
         this.clock = b.clock;
         this.pseudonymizer = b.pseudonymizer;
@@ -106,6 +114,11 @@ public final class PipelineSettings implements Serializable {
         return bundle.spec();
     }
 
+    /** Per model output, the score from which an event gets reasons: its alert threshold; null without reasons. */
+    public double[] explainThresholds() {
+        return alertReasons == 0 ? null : alertPolicy.rules.stream().mapToDouble(r -> r.threshold).toArray();
+    }
+
     public EventValidator validator() {
         return new EventValidator(spec().vocabulary(), maxFutureSkewMs, clock);
     }
@@ -129,6 +142,7 @@ public final class PipelineSettings implements Serializable {
                 .ortThreads(c.ortThreads())
                 .scoreBatch(c.scoreBatch())
                 .scoreMaxDelay(c.scoreMaxDelay())
+                .alertReasons(c.alertReasons())
                 .maxParallelism(c.maxParallelism())
                 .pseudonymizer(c.pseudonymizeKeyFile() == null ? null : Pseudonymizer.fromKeyFile(
                         c.pseudonymizeKeyFile(), "--" + JobConfig.PSEUDONYMIZE_KEY_FILE.name()))
@@ -150,6 +164,7 @@ public final class PipelineSettings implements Serializable {
         private int ortThreads = JobConfig.ORT_THREADS.defaultValue();
         private int scoreBatch = JobConfig.SCORE_BATCH.defaultValue();
         private Duration scoreMaxDelay = JobConfig.SCORE_MAX_DELAY.defaultValue();
+        private Integer alertReasons;
         private int maxParallelism = JobConfig.MAX_PARALLELISM.defaultValue();
         private EventValidator.Clock clock = System::currentTimeMillis;
         private Pseudonymizer pseudonymizer;
@@ -170,6 +185,8 @@ public final class PipelineSettings implements Serializable {
         public Builder ortThreads(int v) { ortThreads = v; return this; }
         public Builder scoreBatch(int v) { scoreBatch = v; return this; }
         public Builder scoreMaxDelay(Duration v) { scoreMaxDelay = v; return this; }
+        /** Null for the model's default. */
+        public Builder alertReasons(Integer v) { alertReasons = v; return this; }
         public Builder maxParallelism(int v) { maxParallelism = v; return this; }
         public Builder clock(EventValidator.Clock v) { clock = v; return this; }
         public Builder pseudonymizer(Pseudonymizer v) { pseudonymizer = v; return this; }

@@ -89,7 +89,8 @@ public final class SeqScorePipeline {
         SingleOutputStreamOperator<ScoredEvent> scored = valid
                 .keyBy(r -> r.userId, Types.STRING)
                 .transform("Score user sequences", TypeInformation.of(ScoredEvent.class), new BatchScoringOperator(
-                        s.bundle, s.maxEvents, s.horizonMs, s.stateTtl, s.ortThreads, s.scoreBatch, s.scoreMaxDelay))
+                        s.bundle, s.maxEvents, s.horizonMs, s.stateTtl, s.ortThreads, s.scoreBatch, s.scoreMaxDelay,
+                        s.explainThresholds(), s.alertReasons))
                 .uid(UID_SCORE)
                 .setMaxParallelism(s.maxParallelism);
 

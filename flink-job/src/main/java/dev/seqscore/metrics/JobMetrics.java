@@ -38,6 +38,10 @@ public final class JobMetrics {
     public static final String EVENT_TIME_LAG_MS = "eventTimeLagMs";
     /** Scorer: events in the window the model saw. */
     public static final String WINDOW_LENGTH = "windowLength";
+    /** Scorer: events whose score reached an alert threshold and got reasons. */
+    public static final String EVENTS_EXPLAINED = "eventsExplained";
+    /** Scorer: wall time of one reasons call (every occlusion of every explained row of a batch), in microseconds. */
+    public static final String EXPLAIN_CALL_MICROS = "explainCallMicros";
     /** Scorer: a gauge of 1 labelled with the model's version, to join or display. */
     public static final String MODEL_INFO = "modelInfo";
     public static final String MODEL_VERSION = "model_version";

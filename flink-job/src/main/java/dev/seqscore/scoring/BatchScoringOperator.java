@@ -11,6 +11,8 @@ import dev.seqscore.model.ModelBundle;
 import dev.seqscore.model.OnnxScorer;
 import dev.seqscore.features.WindowEvent;
 import dev.seqscore.features.WindowRule;
+import dev.seqscore.reasons.Explainer;
+import dev.seqscore.reasons.Reason;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -47,11 +49,12 @@ import org.apache.flink.util.OutputTag;
  * <p>A ready event updates its user's window at once (under that user's key); only the model call waits. The batch
  * is scored when it is full, when its oldest row has waited {@code maxDelay} of processing time, before every
  * checkpoint barrier and at the end of input. Watermarks are held back until the rows before them are emitted, so
- * downstream event-time logic never sees a score behind the watermark.
+ * downstream event-time logic never sees a score behind the watermark. Rows whose score reaches an alert threshold
+ * then get their reasons ({@link Explainer}) in one more call for the batch.
  *
- * <p>Metrics ({@link JobMetrics}): scored, late, duplicate and dead-lettered events; histograms of the ONNX Runtime
- * call time, batch size, event-time lag at emit and window length; the model version; and the users with a window,
- * checkpointed as operator state so that a restart does not reset it.
+ * <p>Metrics ({@link JobMetrics}): scored, late, duplicate, dead-lettered and explained events; histograms of the
+ * ONNX Runtime call time, batch size, event-time lag at emit, window length and the reasons call's time; the model
+ * version; and the users with a window, checkpointed as operator state so that a restart does not reset it.
  */
 public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEvent>
         implements OneInputStreamOperator<InputRecord, ScoredEvent>, Triggerable<String, VoidNamespace> {
@@ -67,6 +70,9 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
     private final int intraOpThreads;
     private final int maxBatch;
     private final long maxDelayMs;
+    /** Per output, the score from which an event gets reasons; null when reasons are off. */
+    private final double[] explainAt;
+    private final int reasonTop;
 
     private transient ListState<WindowEvent> window;
     private transient MapState<Long, List<InputRecord>> pending;
@@ -90,6 +96,11 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
     private transient Histogram windowLength;
     private transient ListState<long[]> liveUsersState;
     private transient LiveUsers liveUsers;
+    private transient Explainer explainer;
+    private transient int[] explainRows;
+    private transient String[] explainTypes;
+    private transient Counter explained;
+    private transient Histogram explainMicros;
 
     /**
      * @param maxEvents window length N; at most the model's N (shorter windows are padded)
@@ -100,6 +111,16 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
      */
     public BatchScoringOperator(ModelBundle bundle, int maxEvents, long horizonMs, Duration stateTtl,
             int intraOpThreads, int maxBatch, Duration maxDelay) {
+        this(bundle, maxEvents, horizonMs, stateTtl, intraOpThreads, maxBatch, maxDelay, null, 0);
+    }
+
+    /**
+     * @param explainAt per model output, the score from which an event gets reasons (the alert thresholds); null
+     *                  for no reasons
+     * @param reasonTop reasons per output at most
+     */
+    public BatchScoringOperator(ModelBundle bundle, int maxEvents, long horizonMs, Duration stateTtl,
+            int intraOpThreads, int maxBatch, Duration maxDelay, double[] explainAt, int reasonTop) {
         if (maxEvents < 1 || maxEvents > bundle.spec().maxEvents()) {
             throw new IllegalArgumentException("window length " + maxEvents + " must be between 1 and the model's "
                     + bundle.spec().maxEvents());
@@ -117,6 +138,19 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
         this.intraOpThreads = intraOpThreads;
         this.maxBatch = maxBatch;
         this.maxDelayMs = maxDelay.toMillis();
+        if (explainAt != null) {
+            if (explainAt.length != bundle.spec().outputs().size()) {
+                throw new IllegalArgumentException(explainAt.length + " explain thresholds for "
+                        + bundle.spec().outputs().size() + " model outputs");
+            }
+            if (reasonTop < 1) {
+                throw new IllegalArgumentException("reasons per output must be positive, got " + reasonTop);
+            }
+            // Fail on the client, not in every task: the spec must define the groups.
+            new Explainer(bundle.spec(), reasonTop, 1);
+        }
+        this.explainAt = explainAt == null ? null : explainAt.clone();
+        this.reasonTop = reasonTop;
     }
 
     @Override
@@ -144,6 +178,12 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
         batch = encoder.newBatch(maxBatch);
         results = new float[bundle.spec().outputs().size()][maxBatch];
         rows = new ScoredEvent[maxBatch];
+        if (explainAt != null) {
+            // Alerting rows are a small share of a batch; more than this many take more than one call.
+            explainer = new Explainer(bundle.spec(), reasonTop, Math.min(maxBatch, 16));
+            explainRows = new int[maxBatch];
+            explainTypes = new String[maxBatch];
+        }
         MetricGroup metrics = getMetricGroup();
         scored = metrics.counter(JobMetrics.EVENTS_SCORED);
         late = metrics.counter(JobMetrics.LATE_EVENTS);
@@ -156,6 +196,8 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
         windowLength = JobMetrics.histogram(metrics, JobMetrics.WINDOW_LENGTH);
         metrics.addGroup(JobMetrics.MODEL_VERSION, bundle.spec().modelVersion()).gauge(JobMetrics.MODEL_INFO, () -> 1);
         metrics.gauge(JobMetrics.USERS_WITH_STATE, liveUsers);
+        explained = metrics.counter(JobMetrics.EVENTS_EXPLAINED);
+        explainMicros = JobMetrics.histogram(metrics, JobMetrics.EXPLAIN_CALL_MICROS);
     }
 
     @Override
@@ -292,6 +334,9 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
             callMicros.update(micros);
             eventMicros.update(micros / n);
             batchSize.update(n);
+            if (explainer != null) {
+                explain(n);
+            }
             long now = System.currentTimeMillis();
             for (int row = 0; row < n; row++) {
                 ScoredEvent s = rows[row];
@@ -312,6 +357,30 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
             Watermark w = heldWatermark;
             heldWatermark = null;
             output.emitWatermark(w);
+        }
+    }
+
+    /** Gives reasons to the rows whose score reached an explain threshold for any output, in one model call. */
+    private void explain(int n) {
+        int count = 0;
+        for (int row = 0; row < n; row++) {
+            for (int o = 0; o < explainAt.length; o++) {
+                if (results[o][row] >= explainAt[o]) {
+                    explainRows[count] = row;
+                    explainTypes[count++] = rows[row].eventType;
+                    break;
+                }
+            }
+        }
+        if (count == 0) {
+            return;
+        }
+        long started = System.nanoTime();
+        Reason[][] reasons = explainer.explain(batch, explainRows, count, results, explainTypes, scorer);
+        explainMicros.update((System.nanoTime() - started) / 1_000);
+        explained.inc(count);
+        for (int i = 0; i < count; i++) {
+            rows[explainRows[i]].reasons = reasons[i];
         }
     }
 

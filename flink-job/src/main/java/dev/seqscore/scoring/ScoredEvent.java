@@ -1,5 +1,6 @@
 package dev.seqscore.scoring;
 
+import dev.seqscore.reasons.Reason;
 import java.util.Arrays;
 
 /**
@@ -13,6 +14,8 @@ public class ScoredEvent {
     public long eventTime;
     public int windowLength;
     public float[] scores;
+    /** Reasons per output whose score reached the explain threshold, or null when none did (or reasons are off). */
+    public Reason[] reasons;
 
     public String sourceTopic;
     public int sourcePartition;
@@ -23,6 +26,7 @@ public class ScoredEvent {
     @Override
     public String toString() {
         return "ScoredEvent{" + userId + ", " + eventType + ", item=" + itemId + ", t=" + eventTime + ", L="
-                + windowLength + ", scores=" + Arrays.toString(scores) + "}";
+                + windowLength + ", scores=" + Arrays.toString(scores)
+                + (reasons == null ? "" : ", reasons=" + Arrays.toString(reasons)) + "}";
     }
 }

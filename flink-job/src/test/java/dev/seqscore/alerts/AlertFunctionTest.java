@@ -13,8 +13,11 @@ import static dev.seqscore.testing.Clicks.T0_PLUS_9M;
 import static dev.seqscore.testing.Clicks.ms;
 import static dev.seqscore.testing.Clicks.scored;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import dev.seqscore.avro.Alert;
+import dev.seqscore.avro.AlertReason;
+import dev.seqscore.reasons.Reason;
 import dev.seqscore.scoring.ScoredEvent;
 import java.time.Duration;
 import java.time.Instant;
@@ -69,6 +72,28 @@ class AlertFunctionTest {
 
     private List<Alert> alerts() {
         return harness.extractOutputValues();
+    }
+
+    @Test
+    void eachAlertCarriesTheReasonsOfItsOwnOutputBestFirst() throws Exception {
+        StreamRecord<ScoredEvent> both = scored(ALICE, T0, 0.9f, 0.8f);
+        both.getValue().reasons = new Reason[] {
+            new Reason(0, "carts_without_buy", "3 carts without a buy in the window", 0.2f),
+            new Reason(0, "repeat_views", "4 earlier events on this item", 0.05f),
+            new Reason(1, "time_since_previous", "6 h since the previous event", 0.3f)};
+        harness.processElement(both);
+        harness.processElement(scored(BOB, T0, 0.9f, 0.1f));
+
+        List<Alert> out = alerts();
+        assertThat(out.get(0).getAlertType()).isEqualTo(PURCHASE);
+        assertThat(out.get(0).getReasons()).extracting(AlertReason::getGroup)
+                .containsExactly("carts_without_buy", "repeat_views");
+        assertThat(out.get(0).getReasons().get(0).getText()).isEqualTo("3 carts without a buy in the window");
+        assertThat(out.get(0).getReasons().get(0).getScoreDrop()).isCloseTo(0.2, within(1e-6));
+        assertThat(out.get(1).getAlertType()).isEqualTo(CHURN);
+        assertThat(out.get(1).getReasons()).extracting(AlertReason::getGroup).containsExactly("time_since_previous");
+        assertThat(out.get(2).getUserId()).isEqualTo(BOB);
+        assertThat(out.get(2).getReasons()).as("a score without reasons alerts with none").isEmpty();
     }
 
     @Test

@@ -141,6 +141,18 @@ class KafkaPipelineITCase {
             assertThat(got.getThreshold()).isEqualTo(want.getThreshold());
             assertThat(got.getScore()).isCloseTo(want.getScore(), within(1e-5));
             assertThat(got.getModelVersion()).isEqualTo(bundle.spec().modelVersion());
+            assertThat(got.getReasons()).as("every alert says why").isNotEmpty();
+            // Batches differ between the runs, so drops differ in the last bits; only clear reasons must agree.
+            for (var reason : got.getReasons()) {
+                if (Math.abs(reason.getScoreDrop()) > 1e-4) {
+                    assertThat(want.getReasons()).as("the backtest's reasons for %s", want.getAlertId())
+                            .anySatisfy(w -> {
+                                assertThat(w.getGroup()).isEqualTo(reason.getGroup());
+                                assertThat(w.getText()).isEqualTo(reason.getText());
+                                assertThat(w.getScoreDrop()).isCloseTo(reason.getScoreDrop(), within(1e-4));
+                            });
+                }
+            }
         }
     }
 

@@ -25,6 +25,7 @@ import dev.seqscore.events.ClickEventAvro;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.features.FeatureBatch;
 import dev.seqscore.features.FeatureEncoder;
+import dev.seqscore.reasons.Reason;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.model.OnnxScorer;
@@ -36,6 +37,7 @@ import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
@@ -515,6 +517,76 @@ class BatchScoringOperatorTest {
         watermark(ms(T0_PLUS_2M) + ONE_HOUR);
         assertThat(harness.numKeyedStateEntries()).isZero();
         assertThat(harness.numEventTimeTimers()).isZero();
+    }
+
+    // ---------------------------------------------------------------- reasons
+
+    private static KeyedOneInputStreamOperatorTestHarness<String, InputRecord, ScoredEvent> openExplaining(
+            int maxBatch, double[] explainAt) throws Exception {
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(new BatchScoringOperator(bundle, spec.maxEvents(),
+                spec.horizonMs(), NO_TTL, 1, maxBatch, MAX_DELAY, explainAt, 3), r -> r.userId, Types.STRING);
+        h.open();
+        return h;
+    }
+
+    private List<ScoredEvent> scoreHistory(double[] explainAt, int maxBatch, List<Clicks.Builder> history)
+            throws Exception {
+        harness = openExplaining(maxBatch, explainAt);
+        history.forEach(this::sendUnchecked);
+        watermark(history.get(history.size() - 1).millis());
+        List<ScoredEvent> out = scored();
+        harness.close();
+        harness = null;
+        return out;
+    }
+
+    @Test
+    void onlyEventsAtAnExplainThresholdCarryReasons() throws Exception {
+        List<Clicks.Builder> history = randomHistory(new Random(11), 30, ALICE);
+        List<ScoredEvent> base = scoreHistory(null, 64, history);
+        // Halfway through the distinct purchase scores this history produced, so some rows reach it and some not.
+        double[] purchase = base.stream().mapToDouble(s -> s.scores[0]).distinct().sorted().toArray();
+        assertThat(purchase.length).as("distinct purchase scores").isGreaterThan(1);
+        double threshold = purchase[purchase.length / 2];
+
+        List<ScoredEvent> out = scoreHistory(new double[] {threshold, 1.0}, 64, history);
+
+        assertThat(base).allSatisfy(s -> assertThat(s.reasons).isNull());
+        assertThat(out).hasSameSizeAs(base);
+        assertThat(out).filteredOn(s -> s.scores[0] >= threshold).isNotEmpty()
+                .allSatisfy(s -> assertThat(s.reasons).isNotEmpty());
+        assertThat(out).filteredOn(s -> s.scores[0] < threshold).isNotEmpty()
+                .allSatisfy(s -> assertThat(s.reasons).isNull());
+        for (int i = 0; i < out.size(); i++) {
+            assertThat(out.get(i).scores).as("reasons do not change scores").containsExactly(base.get(i).scores);
+        }
+    }
+
+    @Test
+    void reasonsOfABatchedCallEqualThoseOfOneEventAtATime() throws Exception {
+        List<Clicks.Builder> history = randomHistory(new Random(5), 25, ALICE);
+        double[] everyEvent = {0.0, 0.0};
+
+        List<ScoredEvent> batched = scoreHistory(everyEvent, 64, history);
+        List<ScoredEvent> single = scoreHistory(everyEvent, 1, history);
+
+        assertThat(batched).hasSameSizeAs(single);
+        for (int i = 0; i < batched.size(); i++) {
+            Reason[] a = batched.get(i).reasons;
+            Reason[] b = single.get(i).reasons;
+            assertThat(a).extracting(r -> r.output + ":" + r.group)
+                    .containsExactlyElementsOf(Arrays.stream(b).map(r -> r.output + ":" + r.group).toList());
+            for (int k = 0; k < a.length; k++) {
+                assertThat(a[k].drop).isCloseTo(b[k].drop, within(SCORE_TOLERANCE * 2));
+                assertThat(a[k].text).isEqualTo(b[k].text);
+            }
+        }
+    }
+
+    @Test
+    void explainThresholdsMustMatchTheOutputs() {
+        assertThatThrownBy(() -> new BatchScoringOperator(bundle, spec.maxEvents(), spec.horizonMs(), NO_TTL, 1, 64,
+                MAX_DELAY, new double[] {0.5}, 3)).hasMessageContaining("1 explain thresholds for 2 model outputs");
     }
 
     // ---------------------------------------------------------------- batching

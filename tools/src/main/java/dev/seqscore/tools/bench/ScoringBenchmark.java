@@ -7,6 +7,8 @@ import dev.seqscore.features.FeatureEncoder;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.model.OnnxScorer;
+import dev.seqscore.reasons.Explainer;
+import dev.seqscore.reasons.Reason;
 import dev.seqscore.features.WindowEvent;
 import dev.seqscore.features.WindowRule;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -31,7 +33,7 @@ import java.util.concurrent.TimeUnit;
 /**
  * JMH benchmark of the hot path per scored event: {@link FeatureEncoder} and {@link OnnxScorer} (one intra-op
  * thread) on the real bundle, fed the real windows of its {@code golden.jsonl}. Times are per batch; {@link Bench}
- * divides by the batch size to report the cost per event.
+ * divides by the batch size to report the cost per event, except for {@link #explain()}, which is per alerting event.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -52,6 +54,9 @@ public class ScoringBenchmark {
     private OnnxScorer scorer;
     private float[][] scores;
     private int next;
+    private Explainer explainer;
+    private final int[] explainRow = {0};
+    private final String[] explainType = {"view"};
 
     @Setup(Level.Trial)
     public void setUp() throws IOException {
@@ -63,6 +68,8 @@ public class ScoringBenchmark {
         scorer = new OnnxScorer(b, threads);
         scores = new float[spec.outputs().size()][batch];
         fill();
+        scorer.score(features, scores);
+        explainer = spec.reasonGroups().isEmpty() ? null : new Explainer(spec, spec.reasonTop(), 16);
     }
 
     @TearDown(Level.Trial)
@@ -82,6 +89,18 @@ public class ScoringBenchmark {
     public float[][] score() {
         scorer.score(features, scores);
         return scores;
+    }
+
+    /**
+     * Reasons for one alerting event (one variant row per reason group, one call), the extra cost an alert pays;
+     * {@link Bench} reports it per explained event, not divided by the batch.
+     */
+    @Benchmark
+    public Reason[][] explain() {
+        if (explainer == null) {
+            throw new IllegalStateException(bundle + " defines no reason groups");
+        }
+        return explainer.explain(features, explainRow, 1, scores, explainType, scorer);
     }
 
     private void fill() {
