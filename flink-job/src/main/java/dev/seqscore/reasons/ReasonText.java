@@ -20,6 +20,7 @@ final class ReasonText implements Serializable {
     private final double[] mean;
     private final double[] std;
     private final int maxEvents;
+    private final double horizonSeconds;
     private final int hourSin;
     private final int hourCos;
 
@@ -28,6 +29,7 @@ final class ReasonText implements Serializable {
         this.mean = spec.profileMeans();
         this.std = spec.profileStds();
         this.maxEvents = spec.maxEvents();
+        this.horizonSeconds = spec.horizonMs() / 1000.0;
         this.hourSin = names.indexOf("event_hour_sin");
         this.hourCos = names.indexOf("event_hour_cos");
     }
@@ -53,7 +55,9 @@ final class ReasonText implements Serializable {
         String name = names.get(f);
         double raw = raw(f, profile, offset);
         if (name.equals("since_prev_event") || name.equals("since_prev_buy")) {
-            return duration(Math.expm1(raw));
+            // Capped at the horizon, which also stands for "none in the window".
+            double seconds = Math.expm1(raw);
+            return seconds >= horizonSeconds - 0.5 ? duration(horizonSeconds) + " or more" : duration(seconds);
         }
         if (name.equals("window_length")) {
             return Long.toString(Math.round(raw * maxEvents));

@@ -173,6 +173,9 @@ class ExplainerTest {
         // The last event is at T0 + 16 min = 01:16 UTC, which is 09:16 at the model's +08:00.
         assertThat(text.fill("at {event_hour_sin}, a {event_type}", batch.profile, 0, "view"))
                 .isEqualTo("at 09:16, a view");
+        FeatureBatch first = encode(List.of(lonelyView()));
+        assertThat(text.fill(since, first.profile, 0, "view")).as("no earlier event: the horizon, capped")
+                .isEqualTo(since.replace("{since_prev_event}", "24 h or more"));
     }
 
     @Test
