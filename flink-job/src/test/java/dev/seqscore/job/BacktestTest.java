@@ -35,4 +35,33 @@ class BacktestTest {
         assertThat(r.rejectedRows().values().stream().mapToLong(Long::longValue).sum()).isEqualTo(2);
         assertThat(Backtest.summary(r)).startsWith("backtest: 2 rows, 0 events, 0 scored");
     }
+
+    @Test
+    void theReasonsColumnExplainsEveryOutputThatReachedItsThresholdAndNoOther(@TempDir Path tmp) throws Exception {
+        Path file = tmp.resolve("taobao.csv");
+        Files.writeString(file, String.join("\n", "7,100,10,pv,1511600000", "7,100,10,cart,1511600060",
+                "7,101,10,pv,1511600300", "8,200,20,pv,1511601000", "7,100,10,buy,1511600900", ""));
+        List<FileRecord> rows;
+        try (Stream<FileRecord> lines = EventFileReader.lines(file, EventFileReader.Format.TAOBAO)) {
+            rows = lines.toList();
+        }
+        // Every event reaches the purchase threshold, none the churn one.
+        PipelineSettings settings = PipelineSettings.builder(ModelBundle.packaged())
+                .thresholds(java.util.Map.of("purchase_30m", 0.0, "churn_24h", 1.0)).build();
+
+        Backtest.Result r = Backtest.run(StreamExecutionEnvironment.getExecutionEnvironment(), rows, "x", settings);
+        Path csv = tmp.resolve("scores.csv");
+        Backtest.writeCsv(r, settings, csv, true);
+
+        List<String> lines = Files.readAllLines(csv);
+        assertThat(lines.get(0)).endsWith(",churn_24h,reasons");
+        assertThat(lines).hasSize(6);
+        assertThat(lines.subList(1, lines.size())).allSatisfy(line -> {
+            String cell = line.substring(line.lastIndexOf(",\"") < 0 ? line.lastIndexOf(',') + 1
+                    : line.lastIndexOf(",\"") + 1);
+            assertThat(cell).contains("purchase_30m: ").doesNotContain("churn_24h:");
+        });
+        assertThat(r.alerts()).isNotEmpty().allSatisfy(a -> assertThat(a.getReasons()).isNotEmpty());
+        assertThat(Backtest.summary(r)).contains(r.alerts().size() + " with reasons");
+    }
 }
