@@ -33,8 +33,7 @@ import org.apache.flink.metrics.Histogram;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
-import org.apache.flink.runtime.state.VoidNamespace;
-import org.apache.flink.runtime.state.VoidNamespaceSerializer;
+import org.apache.flink.api.common.typeutils.base.IntSerializer;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.InternalTimer;
 import org.apache.flink.streaming.api.operators.InternalTimerService;
@@ -59,11 +58,14 @@ import org.apache.flink.util.OutputTag;
  * version; and the users with a window, checkpointed as operator state so that a restart does not reset it.
  */
 public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEvent>
-        implements OneInputStreamOperator<InputRecord, ScoredEvent>, Triggerable<String, VoidNamespace> {
+        implements OneInputStreamOperator<InputRecord, ScoredEvent>, Triggerable<String, Integer> {
     private static final long serialVersionUID = 1L;
 
     /** Name of the per-user window state (since the packed layout: a {@code ValueState<byte[]>}). */
     static final String WINDOW_STATE = "window";
+    /** Timer namespaces: events at this time are ready; the window may be past its horizon. */
+    private static final Integer READY = 0;
+    private static final Integer CLEANUP = 1;
 
     public static final OutputTag<DeadLetter> LATE =
             new OutputTag<>("late-events", TypeInformation.of(DeadLetter.class));
@@ -84,7 +86,12 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
     private transient PackedWindow packed;
     private transient StreamRecord<ScoredEvent> outRecord;
     private transient MapState<Long, List<InputRecord>> pending;
-    private transient InternalTimerService<VoidNamespace> timers;
+    /**
+     * Event-time timers of two kinds in one queue, so that they fire in time order across kinds (a window must not be
+     * cleared while an event within its horizon still waits): {@link #READY} at each event time with events waiting
+     * for the watermark, {@link #CLEANUP} once per window at its newest event + H, moved as events arrive.
+     */
+    private transient InternalTimerService<Integer> timers;
     private transient OnnxScorer scorer;
     private transient FeatureEncoder encoder;
     private transient FeatureBatch batch;
@@ -176,7 +183,7 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
         window = windowState(windowDesc);
         pending = getPartitionedState(new MapStateDescriptor<>(
                 "pending", Types.LONG, Types.LIST(TypeInformation.of(InputRecord.class))));
-        timers = getInternalTimerService("sequence-timers", VoidNamespaceSerializer.INSTANCE, this);
+        timers = getInternalTimerService("sequence-timers", IntSerializer.INSTANCE, this);
 
         // ONNX Runtime and Avro from the job jar would otherwise keep this job's class loader alive after cancel.
         getRuntimeContext().registerUserCodeClassLoaderReleaseHookIfAbsent(
@@ -271,32 +278,48 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
         }
         atT.add(r);
         pending.put(t, atT);
-        timers.registerEventTimeTimer(VoidNamespace.INSTANCE, t);
+        timers.registerEventTimeTimer(READY, t);
     }
 
     @Override
-    public void onEventTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
+    public void onEventTime(InternalTimer<String, Integer> timer) throws Exception {
         long timestamp = timer.getTimestamp();
+        if (CLEANUP.equals(timer.getNamespace())) {
+            cleanUp(timestamp);
+            return;
+        }
         List<InputRecord> ready = pending.get(timestamp);
+        if (ready == null) {
+            return;
+        }
+        pending.remove(timestamp);
         packed.wrap(window.value()); // null for a new user
-        if (ready != null) {
-            boolean newWindow = packed.isEmpty();
-            pending.remove(timestamp);
-            boolean changed = false;
-            for (InputRecord r : ready) {
-                changed |= append(r);
-            }
-            if (changed) {
-                // On the heap backend this is the array just read, changed in place (the backend copies an entry a
-                // running snapshot still holds before handing it out); on RocksDB, one put.
-                window.update(packed.bytes());
-                if (newWindow) {
-                    liveUsers.windowCreated();
-                }
-                timers.registerEventTimeTimer(VoidNamespace.INSTANCE, timestamp + horizonMs);
-            }
-        } else if (!packed.isEmpty() && packed.newestTime() + horizonMs <= timestamp) {
-            // No future event can see any of these: the watermark is past newest + H.
+        boolean newWindow = packed.isEmpty();
+        long newestBefore = newWindow ? 0 : packed.newestTime();
+        boolean changed = false;
+        for (InputRecord r : ready) {
+            changed |= append(r);
+        }
+        if (!changed) {
+            return;
+        }
+        // On the heap backend this is the array just read, changed in place (the backend copies an entry a running
+        // snapshot still holds before handing it out); on RocksDB, one put.
+        window.update(packed.bytes());
+        if (newWindow) {
+            liveUsers.windowCreated();
+        } else if (newestBefore != timestamp) {
+            // One cleanup timer per window: a timer per event would read the window again when each one fires.
+            timers.deleteEventTimeTimer(CLEANUP, newestBefore + horizonMs);
+        }
+        timers.registerEventTimeTimer(CLEANUP, timestamp + horizonMs);
+    }
+
+    /** Clears the window once the watermark passes its newest event + H: no future event can see any of it. */
+    private void cleanUp(long timestamp) throws Exception {
+        packed.wrap(window.value());
+        // A window the TTL backstop expired and a new event refilled may still have its old timer: keep it then.
+        if (!packed.isEmpty() && packed.newestTime() + horizonMs <= timestamp) {
             window.clear();
             liveUsers.windowCleared();
         }
@@ -337,7 +360,7 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
     }
 
     @Override
-    public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) {
+    public void onProcessingTime(InternalTimer<String, Integer> timer) {
         // The operator registers no keyed processing-time timers.
     }
 

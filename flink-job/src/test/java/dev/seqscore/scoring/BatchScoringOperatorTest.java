@@ -367,7 +367,7 @@ class BatchScoringOperatorTest {
         watermark(ms(T0_PLUS_2M));
         assertThat(scored()).hasSize(3);
         assertThat(harness.numKeyedStateEntries()).as("windows").isEqualTo(2);
-        assertThat(harness.numEventTimeTimers()).as("cleanup timers").isEqualTo(3);
+        assertThat(harness.numEventTimeTimers()).as("one cleanup timer per window").isEqualTo(2);
 
         // Alice's first event is out of every future window, her second is not: keep her window.
         watermark(ms(T0_PLUS_1H));
@@ -377,6 +377,22 @@ class BatchScoringOperatorTest {
         assertThat(harness.numKeyedStateEntries()).as("only Bob's window").isEqualTo(1);
 
         watermark(ms(T0_PLUS_2M) + ONE_HOUR);
+        assertThat(harness.numKeyedStateEntries()).isZero();
+        assertThat(harness.numEventTimeTimers()).isZero();
+    }
+
+    @Test
+    void aWatermarkJumpPastTheHorizonAppliesWaitingEventsBeforeItClearsTheWindow() throws Exception {
+        // The cleanup time of the first window (T0 + 1h) and the second event (T0 + 30m) become due in one round:
+        // the event must still see the first one.
+        harness = open(spec.maxEvents(), ONE_HOUR, NO_TTL, 64);
+        send(click(ALICE).item("a").at(T0));
+        watermark(ms(T0));
+        send(click(ALICE).item("b").at(T0_PLUS_30M));
+
+        watermark(ms(T0_PLUS_2H));
+
+        assertThat(scored()).extracting(s -> s.windowLength).containsExactly(1, 2);
         assertThat(harness.numKeyedStateEntries()).isZero();
         assertThat(harness.numEventTimeTimers()).isZero();
     }

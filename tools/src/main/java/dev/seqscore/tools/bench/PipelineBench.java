@@ -201,7 +201,12 @@ final class PipelineBench {
         private volatile long lastAt;
 
         Stopwatch(long expected) {
-            this.warmup = Math.max(1, expected / 10);
+            this(expected, expected / 10);
+        }
+
+        /** Times from the {@code warmup}-th record to the last. */
+        Stopwatch(long expected, long warmup) {
+            this.warmup = Math.max(1, warmup);
         }
 
         void tick() {
@@ -230,7 +235,11 @@ final class PipelineBench {
 
     /** Bytes of RocksDB state per user with full windows: a checkpoint's size over the users in it. */
     double stateBytesPerUser() throws Exception {
-        int users = sizes.stateUsers;
+        return stateBytesPerUser(sizes.stateUsers);
+    }
+
+    /** As {@link #stateBytesPerUser()}, for {@code users} users. */
+    double stateBytesPerUser(int users) throws Exception {
         int n = bundle.spec().maxEvents();
         long events = (long) users * n;
         Path dir = Files.createDirectories(work.resolve("state-" + UUID.randomUUID()));
