@@ -47,7 +47,9 @@ import org.apache.flink.util.OutputTag;
  * Keeps each user's sliding window and scores every event in event-time order, like a keyed process function, but
  * gathers the events that become ready, across users, into one ONNX Runtime call (Flink's mini-batch pattern).
  *
- * <p>A ready event updates its user's window at once (under that user's key); only the model call waits. The batch
+ * <p>A ready event updates its user's window at once (under that user's key); only the model call waits. The window
+ * is one {@link PackedWindow} value, read and written once per ready event time and encoded straight from its slots;
+ * one cleanup timer per window clears it once the watermark passes its newest event + H. The batch
  * is scored when it is full, when its oldest row has waited {@code maxDelay} of processing time, before every
  * checkpoint barrier and at the end of input. Watermarks are held back until the rows before them are emitted, so
  * downstream event-time logic never sees a score behind the watermark. Rows whose score reaches an alert threshold
