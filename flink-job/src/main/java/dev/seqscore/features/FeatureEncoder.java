@@ -1,6 +1,5 @@
 package dev.seqscore.features;
 
-
 import java.io.Serializable;
 import java.util.Arrays;
 import java.util.List;
@@ -10,7 +9,9 @@ import java.util.List;
  * named feature, so that Java serving reproduces the features Python trained on (proved by {@code golden.jsonl}).
  *
  * <p>Built from a {@link ModelSpec}; which features go where is resolved once here, so the per-event work is plain
- * arithmetic over primitive arrays. {@link Serializable} (it only holds the spec and the resolved plan); an instance
+ * arithmetic over primitive arrays. Item and category ids enter only as their 64-bit FNV-1a hashes (buckets are
+ * {@code hash mod buckets + 1}, equality is equality of hashes), so a {@link PackedWindow} from state and a list of
+ * {@link WindowEvent}s encode to the same row bit for bit. {@link Serializable} (it only holds the spec and the resolved plan); an instance
  * keeps scratch arrays and is not thread-safe, so use one per task.
  */
 public final class FeatureEncoder implements Serializable {
