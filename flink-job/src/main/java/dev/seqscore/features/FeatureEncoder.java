@@ -1,6 +1,5 @@
 package dev.seqscore.features;
 
-
 import java.io.Serializable;
 import java.util.Arrays;
 import java.util.List;
@@ -10,7 +9,9 @@ import java.util.List;
  * named feature, so that Java serving reproduces the features Python trained on (proved by {@code golden.jsonl}).
  *
  * <p>Built from a {@link ModelSpec}; which features go where is resolved once here, so the per-event work is plain
- * arithmetic over primitive arrays. {@link Serializable} (it only holds the spec and the resolved plan); an instance
+ * arithmetic over primitive arrays. Item and category ids enter only as their 64-bit FNV-1a hashes (buckets are
+ * {@code hash mod buckets + 1}, equality is equality of hashes), so a {@link PackedWindow} from state and a list of
+ * {@link WindowEvent}s encode to the same row bit for bit. {@link Serializable} (it only holds the spec and the resolved plan); an instance
  * keeps scratch arrays and is not thread-safe, so use one per task.
  */
 public final class FeatureEncoder implements Serializable {
@@ -46,8 +47,11 @@ public final class FeatureEncoder implements Serializable {
     private final double[] profMean;
     private final double[] profStd;
 
-    private transient int[] scratchItem;
-    private transient int[] scratchCategory;
+    /** The window being encoded, as columns: item and category hashes, type ids, event times. */
+    private transient long[] colItem;
+    private transient long[] colCategory;
+    private transient int[] colType;
+    private transient long[] colTime;
     private transient int[] scratchTypeCount;
     private transient int[] scratchRecentCount;
 
@@ -144,23 +148,57 @@ public final class FeatureEncoder implements Serializable {
      * @throws IllegalStateException if the batch is full
      */
     public int add(List<WindowEvent> window, FeatureBatch batch) {
-        if (batch.size >= batch.capacity) {
-            throw new IllegalStateException("feature batch is full (" + batch.capacity + " rows)");
-        }
-        int row = batch.size;
+        int row = nextRow(batch);
         encode(window, batch, row);
         batch.size = row + 1;
         return row;
     }
 
+    /** As {@link #add(List, FeatureBatch)}, for a window kept in state. */
+    public int add(PackedWindow window, FeatureBatch batch) {
+        int row = nextRow(batch);
+        encode(window, batch, row);
+        batch.size = row + 1;
+        return row;
+    }
+
+    private static int nextRow(FeatureBatch batch) {
+        if (batch.size >= batch.capacity) {
+            throw new IllegalStateException("feature batch is full (" + batch.capacity + " rows)");
+        }
+        return batch.size;
+    }
+
     /**
      * Encodes {@code window} into row {@code row} of {@code batch}, overwriting it entirely (padding included).
+     * Item and category ids are hashed first: the features use them only as hash buckets and for equality, as
+     * {@link PackedWindow} keeps them.
      *
      * @param window the user's window, oldest first, ending with the scored event; 1 to N events, time-ordered,
      *               as {@code WindowRule} produces it. Random access is assumed for speed.
      */
     public void encode(List<WindowEvent> window, FeatureBatch batch, int row) {
         int len = window.size();
+        checkShape(len, batch, row);
+        for (int i = 0; i < len; i++) {
+            WindowEvent ev = window.get(i);
+            colItem[i] = Fnv1a64.hash(nonNull(ev.itemId));
+            colCategory[i] = Fnv1a64.hash(nonNull(ev.categoryId));
+            colType[i] = ev.typeId;
+            colTime[i] = ev.eventTime;
+        }
+        encodeColumns(len, batch, row);
+    }
+
+    /** As {@link #encode(List, FeatureBatch, int)}, for a window kept in state; the same features bit for bit. */
+    public void encode(PackedWindow window, FeatureBatch batch, int row) {
+        int len = window.size();
+        checkShape(len, batch, row);
+        window.copyTo(colItem, colCategory, colType, colTime);
+        encodeColumns(len, batch, row);
+    }
+
+    private void checkShape(int len, FeatureBatch batch, int row) {
         if (len == 0 || len > n) {
             throw new IllegalArgumentException("window must hold 1.." + n + " events, got " + len);
         }
@@ -173,14 +211,22 @@ public final class FeatureEncoder implements Serializable {
         if (row < 0 || row >= batch.capacity) {
             throw new IndexOutOfBoundsException("row " + row + " outside batch of capacity " + batch.capacity);
         }
-        if (scratchItem == null) {
-            scratchItem = new int[n];
-            scratchCategory = new int[n];
+        if (colItem == null) {
+            colItem = new long[n];
+            colCategory = new long[n];
+            colType = new int[n];
+            colTime = new long[n];
             scratchTypeCount = new int[vocabularySize + 1];
             scratchRecentCount = new int[vocabularySize + 1];
         }
-        int[] itemB = scratchItem;
-        int[] catB = scratchCategory;
+    }
+
+    /** The features of the window in the columns' first {@code len} entries. */
+    private void encodeColumns(int len, FeatureBatch batch, int row) {
+        final long[] items = colItem;
+        final long[] categories = colCategory;
+        final int[] types = colType;
+        final long[] times = colTime;
         int[] typeCount = scratchTypeCount;
         int[] recentCount = scratchRecentCount;
         Arrays.fill(typeCount, 0);
@@ -197,43 +243,36 @@ public final class FeatureEncoder implements Serializable {
         Arrays.fill(batch.mask, base, first, 0f);
         Arrays.fill(batch.seqNumeric, base * s, first * s, 0f);
 
-        WindowEvent last = window.get(len - 1);
-        final long te = last.eventTime;
-        final String lastItem = nonNull(last.itemId);
-        final String lastCategory = nonNull(last.categoryId);
+        final long te = times[len - 1];
+        final long lastItem = items[len - 1];
+        final long lastCategory = categories[len - 1];
+        final int lastType = types[len - 1];
 
         long prevTime = 0;
         for (int i = 0; i < len; i++) {
-            WindowEvent ev = window.get(i);
-            int type = ev.typeId;
+            int type = types[i];
             if (type <= 0 || type > vocabularySize) {
-                throw new IllegalArgumentException("window event " + ev + " has type id " + type
+                throw new IllegalArgumentException("window event " + i + " at " + times[i] + " has type id " + type
                         + " outside the vocabulary 1.." + vocabularySize);
             }
             typeCount[type]++;
-            String item = nonNull(ev.itemId);
-            String category = nonNull(ev.categoryId);
-            if (te - ev.eventTime < recentMs) {
+            long t = times[i];
+            if (te - t < recentMs) {
                 recentCount[type]++;
             }
-            boolean sameItem = item.equals(lastItem);
-            boolean sameCategory = category.equals(lastCategory);
+            boolean sameItem = items[i] == lastItem;
+            boolean sameCategory = categories[i] == lastCategory;
             if (i < len - 1) {
                 sameItemBefore += sameItem ? 1 : 0;
                 sameCategoryBefore += sameCategory ? 1 : 0;
             }
-            int ib = Fnv1a64.bucket(item, itemBuckets);
-            int cb = Fnv1a64.bucket(category, categoryBuckets);
-            itemB[i] = ib;
-            catB[i] = cb;
 
             int p = first + i;
             batch.eventType[p] = type;
-            batch.itemBucket[p] = ib;
-            batch.categoryBucket[p] = cb;
+            batch.itemBucket[p] = Fnv1a64.bucket(items[i], itemBuckets);
+            batch.categoryBucket[p] = Fnv1a64.bucket(categories[i], categoryBuckets);
             batch.mask[p] = 1f;
 
-            long t = ev.eventTime;
             int o = p * s;
             for (int f = 0; f < s; f++) {
                 double raw = switch (seqCode[f]) {
@@ -253,21 +292,21 @@ public final class FeatureEncoder implements Serializable {
         for (int f = 0; f < profCode.length; f++) {
             double raw = switch (profCode[f]) {
                 case COUNT -> Math.log1p(typeCount[profParam[f]]);
-                case DISTINCT_ITEMS -> Math.log1p(distinct(window, itemB, len, true));
-                case DISTINCT_CATEGORIES -> Math.log1p(distinct(window, catB, len, false));
-                case CARTS_WITHOUT_BUY -> Math.log1p(cartsWithoutBuy(window, itemB, len));
-                case SESSION_EVENTS -> Math.log1p(sessionEvents(window, len));
+                case DISTINCT_ITEMS -> Math.log1p(distinct(items, len));
+                case DISTINCT_CATEGORIES -> Math.log1p(distinct(categories, len));
+                case CARTS_WITHOUT_BUY -> Math.log1p(cartsWithoutBuy(items, types, len));
+                case SESSION_EVENTS -> Math.log1p(sessionEvents(times, len));
                 case SINCE_PREV_BUY -> {
-                    int b = previousBuy(window, len);
-                    long since = b < 0 ? horizonMs : Math.min(te - window.get(b).eventTime, horizonMs);
+                    int b = previousBuy(types, len);
+                    long since = b < 0 ? horizonMs : Math.min(te - times[b], horizonMs);
                     yield Math.log1p(since / 1000.0);
                 }
-                case HAS_PREV_BUY -> previousBuy(window, len) >= 0 ? 1.0 : 0.0;
+                case HAS_PREV_BUY -> previousBuy(types, len) >= 0 ? 1.0 : 0.0;
                 case WINDOW_LENGTH -> (double) len / n;
                 case RECENT -> Math.log1p(recentCount[profParam[f]]);
-                case IS_TYPE -> last.typeId == profParam[f] ? 1.0 : 0.0;
+                case IS_TYPE -> lastType == profParam[f] ? 1.0 : 0.0;
                 case SINCE_PREV_EVENT -> Math.log1p(
-                        (len < 2 ? horizonMs : Math.min(te - window.get(len - 2).eventTime, horizonMs)) / 1000.0);
+                        (len < 2 ? horizonMs : Math.min(te - times[len - 2], horizonMs)) / 1000.0);
                 case SAME_ITEM_COUNT -> Math.log1p(sameItemBefore);
                 case SAME_CATEGORY_COUNT -> Math.log1p(sameCategoryBefore);
                 case EVENT_HOUR_SIN -> Math.sin(dayAngle(te));
@@ -287,50 +326,45 @@ public final class FeatureEncoder implements Serializable {
         return s == null ? "" : s;
     }
 
-    private static String key(WindowEvent ev, boolean item) {
-        return nonNull(item ? ev.itemId : ev.categoryId);
-    }
-
-    /** Distinct ids among the window's events; buckets first, since equal ids have equal buckets. */
-    private static int distinct(List<WindowEvent> window, int[] buckets, int len, boolean item) {
+    /** Distinct ids among the window's events, by hash. */
+    private static int distinct(long[] hashes, int len) {
         int count = 0;
         for (int i = 0; i < len; i++) {
             boolean seen = false;
             for (int j = 0; j < i && !seen; j++) {
-                seen = buckets[j] == buckets[i] && key(window.get(j), item).equals(key(window.get(i), item));
+                seen = hashes[j] == hashes[i];
             }
             if (!seen) count++;
         }
         return count;
     }
 
-    private int cartsWithoutBuy(List<WindowEvent> window, int[] itemB, int len) {
+    private int cartsWithoutBuy(long[] items, int[] types, int len) {
         int count = 0;
         for (int i = 0; i < len; i++) {
-            if (window.get(i).typeId != cartId) continue;
+            if (types[i] != cartId) continue;
             boolean bought = false;
             for (int j = i + 1; j < len && !bought; j++) {
-                WindowEvent b = window.get(j);
-                bought = b.typeId == buyId && itemB[j] == itemB[i] && key(b, true).equals(key(window.get(i), true));
+                bought = types[j] == buyId && items[j] == items[i];
             }
             if (!bought) count++;
         }
         return count;
     }
 
-    private int sessionEvents(List<WindowEvent> window, int len) {
+    private int sessionEvents(long[] times, int len) {
         int k = 1;
         for (int i = len - 1; i > 0; i--) {
-            if (window.get(i).eventTime - window.get(i - 1).eventTime > sessionGapMs) break;
+            if (times[i] - times[i - 1] > sessionGapMs) break;
             k++;
         }
         return k;
     }
 
     /** Index of the latest buy before the scored (last) event, or -1. */
-    private int previousBuy(List<WindowEvent> window, int len) {
+    private int previousBuy(int[] types, int len) {
         for (int i = len - 2; i >= 0; i--) {
-            if (window.get(i).typeId == buyId) return i;
+            if (types[i] == buyId) return i;
         }
         return -1;
     }

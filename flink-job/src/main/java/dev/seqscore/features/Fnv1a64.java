@@ -42,10 +42,15 @@ public final class Fnv1a64 {
 
     /** {@code (fnv1a64(id) mod buckets) + 1}, with the hash read as unsigned; 0 is left for padding. */
     public static int bucket(String id, int buckets) {
+        return bucket(hash(id), buckets);
+    }
+
+    /** The bucket of an id whose {@link #hash} is {@code hash}. */
+    public static int bucket(long hash, int buckets) {
         if (buckets <= 0) {
             throw new IllegalArgumentException("buckets must be positive, got " + buckets);
         }
-        return (int) Long.remainderUnsigned(hash(id), buckets) + 1;
+        return (int) Long.remainderUnsigned(hash, buckets) + 1;
     }
 
     private static long step(long h, int b) {

@@ -3,9 +3,9 @@ package dev.seqscore.features;
 import java.util.Objects;
 
 /**
- * One event as the per-user window keeps it: only what the features need, so that state stays small.
- *
- * <p>A Flink POJO (public fields, no-arg constructor) so that window state uses the POJO serializer rather than Kryo.
+ * One event of a window as a list: only what the features need. The reference form of a window, for backtests of the
+ * contract ({@link WindowRule#windowEndingAt}), golden-vector parity and tests; the scorer keeps its windows in Flink
+ * state as a {@link PackedWindow}, with the ids hashed.
  */
 public class WindowEvent {
     public String itemId;

@@ -5,7 +5,8 @@ import java.util.List;
 
 /**
  * The contract's window rule (docs/feature-contract.md, "Window"), in two forms: over a user's full history (for
- * backtests and golden-vector parity), and incrementally over a window kept in Flink state.
+ * backtests and golden-vector parity), and incrementally over a list window. {@link PackedWindow#append} applies the
+ * same rule to the window the scorer keeps in Flink state, and is tested against this class.
  *
  * <p>For event {@code e} at {@code t_e}: of the user's events up to and including {@code e}, in (event time, arrival)
  * order and without exact duplicates, keep those with {@code t_e - t_i < horizonMs}, then the last {@code maxEvents}.

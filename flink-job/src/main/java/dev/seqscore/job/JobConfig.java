@@ -89,8 +89,9 @@ public final class JobConfig implements Serializable {
     public static final Option<Integer> MAX_PARALLELISM = Option.integer("max-parallelism", "128",
             "max parallelism of the keyed operators: the upper bound for rescaling, fixed for the job's lifetime",
             1, 32768);
-    public static final Option<Integer> ORT_THREADS =
-            Option.positiveInt("ort-threads", "1", "ONNX Runtime intra-op threads per task");
+    public static final Option<Integer> ORT_THREADS = Option.integer("ort-threads", "1",
+            "ONNX Runtime intra-op threads per scoring task; keep ort-threads x task slots per TaskManager <= its "
+                    + "cores (README, Operate)", 1, 256);
     public static final Option<Integer> SCORE_BATCH =
             Option.positiveInt("score-batch", "64", "largest batch handed to ONNX Runtime at once");
     public static final Option<Duration> SCORE_MAX_DELAY = Option.duration("score-max-delay", "5ms",

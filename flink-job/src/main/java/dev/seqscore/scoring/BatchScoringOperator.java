@@ -9,8 +9,8 @@ import dev.seqscore.features.FeatureEncoder;
 import dev.seqscore.model.ClassLoaderRelease;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.model.OnnxScorer;
-import dev.seqscore.features.WindowEvent;
-import dev.seqscore.features.WindowRule;
+import dev.seqscore.features.Fnv1a64;
+import dev.seqscore.features.PackedWindow;
 import dev.seqscore.reasons.Explainer;
 import dev.seqscore.reasons.Reason;
 import java.time.Duration;
@@ -21,6 +21,8 @@ import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.StateTtlConfig;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import dev.seqscore.metrics.JobMetrics;
@@ -31,8 +33,7 @@ import org.apache.flink.metrics.Histogram;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
-import org.apache.flink.runtime.state.VoidNamespace;
-import org.apache.flink.runtime.state.VoidNamespaceSerializer;
+import org.apache.flink.api.common.typeutils.base.IntSerializer;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.InternalTimer;
 import org.apache.flink.streaming.api.operators.InternalTimerService;
@@ -46,7 +47,9 @@ import org.apache.flink.util.OutputTag;
  * Keeps each user's sliding window and scores every event in event-time order, like a keyed process function, but
  * gathers the events that become ready, across users, into one ONNX Runtime call (Flink's mini-batch pattern).
  *
- * <p>A ready event updates its user's window at once (under that user's key); only the model call waits. The batch
+ * <p>A ready event updates its user's window at once (under that user's key); only the model call waits. The window
+ * is one {@link PackedWindow} value, read and written once per ready event time and encoded straight from its slots;
+ * one cleanup timer per window clears it once the watermark passes its newest event + H. The batch
  * is scored when it is full, when its oldest row has waited {@code maxDelay} of processing time, before every
  * checkpoint barrier and at the end of input. Watermarks are held back until the rows before them are emitted, so
  * downstream event-time logic never sees a score behind the watermark. Rows whose score reaches an alert threshold
@@ -57,8 +60,14 @@ import org.apache.flink.util.OutputTag;
  * version; and the users with a window, checkpointed as operator state so that a restart does not reset it.
  */
 public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEvent>
-        implements OneInputStreamOperator<InputRecord, ScoredEvent>, Triggerable<String, VoidNamespace> {
+        implements OneInputStreamOperator<InputRecord, ScoredEvent>, Triggerable<String, Integer> {
     private static final long serialVersionUID = 1L;
+
+    /** Name of the per-user window state (since the packed layout: a {@code ValueState<byte[]>}). */
+    static final String WINDOW_STATE = "window";
+    /** Timer namespaces: events at this time are ready; the window may be past its horizon. */
+    private static final Integer READY = 0;
+    private static final Integer CLEANUP = 1;
 
     public static final OutputTag<DeadLetter> LATE =
             new OutputTag<>("late-events", TypeInformation.of(DeadLetter.class));
@@ -74,9 +83,17 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
     private final double[] explainAt;
     private final int reasonTop;
 
-    private transient ListState<WindowEvent> window;
+    /** The user's window as a {@link PackedWindow}: one read and one write per ready timestamp. */
+    private transient ValueState<byte[]> window;
+    private transient PackedWindow packed;
+    private transient StreamRecord<ScoredEvent> outRecord;
     private transient MapState<Long, List<InputRecord>> pending;
-    private transient InternalTimerService<VoidNamespace> timers;
+    /**
+     * Event-time timers of two kinds in one queue, so that they fire in time order across kinds (a window must not be
+     * cleared while an event within its horizon still waits): {@link #READY} at each event time with events waiting
+     * for the watermark, {@link #CLEANUP} once per window at its newest event + H, moved as events arrive.
+     */
+    private transient InternalTimerService<Integer> timers;
     private transient OnnxScorer scorer;
     private transient FeatureEncoder encoder;
     private transient FeatureBatch batch;
@@ -156,8 +173,8 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
     @Override
     public void open() throws Exception {
         super.open();
-        ListStateDescriptor<WindowEvent> windowDesc =
-                new ListStateDescriptor<>("window", TypeInformation.of(WindowEvent.class));
+        ValueStateDescriptor<byte[]> windowDesc =
+                new ValueStateDescriptor<>(WINDOW_STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
         if (!stateTtl.isZero()) {
             // Only the window: events waiting for the watermark must never expire unscored.
             windowDesc.enableTimeToLive(StateTtlConfig.newBuilder(stateTtl)
@@ -165,10 +182,10 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
                     .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
                     .build());
         }
-        window = getPartitionedState(windowDesc);
+        window = windowState(windowDesc);
         pending = getPartitionedState(new MapStateDescriptor<>(
                 "pending", Types.LONG, Types.LIST(TypeInformation.of(InputRecord.class))));
-        timers = getInternalTimerService("sequence-timers", VoidNamespaceSerializer.INSTANCE, this);
+        timers = getInternalTimerService("sequence-timers", IntSerializer.INSTANCE, this);
 
         // ONNX Runtime and Avro from the job jar would otherwise keep this job's class loader alive after cancel.
         getRuntimeContext().registerUserCodeClassLoaderReleaseHookIfAbsent(
@@ -176,6 +193,8 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
         scorer = new OnnxScorer(bundle, intraOpThreads);
         encoder = new FeatureEncoder(bundle.spec());
         batch = encoder.newBatch(maxBatch);
+        packed = PackedWindow.forSpec(bundle.spec(), maxEvents, horizonMs);
+        outRecord = new StreamRecord<>(null);
         results = new float[bundle.spec().outputs().size()][maxBatch];
         rows = new ScoredEvent[maxBatch];
         if (explainAt != null) {
@@ -198,6 +217,26 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
         metrics.gauge(JobMetrics.USERS_WITH_STATE, liveUsers);
         explained = metrics.counter(JobMetrics.EVENTS_EXPLAINED);
         explainMicros = JobMetrics.histogram(metrics, JobMetrics.EXPLAIN_CALL_MICROS);
+    }
+
+    /**
+     * Registers the window state; a checkpoint or savepoint with the window layout before {@link PackedWindow} (a
+     * list of events under the same name) fails here, with the way out in the message rather than Flink's own.
+     */
+    private ValueState<byte[]> windowState(ValueStateDescriptor<byte[]> desc) throws Exception {
+        try {
+            return getPartitionedState(desc);
+        } catch (Exception e) {
+            if (String.valueOf(e.getMessage()).contains("LIST")) {
+                throw new IllegalStateException("cannot restore state '" + WINDOW_STATE + "' of operator "
+                        + "score-sequences: it was written by a SeqScore version that kept windows as a list of "
+                        + "events, which this version stores packed (docs/design.md, \"Upgrading from list "
+                        + "windows\"). Start this version without that savepoint (flink run without -s; the Kafka "
+                        + "source resumes from the group's committed offsets), or finish with the old version. "
+                        + "Flink said: " + e.getMessage(), e);
+            }
+            throw e;
+        }
     }
 
     @Override
@@ -241,52 +280,67 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
         }
         atT.add(r);
         pending.put(t, atT);
-        timers.registerEventTimeTimer(VoidNamespace.INSTANCE, t);
+        timers.registerEventTimeTimer(READY, t);
     }
 
     @Override
-    public void onEventTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
+    public void onEventTime(InternalTimer<String, Integer> timer) throws Exception {
         long timestamp = timer.getTimestamp();
-        List<InputRecord> ready = pending.get(timestamp);
-        List<WindowEvent> events = new ArrayList<>(maxEvents + 1);
-        Iterable<WindowEvent> stored = window.get(); // operator-level state returns null, not empty
-        if (stored != null) {
-            for (WindowEvent w : stored) {
-                events.add(w);
-            }
+        if (CLEANUP.equals(timer.getNamespace())) {
+            cleanUp(timestamp);
+            return;
         }
-        if (ready != null) {
-            boolean newWindow = events.isEmpty();
-            pending.remove(timestamp);
-            for (InputRecord r : ready) {
-                append(r, events);
-            }
-            window.update(events);
-            if (newWindow) {
-                liveUsers.windowCreated();
-            }
-            timers.registerEventTimeTimer(VoidNamespace.INSTANCE, timestamp + horizonMs);
-        } else if (!events.isEmpty() && events.get(events.size() - 1).eventTime + horizonMs <= timestamp) {
-            // No future event can see any of these: the watermark is past newest + H.
+        List<InputRecord> ready = pending.get(timestamp);
+        if (ready == null) {
+            return;
+        }
+        pending.remove(timestamp);
+        packed.wrap(window.value()); // null for a new user
+        boolean newWindow = packed.isEmpty();
+        long newestBefore = newWindow ? 0 : packed.newestTime();
+        boolean changed = false;
+        for (InputRecord r : ready) {
+            changed |= append(r);
+        }
+        if (!changed) {
+            return;
+        }
+        // On the heap backend this is the array just read, changed in place (the backend copies an entry a running
+        // snapshot still holds before handing it out); on RocksDB, one put.
+        window.update(packed.bytes());
+        if (newWindow) {
+            liveUsers.windowCreated();
+        } else if (newestBefore != timestamp) {
+            // One cleanup timer per window: a timer per event would read the window again when each one fires.
+            timers.deleteEventTimeTimer(CLEANUP, newestBefore + horizonMs);
+        }
+        timers.registerEventTimeTimer(CLEANUP, timestamp + horizonMs);
+    }
+
+    /** Clears the window once the watermark passes its newest event + H: no future event can see any of it. */
+    private void cleanUp(long timestamp) throws Exception {
+        packed.wrap(window.value());
+        // A window the TTL backstop expired and a new event refilled may still have its old timer: keep it then.
+        if (!packed.isEmpty() && packed.newestTime() + horizonMs <= timestamp) {
             window.clear();
             liveUsers.windowCleared();
         }
     }
 
-    private void append(InputRecord r, List<WindowEvent> events) throws Exception {
-        WindowEvent e = new WindowEvent(r.itemId, r.categoryId == null ? "" : r.categoryId,
-                bundle.spec().typeId(r.eventType), r.eventTime);
-        if (!WindowRule.appendAndEvict(events, e, maxEvents, horizonMs)) {
+    /** Appends a ready event to the wrapped window and encodes the window into the batch; false for a duplicate. */
+    private boolean append(InputRecord r) {
+        if (!packed.append(Fnv1a64.hash(r.itemId), Fnv1a64.hash(r.categoryId == null ? "" : r.categoryId),
+                bundle.spec().typeId(r.eventType), r.eventTime)) {
             duplicates.inc();
-            return;
+            return false;
         }
-        int row = encoder.add(events, batch);
+        int row = encoder.add(packed, batch);
         ScoredEvent s = new ScoredEvent();
         s.userId = r.userId;
         s.eventType = r.eventType;
         s.itemId = r.itemId;
         s.eventTime = r.eventTime;
-        s.windowLength = events.size();
+        s.windowLength = packed.size();
         s.sourceTopic = r.sourceTopic;
         s.sourcePartition = r.sourcePartition;
         s.sourceOffset = r.sourceOffset;
@@ -304,10 +358,11 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
         if (batch.isFull()) {
             flush();
         }
+        return true;
     }
 
     @Override
-    public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) {
+    public void onProcessingTime(InternalTimer<String, Integer> timer) {
         // The operator registers no keyed processing-time timers.
     }
 
@@ -347,7 +402,8 @@ public final class BatchScoringOperator extends AbstractStreamOperator<ScoredEve
                 }
                 eventTimeLagMs.update(now - s.eventTime);
                 windowLength.update(s.windowLength);
-                output.collect(new StreamRecord<>(s, s.eventTime));
+                // Reused, as Flink's own collectors do: chained and network outputs copy or serialize at once.
+                output.collect(outRecord.replace(s, s.eventTime));
             }
             scored.inc(n);
             batch.clear();

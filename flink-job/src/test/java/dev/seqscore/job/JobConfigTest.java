@@ -204,6 +204,9 @@ class JobConfigTest {
         "max-parallelism, 0",
         "max-parallelism, 40000",
         "ort-threads, -1",
+        "ort-threads, 0",
+        "ort-threads, 1000",
+        "ort-threads, two",
         "score-batch, 0",
         "score-batch, 99999999999",
         // enums

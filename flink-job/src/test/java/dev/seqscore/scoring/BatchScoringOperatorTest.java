@@ -31,6 +31,8 @@ import dev.seqscore.model.ModelBundle;
 import dev.seqscore.model.OnnxScorer;
 import dev.seqscore.testing.Clicks;
 import dev.seqscore.testing.RepoPaths;
+import dev.seqscore.features.Fnv1a64;
+import dev.seqscore.features.PackedWindow;
 import dev.seqscore.features.WindowEvent;
 import dev.seqscore.features.WindowRule;
 import java.nio.ByteBuffer;
@@ -42,7 +44,17 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Collectors;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.runtime.state.VoidNamespaceSerializer;
+import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
 import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
@@ -355,7 +367,7 @@ class BatchScoringOperatorTest {
         watermark(ms(T0_PLUS_2M));
         assertThat(scored()).hasSize(3);
         assertThat(harness.numKeyedStateEntries()).as("windows").isEqualTo(2);
-        assertThat(harness.numEventTimeTimers()).as("cleanup timers").isEqualTo(3);
+        assertThat(harness.numEventTimeTimers()).as("one cleanup timer per window").isEqualTo(2);
 
         // Alice's first event is out of every future window, her second is not: keep her window.
         watermark(ms(T0_PLUS_1H));
@@ -365,6 +377,22 @@ class BatchScoringOperatorTest {
         assertThat(harness.numKeyedStateEntries()).as("only Bob's window").isEqualTo(1);
 
         watermark(ms(T0_PLUS_2M) + ONE_HOUR);
+        assertThat(harness.numKeyedStateEntries()).isZero();
+        assertThat(harness.numEventTimeTimers()).isZero();
+    }
+
+    @Test
+    void aWatermarkJumpPastTheHorizonAppliesWaitingEventsBeforeItClearsTheWindow() throws Exception {
+        // The cleanup time of the first window (T0 + 1h) and the second event (T0 + 30m) become due in one round:
+        // the event must still see the first one.
+        harness = open(spec.maxEvents(), ONE_HOUR, NO_TTL, 64);
+        send(click(ALICE).item("a").at(T0));
+        watermark(ms(T0));
+        send(click(ALICE).item("b").at(T0_PLUS_30M));
+
+        watermark(ms(T0_PLUS_2H));
+
+        assertThat(scored()).extracting(s -> s.windowLength).containsExactly(1, 2);
         assertThat(harness.numKeyedStateEntries()).isZero();
         assertThat(harness.numEventTimeTimers()).isZero();
     }
@@ -587,6 +615,117 @@ class BatchScoringOperatorTest {
     void explainThresholdsMustMatchTheOutputs() {
         assertThatThrownBy(() -> new BatchScoringOperator(bundle, spec.maxEvents(), spec.horizonMs(), NO_TTL, 1, 64,
                 MAX_DELAY, new double[] {0.5}, 3)).hasMessageContaining("1 explain thresholds for 2 model outputs");
+    }
+
+    // ---------------------------------------------------------------- packed window state
+
+    @Test
+    void eachUserIsOnePackedValueOfAtMostAHeaderAndNSlots() throws Exception {
+        int smallN = 5;
+        harness = open(smallN, spec.horizonMs(), NO_TTL, 64);
+        for (int i = 0; i < 12; i++) {
+            send(click(ALICE).item("i" + i).at(T0.plusSeconds(i)));
+            send(click(BOB).item("i" + i).at(T0.plusSeconds(i)));
+        }
+        watermark(ms(T0.plusSeconds(12)));
+
+        assertThat(scored()).hasSize(24);
+        assertThat(harness.numKeyedStateEntries()).as("one window per user, nothing pending").isEqualTo(2);
+        PackedWindow alice = new PackedWindow(smallN, spec.horizonMs(), spec.vocabulary().size())
+                .wrap(storedWindow(ALICE));
+        assertThat(alice.bytes()).hasSize(PackedWindow.HEADER_BYTES + smallN * PackedWindow.COMPACT_SLOT_BYTES);
+        assertThat(alice.size()).isEqualTo(smallN);
+        assertThat(alice.itemHash(smallN - 1)).isEqualTo(Fnv1a64.hash("i11"));
+        assertThat(alice.eventTime(0)).isEqualTo(ms(T0.plusSeconds(7)));
+    }
+
+    @Test
+    void onRocksDbScoresMatchTheReferenceAndStateAndTimersReturnToZero() throws Exception {
+        harness = new KeyedOneInputStreamOperatorTestHarness<>(
+                new BatchScoringOperator(bundle, spec.maxEvents(), ONE_HOUR, NO_TTL, 1, 4, MAX_DELAY),
+                r -> r.userId, Types.STRING);
+        harness.setStateBackend(new EmbeddedRocksDBStateBackend());
+        harness.open();
+        Random random = new Random(5);
+        List<Clicks.Builder> alice = randomHistory(random, 60, ALICE);
+        List<Clicks.Builder> bob = randomHistory(random, 60, BOB);
+        for (int i = 0; i < alice.size(); i++) {
+            send(alice.get(i));
+            send(bob.get(i));
+            if (i % 7 == 6) {
+                watermark(Math.min(alice.get(i).millis(), bob.get(i).millis()) - 1);
+            }
+        }
+        long last = Math.max(alice.get(alice.size() - 1).millis(), bob.get(bob.size() - 1).millis());
+        watermark(last);
+
+        assertScoresMatchReference(withoutDuplicates(alice), forUser(scored(), ALICE), spec.maxEvents(), ONE_HOUR);
+        assertScoresMatchReference(withoutDuplicates(bob), forUser(scored(), BOB), spec.maxEvents(), ONE_HOUR);
+        // The RocksDB harness cannot count entries: count the users under each state instead.
+        // A user whose last event is an hour or more behind the other's was cleaned up already.
+        long live = List.of(alice, bob).stream()
+                .filter(h -> h.get(h.size() - 1).millis() + ONE_HOUR > last).count();
+        assertThat(live).isPositive();
+        assertThat(usersWithState("window")).as("windows of users active within the horizon").isEqualTo(live);
+        assertThat(usersWithState("pending")).isZero();
+
+        watermark(last + ONE_HOUR);
+        assertThat(usersWithState("window")).isZero();
+        assertThat(usersWithState("pending")).isZero();
+        assertThat(harness.numEventTimeTimers()).isZero();
+    }
+
+    @Test
+    void aSavepointWithListWindowsFailsWithTheWayOut() throws Exception {
+        var old = new KeyedOneInputStreamOperatorTestHarness<String, InputRecord, ScoredEvent>(
+                new ListWindowOperator(), r -> r.userId, Types.STRING);
+        old.open();
+        old.processElement(click(ALICE).at(T0).record(), ms(T0));
+        var snapshot = old.snapshot(1L, ms(T0));
+        old.close();
+
+        harness = new KeyedOneInputStreamOperatorTestHarness<>(
+                new BatchScoringOperator(bundle, spec.maxEvents(), ONE_HOUR, NO_TTL, 1, 64, MAX_DELAY),
+                r -> r.userId, Types.STRING);
+        harness.initializeState(snapshot);
+
+        assertThatThrownBy(harness::open).hasStackTraceContaining("kept windows as a list of events")
+                .hasStackTraceContaining("without that savepoint");
+        // It never opened, so there is nothing to finish (closing would flush a batch that does not exist).
+        harness = null;
+    }
+
+    /** The scorer's window state as it was before the packed layout: a list of events named "window". */
+    private static final class ListWindowOperator extends AbstractStreamOperator<ScoredEvent>
+            implements OneInputStreamOperator<InputRecord, ScoredEvent> {
+        private transient ListState<WindowEvent> window;
+
+        @Override
+        public void open() throws Exception {
+            super.open();
+            window = getPartitionedState(new ListStateDescriptor<>(BatchScoringOperator.WINDOW_STATE,
+                    TypeInformation.of(WindowEvent.class)));
+        }
+
+        @Override
+        public void processElement(StreamRecord<InputRecord> element) throws Exception {
+            InputRecord r = element.getValue();
+            window.add(new WindowEvent(r.itemId, r.categoryId, 1, r.eventTime));
+        }
+    }
+
+    private long usersWithState(String state) {
+        try (var keys = harness.getOperator().getKeyedStateBackend().getKeys(state, VoidNamespace.INSTANCE)) {
+            return keys.count();
+        }
+    }
+
+    private byte[] storedWindow(String user) throws Exception {
+        var backend = harness.getOperator().getKeyedStateBackend();
+        backend.setCurrentKey(user);
+        return backend.getPartitionedState(VoidNamespace.INSTANCE, VoidNamespaceSerializer.INSTANCE,
+                new ValueStateDescriptor<>(BatchScoringOperator.WINDOW_STATE,
+                        PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO)).value();
     }
 
     // ---------------------------------------------------------------- batching

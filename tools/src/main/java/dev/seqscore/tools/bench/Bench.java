@@ -37,7 +37,12 @@ public final class Bench {
     static final Option<Boolean> SMOKE = Option.flag("smoke",
             "under 2 minutes: no JMH, tiny pipeline runs; checks that every figure can be produced, not what it is");
     static final Option<Boolean> JMH_ONLY = Option.flag("jmh-only", "only the JMH encoder and scorer figures");
-    static final OptionSet OPTIONS = new OptionSet().add(BUNDLE, BATCH, THREADS, QUICK, SMOKE, JMH_ONLY, OptionSet.HELP);
+    static final Option<Boolean> STATE_LAYOUTS = Option.flag("state-layouts",
+            "only compare window state layouts (ValueState ring buffer, ListState, MapState) on heap and RocksDB: "
+                    + "events/s with full windows and savepoint bytes per user (users: smoke 2k, quick 20k, full 100k), "
+                    + "then the job's own state per user on RocksDB");
+    static final OptionSet OPTIONS = new OptionSet().add(BUNDLE, BATCH, THREADS, QUICK, SMOKE, JMH_ONLY, STATE_LAYOUTS,
+            OptionSet.HELP);
 
     public static void main(String[] args) throws Exception {
         OptionValues v;
@@ -60,6 +65,11 @@ public final class Bench {
         if (!Files.isRegularFile(Path.of(bundle, "golden.jsonl"))) {
             System.err.println("error: " + bundle + " is not a model bundle with golden.jsonl");
             System.exit(2);
+        }
+        if (v.get(STATE_LAYOUTS)) {
+            String mode = v.get(SMOKE) ? "smoke" : quick ? "quick" : "full";
+            stateLayouts(ModelBundle.load(Path.of(bundle)), mode);
+            return;
         }
         if (!v.get(SMOKE)) {
             jmh(bundle, batches, threads, quick);
@@ -101,7 +111,9 @@ public final class Bench {
             r.put("latency_exactly_once_p99_ms", eo[1]);
         }
         say("state per user: full windows on RocksDB");
-        r.put("state_bytes_per_user", b.stateBytesPerUser());
+        double[] state = b.stateBytesPerUser();
+        r.put("state_bytes_per_user", state[0]);
+        r.put("state_native_bytes_per_user", state[1]);
         r.put("state_users", (double) PipelineBench.Sizes.of(mode).stateUsers());
 
         System.out.println();
@@ -115,6 +127,43 @@ public final class Bench {
                 r.get("raw_ort_events_per_s") / r.get("raw_ort_batch1_events_per_s"));
         System.out.printf(Locale.ROOT, "%-36s %14.2f   (target >= 0.5)%n", "end-to-end / raw ORT",
                 r.get("end_to_end_events_per_s") / r.get("raw_ort_events_per_s"));
+        StringBuilder json = new StringBuilder("{");
+        r.forEach((k, val) -> json.append(json.length() > 1 ? ", " : "").append('"').append(k).append("\": ")
+                .append(String.format(Locale.ROOT, "%.3f", val)));
+        System.out.println(json.append('}'));
+    }
+
+    /** The window state layouts side by side, then the job's own state; the last line is one JSON object. */
+    private static void stateLayouts(ModelBundle bundle, String mode) throws Exception {
+        Path work = Files.createTempDirectory("seqscore-bench");
+        int users = switch (mode) {
+            case "smoke" -> 2_000;
+            case "quick" -> 20_000;
+            default -> 100_000;
+        };
+        StateLayoutBench b = new StateLayoutBench(work);
+        Map<String, Double> r = new LinkedHashMap<>();
+        System.out.printf("%-11s %-8s %8s %16s %16s %16s%n", "layout", "backend", "users", "events/s (full)",
+                "canonical B/user", "native B/user");
+        for (String backend : new String[] {"rocksdb", "hashmap"}) {
+            for (StateLayoutBench.Layout layout : StateLayoutBench.Layout.values()) {
+                say("state layout " + layout + " on " + backend + ", " + users + " users");
+                StateLayoutBench.Result x = b.run(layout, backend, users);
+                System.out.printf(Locale.ROOT, "%-11s %-8s %8d %16.0f %16.1f %16.1f%n", layout, backend, users,
+                        x.eventsPerSecond(), x.canonicalBytesPerUser(), x.nativeBytesPerUser());
+                String key = layout.name().toLowerCase(Locale.ROOT) + "_" + backend;
+                r.put(key + "_events_per_s", x.eventsPerSecond());
+                r.put(key + "_bytes_per_user", x.canonicalBytesPerUser());
+                r.put(key + "_native_bytes_per_user", x.nativeBytesPerUser());
+            }
+        }
+        say("the job's state per user: full windows on RocksDB, " + users + " users");
+        double[] job = new PipelineBench(bundle, PipelineBench.Sizes.of(mode), work).stateBytesPerUser(users);
+        System.out.printf(Locale.ROOT, "%-36s %14.1f   (target <= 1024)%n", "job state_bytes_per_user", job[0]);
+        System.out.printf(Locale.ROOT, "%-36s %14.1f%n", "job state_native_bytes_per_user", job[1]);
+        r.put("state_bytes_per_user", job[0]);
+        r.put("state_native_bytes_per_user", job[1]);
+        r.put("state_users", (double) users);
         StringBuilder json = new StringBuilder("{");
         r.forEach((k, val) -> json.append(json.length() > 1 ? ", " : "").append('"').append(k).append("\": ")
                 .append(String.format(Locale.ROOT, "%.3f", val)));

@@ -201,7 +201,12 @@ final class PipelineBench {
         private volatile long lastAt;
 
         Stopwatch(long expected) {
-            this.warmup = Math.max(1, expected / 10);
+            this(expected, expected / 10);
+        }
+
+        /** Times from the {@code warmup}-th record to the last. */
+        Stopwatch(long expected, long warmup) {
+            this.warmup = Math.max(1, warmup);
         }
 
         void tick() {
@@ -228,15 +233,25 @@ final class PipelineBench {
 
     // ---------------------------------------------------------------- state per user
 
-    /** Bytes of RocksDB state per user with full windows: a checkpoint's size over the users in it. */
-    double stateBytesPerUser() throws Exception {
-        int users = sizes.stateUsers;
+    /**
+     * Bytes of RocksDB state per user with full windows, from savepoints of the whole job over the users in it: in
+     * Flink's canonical format (the live state) and RocksDB's native one (SST files: compressed, with the older
+     * versions of values that compaction has not dropped yet). [canonical, native].
+     */
+    double[] stateBytesPerUser() throws Exception {
+        return stateBytesPerUser(sizes.stateUsers);
+    }
+
+    /** As {@link #stateBytesPerUser()}, for {@code users} users. */
+    double[] stateBytesPerUser(int users) throws Exception {
         int n = bundle.spec().maxEvents();
         long events = (long) users * n;
         Path dir = Files.createDirectories(work.resolve("state-" + UUID.randomUUID()));
         Configuration conf = new Configuration();
         conf.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
         conf.setString("execution.checkpointing.incremental", "false");
+        // On files: JobManager memory refuses any snapshot over 5 MB, and full windows of 100k users are 100 MB.
+        conf.setString("execution.checkpointing.dir", dir.resolve("checkpoints").toUri().toString());
         try (LocalFlink flink = LocalFlink.start(1)) {
             StreamExecutionEnvironment env = flink.environment(1);
             env.configure(conf);
@@ -260,14 +275,19 @@ final class PipelineBench {
             while (w.count() < events - users && System.nanoTime() < deadline) {
                 LockSupport.parkNanos(Duration.ofMillis(200).toNanos());
             }
-            String savepoint = job.stopWithSavepoint(false, dir.toUri().toString(),
-                    org.apache.flink.core.execution.SavepointFormatType.NATIVE).get();
+            long canonical = bytes(job.triggerSavepoint(dir.resolve("canonical").toUri().toString(),
+                    org.apache.flink.core.execution.SavepointFormatType.CANONICAL).get());
+            long nativeBytes = bytes(job.stopWithSavepoint(false, dir.resolve("native").toUri().toString(),
+                    org.apache.flink.core.execution.SavepointFormatType.NATIVE).get());
             WATCHES.remove(id);
-            long bytes;
-            try (var files = Files.walk(Path.of(java.net.URI.create(savepoint)))) {
-                bytes = files.filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
-            }
-            return (double) bytes / users;
+            return new double[] {(double) canonical / users, (double) nativeBytes / users};
+        }
+    }
+
+    /** Total size of the files of a savepoint. */
+    static long bytes(String savepoint) throws java.io.IOException {
+        try (var files = Files.walk(Path.of(java.net.URI.create(savepoint)))) {
+            return files.filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
         }
     }
 
