@@ -13,8 +13,9 @@ import java.util.stream.Stream;
 
 /**
  * How a session cluster is set up for one of the two job jars, as the README's "Running on a Flink cluster" tells
- * users to: the jar to submit, the jars that go into Flink's {@code lib/}, the config.yaml entries, and the
- * environment of the JobManager and TaskManager processes (which C allocator they run with).
+ * users to: the jar to submit, the jars that go into Flink's {@code lib/}, the config.yaml entries (including the
+ * TaskManagers' JVM options), and the environment of the JobManager and TaskManager processes (which C allocator they
+ * run with).
  *
  * <ul>
  *   <li>{@link JarKind#SLIM} (recommended for session clusters): ONNX Runtime's jar in {@code lib/}, loaded
@@ -133,6 +134,26 @@ public record ClusterSetup(JarKind jarKind, Path jar, List<Path> libJars, Map<St
         return new ClusterSetup(JarKind.SLIM, jar, List.of(ort), ORT_PARENT_FIRST, allocator);
     }
 
+    /** The TaskManager JVM option that commits and touches the whole heap at start. */
+    public static final String HEAP_PRE_TOUCH = "-XX:+AlwaysPreTouch";
+
+    /**
+     * This setup with the TaskManagers' heap touched at start ({@code env.java.opts.taskmanager:
+     * -XX:+AlwaysPreTouch}): the RSS a TaskManager will reach anyway (its heap is fixed, {@code -Xms} = {@code -Xmx})
+     * is there from the start, so that RSS growth across jobs shows native memory rather than heap pages touched
+     * for the first time.
+     */
+    public ClusterSetup withHeapPreTouch() {
+        Map<String, String> c = new LinkedHashMap<>(conf);
+        c.merge("env.java.opts.taskmanager", HEAP_PRE_TOUCH, (a, b) -> a + " " + b);
+        return new ClusterSetup(jarKind, jar, libJars, c, allocator);
+    }
+
+    /** Whether {@link #withHeapPreTouch()} applies. */
+    public boolean heapPreTouched() {
+        return conf.getOrDefault("env.java.opts.taskmanager", "").contains(HEAP_PRE_TOUCH);
+    }
+
     /** The Flink runtime classpath plus this setup's {@code lib/} jars. */
     public List<Path> classpath(List<Path> flinkClasspath) {
         List<Path> out = new ArrayList<>(flinkClasspath);
@@ -158,7 +179,8 @@ public record ClusterSetup(JarKind jarKind, Path jar, List<Path> libJars, Map<St
                 .reduce((a, b) -> a + " " + b).map(e -> " (" + e + ")").orElse("");
         return kind() + " jar " + jar.getFileName() + (libJars.isEmpty() ? "" : ", "
                 + libJars.stream().map(p -> p.getFileName().toString()).toList() + " in lib/ parent-first")
-                + ", allocator " + allocator.label() + env;
+                + ", allocator " + allocator.label() + env
+                + (heapPreTouched() ? ", TaskManager heap pre-touched (" + HEAP_PRE_TOUCH + ")" : "");
     }
 
     private String kind() {

@@ -89,6 +89,9 @@ public final class Drill {
             "the C allocator of the Flink processes; default jemalloc (LD_PRELOAD) when installed, else "
                     + "glibc-arenas2 (MALLOC_ARENA_MAX=2), as the README recommends", "jemalloc", "glibc-arenas2",
             "glibc");
+    static final Option<Boolean> HEAP_PRE_TOUCH = Option.bool("heap-pre-touch", "true",
+            "start the TaskManagers with -XX:+AlwaysPreTouch (env.java.opts.taskmanager), as the README recommends: "
+                    + "their fixed heap is resident from the start, so RSS growth across jobs is native memory");
     static final Option<Boolean> HEAP_DUMPS = Option.flag("heap-dumps",
             "when a class loader leaked, also write a heap dump of each leaking process into the work dir "
                     + "(hundreds of MB each), to find what holds it");
@@ -97,7 +100,7 @@ public final class Drill {
                     + "except a fixed-delay restart strategy and RETAIN_ON_CANCELLATION)"));
     static final OptionSet OPTIONS = new OptionSet().add(QUICK, USERS, TM_KILLS, BROKER_RESTARTS, SAVEPOINT_RESUMES,
             RESUBMISSIONS, RATE, CHECKPOINT_INTERVAL, GAP, RECOVERY_TIMEOUT, DRAIN_TIMEOUT, SETTLE, WORK_DIR,
-            DATA_DIR, JAR, ALLOCATOR, HEAP_DUMPS, OptionSet.HELP).add(FLINK_CONF);
+            DATA_DIR, JAR, ALLOCATOR, HEAP_PRE_TOUCH, HEAP_DUMPS, OptionSet.HELP).add(FLINK_CONF);
 
     static final int PARTITIONS = 2;
     static final int PARALLELISM = 2;
@@ -785,8 +788,9 @@ public final class Drill {
                     + "libjemalloc2)");
         }
         String jar = options.get(JAR);
+        ClusterSetup setup;
         try {
-            return switch (jar) {
+            setup = switch (jar) {
                 case "slim" -> ClusterSetup.of(ClusterSetup.JarKind.SLIM, root, allocator);
                 case "shaded" -> ClusterSetup.of(ClusterSetup.JarKind.SHADED, root, allocator);
                 default -> {
@@ -801,6 +805,7 @@ public final class Drill {
         } catch (IllegalStateException e) {
             throw new ConfigException("--jar " + jar + ": " + e.getMessage());
         }
+        return options.get(HEAP_PRE_TOUCH) ? setup.withHeapPreTouch() : setup;
     }
 
     static ObjectNode json() {

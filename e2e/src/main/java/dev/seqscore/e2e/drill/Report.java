@@ -248,6 +248,7 @@ final class Report {
         if (r.setup != null) {
             json.put("jar", r.setup.jarKind().label());
             json.put("allocator", r.setup.allocator().label());
+            json.put("heap_pre_touch", r.setup.heapPreTouched());
         }
         json.put("passed", passed);
         return this;

@@ -39,6 +39,13 @@ class ClusterSetupTest {
         assertThat(h.classpath(List.of(flink))).containsExactly(flink);
         assertThat(h.conf(Map.of())).isEmpty();
 
+        ClusterSetup touched = s.withHeapPreTouch();
+        assertThat(s.heapPreTouched()).isFalse();
+        assertThat(touched.heapPreTouched()).isTrue();
+        assertThat(touched.conf(Map.of())).containsEntry("env.java.opts.taskmanager", "-XX:+AlwaysPreTouch")
+                .containsEntry("classloader.parent-first-patterns.additional", "ai.onnxruntime.");
+        assertThat(touched.describe()).contains("slim", "in lib/ parent-first", "glibc", "pre-touched");
+
         // A jar given by path is recognised by whether it carries ONNX Runtime.
         assertThat(ClusterSetup.ofJar(shaded, root, Allocator.GLIBC).jarKind()).isEqualTo(JarKind.SHADED);
         assertThat(ClusterSetup.ofJar(slim, root, Allocator.GLIBC).libJars()).containsExactly(ort);
