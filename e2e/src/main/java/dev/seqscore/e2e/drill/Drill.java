@@ -38,8 +38,9 @@ import java.util.function.ToIntFunction;
 /**
  * {@code bin/seqscore drill}: the failover drill. It builds a real cluster on this machine (a Kafka broker process,
  * a Flink JobManager and two TaskManagers as OS processes, set up as the README recommends: by default the slim
- * job jar with ONNX Runtime in the cluster's {@code lib/}, parent-first, and jemalloc as the processes' allocator; see
- * {@link ClusterSetup}), submits the job jar with {@code flink run} (exactly-once, RocksDB, durable checkpoints), streams real clicks through it and, while they flow, injects the
+ * job jar with ONNX Runtime in the cluster's {@code lib/}, parent-first, jemalloc as the processes' allocator and a
+ * pre-touched TaskManager heap; see {@link ClusterSetup}), submits the job jar with {@code flink run} (exactly-once,
+ * RocksDB, durable checkpoints), streams real clicks through it and, while they flow, injects the
  * failures and operations a production job lives through: {@code kill -9} of TaskManagers, a broker crash and
  * restart, a stop-with-savepoint and resume, and cancel-and-resubmit through the REST API from the retained
  * checkpoint. Then it compares what a read_committed consumer saw with the backtest of the same events, and reports
@@ -84,7 +85,7 @@ public final class Drill {
             "where taobao/UserBehavior_sample.csv is; default $SEQSCORE_DATA_DIR, else ../shared/data");
     static final Option<String> JAR = Option.nonBlank("jar", "slim",
             "slim: the slim jar on a cluster with ONNX Runtime in lib/, parent-first (the README's recommended "
-                    + "setup); shaded: the jar that carries ONNX Runtime, on a cluster as it comes; or a jar's path");
+                    + "setup); shaded: the jar that carries ONNX Runtime, nothing in lib/; or a jar's path");
     static final Option<String> ALLOCATOR = Option.oneOf("allocator", "",
             "the C allocator of the Flink processes; default jemalloc (LD_PRELOAD) when installed, else "
                     + "glibc-arenas2 (MALLOC_ARENA_MAX=2), as the README recommends", "jemalloc", "glibc-arenas2",
@@ -198,7 +199,8 @@ public final class Drill {
     static String usage() {
         return OPTIONS.usage("bin/seqscore drill [--quick] [options]", String.join("\n",
                 "The failover drill: a Kafka broker process, a Flink JobManager and two TaskManagers on this machine,",
-                "set up as the README recommends (--jar slim: ONNX Runtime in lib/, parent-first; jemalloc), the job",
+                "set up as the README recommends (slim jar, ONNX Runtime in lib/ parent-first, jemalloc, pre-touched",
+                "TaskManager heaps; --jar, --allocator and --heap-pre-touch choose others), the job",
                 "jar submitted with flink run, real clicks streamed through it and, while they flow,",
                 "TaskManager kill -9s, a broker kill -9 and restart, a stop-with-savepoint and resume, and cancel-and-",
                 "resubmits through the REST API. Then what a read_committed consumer saw is compared with the",
