@@ -96,6 +96,8 @@ public final class StandaloneCluster implements AutoCloseable {
     private final Path confDir;
     private final String classpath;
     private final int restPort;
+    private final Map<String, String> processEnv;
+    private final Map<String, String> conf = new LinkedHashMap<>();
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final List<Path> logFiles = new CopyOnWriteArrayList<>();
     private final List<TaskManager> taskManagers = new CopyOnWriteArrayList<>();
@@ -104,8 +106,9 @@ public final class StandaloneCluster implements AutoCloseable {
     private ChildProcess jobManager;
     private List<String> tmResources;
 
-    private StandaloneCluster(Path workDir, List<Path> classpath, int restPort) {
+    private StandaloneCluster(Path workDir, List<Path> classpath, int restPort, Map<String, String> processEnv) {
         this.workDir = workDir;
+        this.processEnv = Map.copyOf(processEnv);
         this.confDir = workDir.resolve("conf");
         this.classpath = classpath.stream().map(Path::toString).collect(Collectors.joining(java.io.File.pathSeparator));
         this.restPort = restPort;
@@ -127,12 +130,24 @@ public final class StandaloneCluster implements AutoCloseable {
      */
     public static StandaloneCluster start(Path workDir, List<Path> classpath, int taskManagers,
             Map<String, String> confOverrides) throws IOException, InterruptedException {
+        return start(workDir, classpath, taskManagers, confOverrides, Map.of());
+    }
+
+    /**
+     * As {@link #start(Path, List, int, Map)}, with environment variables for the JobManager and TaskManager
+     * processes, as a container image or a service manager sets them: e.g. the C allocator of
+     * {@link ClusterSetup.Allocator}.
+     */
+    public static StandaloneCluster start(Path workDir, List<Path> classpath, int taskManagers,
+            Map<String, String> confOverrides, Map<String, String> processEnv)
+            throws IOException, InterruptedException {
         Files.createDirectories(workDir);
-        StandaloneCluster c = new StandaloneCluster(workDir.toAbsolutePath(), classpath, ChildProcess.freePort());
+        StandaloneCluster c = new StandaloneCluster(workDir.toAbsolutePath(), classpath, ChildProcess.freePort(),
+                processEnv);
         try {
             c.writeConfig(confOverrides);
             List<String> jm = c.bashJavaUtils("jobmanager", "GET_JM_RESOURCE_PARAMS");
-            c.jobManager = c.launch("jobmanager", JM_MAIN, jm, List.of());
+            c.jobManager = c.launch("jobmanager", JM_MAIN, jm, List.of(), "jobmanager");
             c.tmResources = c.bashJavaUtils("taskmanager", "GET_TM_RESOURCE_PARAMS");
             for (int i = 0; i < taskManagers; i++) {
                 c.startTaskManager();
@@ -195,7 +210,8 @@ public final class StandaloneCluster implements AutoCloseable {
      */
     public TaskManager startTaskManager() throws IOException, InterruptedException {
         String id = "tm-" + taskManagerCount.incrementAndGet();
-        ChildProcess p = launch(id, TM_MAIN, tmResources, List.of("-D", "taskmanager.resource-id=" + id));
+        ChildProcess p = launch(id, TM_MAIN, tmResources, List.of("-D", "taskmanager.resource-id=" + id),
+                "taskmanager");
         TaskManager tm = new TaskManager(id, p);
         taskManagers.add(tm);
         long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
@@ -543,7 +559,6 @@ public final class StandaloneCluster implements AutoCloseable {
 
     private void writeConfig(Map<String, String> overrides) throws IOException {
         Files.createDirectories(confDir);
-        Map<String, String> conf = new LinkedHashMap<>();
         conf.put("jobmanager.rpc.address", "127.0.0.1");
         conf.put("jobmanager.rpc.port", Integer.toString(ChildProcess.freePort()));
         conf.put("jobmanager.bind-host", "127.0.0.1");
@@ -593,8 +608,8 @@ public final class StandaloneCluster implements AutoCloseable {
      * Starts one Flink process as the distribution's scripts do: BashJavaUtils has derived the JVM memory flags and
      * the derived memory settings (as {@code -D key=value}) from config.yaml; the entry point runs with them.
      */
-    private ChildProcess launch(String name, String mainClass, List<String> resources, List<String> extraArgs)
-            throws IOException {
+    private ChildProcess launch(String name, String mainClass, List<String> resources, List<String> extraArgs,
+            String role) throws IOException {
         String jvmParams = resources.get(0);
         String dynamicConfigs = resources.size() > 1 ? resources.get(1) : "";
         Path log = workDir.resolve(name + ".log");
@@ -605,6 +620,9 @@ public final class StandaloneCluster implements AutoCloseable {
         cmd.add(ChildProcess.javaBin());
         cmd.addAll(ChildProcess.split(jvmParams));
         cmd.addAll(JAVA17_OPENS);
+        // What config.sh passes as FLINK_ENV_JAVA_OPTS: the JVM options of every process, then the role's own.
+        cmd.addAll(ChildProcess.split(conf.getOrDefault("env.java.opts.all", "")));
+        cmd.addAll(ChildProcess.split(conf.getOrDefault("env.java.opts." + role, "")));
         cmd.add("-Dlog.file=" + log);
         cmd.add("-Dlog4j.configurationFile=" + confDir.resolve("log4j.properties").toUri());
         cmd.add("-Djava.io.tmpdir=" + workDir.resolve("tmp"));
@@ -615,8 +633,10 @@ public final class StandaloneCluster implements AutoCloseable {
         cmd.add(confDir.toString());
         cmd.addAll(ChildProcess.split(dynamicConfigs));
         cmd.addAll(extraArgs);
-        Files.writeString(workDir.resolve(name + ".cmd"), String.join(" ", cmd) + "\n");
-        return ChildProcess.start(name, cmd, workDir, out, Map.of());
+        String env = processEnv.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue() + " ")
+                .collect(Collectors.joining());
+        Files.writeString(workDir.resolve(name + ".cmd"), env + String.join(" ", cmd) + "\n");
+        return ChildProcess.start(name, cmd, workDir, out, processEnv);
     }
 
     private List<String> bashJavaUtils(String name, String command) throws IOException, InterruptedException {

@@ -2,6 +2,7 @@ package dev.seqscore.e2e.drill;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.seqscore.e2e.cluster.ClusterSetup;
 import dev.seqscore.e2e.cluster.StandaloneCluster;
 import dev.seqscore.e2e.kafka.BrokerProcess;
 import dev.seqscore.e2e.probe.JvmProbe;
@@ -33,12 +34,13 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.function.ToIntFunction;
-import java.util.stream.Stream;
 
 /**
  * {@code bin/seqscore drill}: the failover drill. It builds a real cluster on this machine (a Kafka broker process,
- * a Flink JobManager and two TaskManagers as OS processes), submits the shaded job jar with {@code flink run}
- * (exactly-once, RocksDB, durable checkpoints), streams real clicks through it and, while they flow, injects the
+ * a Flink JobManager and two TaskManagers as OS processes, set up as the README recommends: by default the slim
+ * job jar with ONNX Runtime in the cluster's {@code lib/}, parent-first, jemalloc as the processes' allocator and a
+ * pre-touched TaskManager heap; see {@link ClusterSetup}), submits the job jar with {@code flink run} (exactly-once,
+ * RocksDB, durable checkpoints), streams real clicks through it and, while they flow, injects the
  * failures and operations a production job lives through: {@code kill -9} of TaskManagers, a broker crash and
  * restart, a stop-with-savepoint and resume, and cancel-and-resubmit through the REST API from the retained
  * checkpoint. Then it compares what a read_committed consumer saw with the backtest of the same events, and reports
@@ -81,8 +83,16 @@ public final class Drill {
             "where the logs, checkpoints and savepoints go (kept); default e2e/target/drill-<time>");
     static final Option<Path> DATA_DIR = Option.path("data-dir", "",
             "where taobao/UserBehavior_sample.csv is; default $SEQSCORE_DATA_DIR, else ../shared/data");
-    static final Option<Path> JAR = Option.path("jar", "",
-            "the job jar; default flink-job/target/seqscore-flink-job-*-shaded.jar");
+    static final Option<String> JAR = Option.nonBlank("jar", "slim",
+            "slim: the slim jar on a cluster with ONNX Runtime in lib/, parent-first (the README's recommended "
+                    + "setup); shaded: the jar that carries ONNX Runtime, nothing in lib/; or a jar's path");
+    static final Option<String> ALLOCATOR = Option.oneOf("allocator", "",
+            "the C allocator of the Flink processes; default jemalloc (LD_PRELOAD) when installed, else "
+                    + "glibc-arenas2 (MALLOC_ARENA_MAX=2), as the README recommends", "jemalloc", "glibc-arenas2",
+            "glibc");
+    static final Option<Boolean> HEAP_PRE_TOUCH = Option.bool("heap-pre-touch", "true",
+            "start the TaskManagers with -XX:+AlwaysPreTouch (env.java.opts.taskmanager), as the README recommends: "
+                    + "their fixed heap is resident from the start, so RSS growth across jobs is native memory");
     static final Option<Boolean> HEAP_DUMPS = Option.flag("heap-dumps",
             "when a class loader leaked, also write a heap dump of each leaking process into the work dir "
                     + "(hundreds of MB each), to find what holds it");
@@ -91,7 +101,7 @@ public final class Drill {
                     + "except a fixed-delay restart strategy and RETAIN_ON_CANCELLATION)"));
     static final OptionSet OPTIONS = new OptionSet().add(QUICK, USERS, TM_KILLS, BROKER_RESTARTS, SAVEPOINT_RESUMES,
             RESUBMISSIONS, RATE, CHECKPOINT_INTERVAL, GAP, RECOVERY_TIMEOUT, DRAIN_TIMEOUT, SETTLE, WORK_DIR,
-            DATA_DIR, JAR, HEAP_DUMPS, OptionSet.HELP).add(FLINK_CONF);
+            DATA_DIR, JAR, ALLOCATOR, HEAP_PRE_TOUCH, HEAP_DUMPS, OptionSet.HELP).add(FLINK_CONF);
 
     static final int PARTITIONS = 2;
     static final int PARALLELISM = 2;
@@ -189,7 +199,9 @@ public final class Drill {
     static String usage() {
         return OPTIONS.usage("bin/seqscore drill [--quick] [options]", String.join("\n",
                 "The failover drill: a Kafka broker process, a Flink JobManager and two TaskManagers on this machine,",
-                "the shaded job jar submitted with flink run, real clicks streamed through it and, while they flow,",
+                "set up as the README recommends (slim jar, ONNX Runtime in lib/ parent-first, jemalloc, pre-touched",
+                "TaskManager heaps; --jar, --allocator and --heap-pre-touch choose others), the job",
+                "jar submitted with flink run, real clicks streamed through it and, while they flow,",
                 "TaskManager kill -9s, a broker kill -9 and restart, a stop-with-savepoint and resume, and cancel-and-",
                 "resubmits through the REST API. Then what a read_committed consumer saw is compared with the",
                 "backtest of the same events. Exit code 0 only if no alert or score was lost or duplicated and no",
@@ -210,10 +222,8 @@ public final class Drill {
         List<Kind> plan = plan(tmKills, brokerRestarts, savepointResumes, resubmissions);
 
         Path root = repoRoot();
-        Path jar = options.get(JAR) != null ? options.get(JAR) : shadedJar(root);
-        if (!Files.isReadable(jar)) {
-            throw new ConfigException("--jar: cannot read " + jar + " (build it with: mvn -DskipTests package)");
-        }
+        ClusterSetup setup = setup(root);
+        Path jar = setup.jar();
         Path dataDir = options.get(DATA_DIR) != null ? options.get(DATA_DIR)
                 : Path.of(System.getenv().getOrDefault("SEQSCORE_DATA_DIR", root.resolve("../shared/data").toString()));
         Path dataFile = dataDir.resolve(DATA_FILE);
@@ -226,10 +236,12 @@ public final class Drill {
                         DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")))).toAbsolutePath();
         Files.createDirectories(workDir);
         Path e2eTarget = root.resolve("e2e/target");
-        List<Path> flinkClasspath = StandaloneCluster.flinkClasspath(e2eTarget.resolve("classpath.txt"));
+        List<Path> flinkClasspath = setup.classpath(
+                StandaloneCluster.flinkClasspath(e2eTarget.resolve("classpath.txt")));
         List<Path> brokerClasspath = BrokerProcess.classpath(e2eTarget.resolve("broker-classpath.txt"));
 
         say("work dir " + workDir + " (logs, checkpoints, savepoints; kept)");
+        say("cluster setup: " + setup.describe());
         DrillInput input = DrillInput.load(dataFile, users, PARTITIONS);
         double rate = options.get(RATE) != null ? options.get(RATE)
                 : Math.max(5, input.rows().size() / (60.0 + 60.0 * plan.size()));
@@ -255,9 +267,10 @@ public final class Drill {
             CompletableFuture<StandaloneCluster> clusterUp = CompletableFuture.supplyAsync(() -> {
                 try {
                     b.start();
-                    Map<String, String> conf = clusterConfig();
+                    Map<String, String> conf = setup.conf(clusterConfig());
                     conf.putAll(options.get(FLINK_CONF));
-                    return StandaloneCluster.start(workDir.resolve("flink"), flinkClasspath, TASK_MANAGERS, conf);
+                    return StandaloneCluster.start(workDir.resolve("flink"), flinkClasspath, TASK_MANAGERS, conf,
+                            setup.environment());
                 } catch (Exception e) {
                     throw new IllegalStateException(e.getMessage(), e);
                 }
@@ -300,7 +313,7 @@ public final class Drill {
             watcher.start();
             feeder = new InputFeeder(input, broker.bootstrapServers(), clicks, rate);
 
-            Run r = new Run(cluster, broker, watcher, feeder, jar, jobArgs, workDir, input, expected,
+            Run r = new Run(cluster, broker, watcher, feeder, setup, jobArgs, workDir, input, expected,
                     settings.spec().outputs().stream().map(o -> o.name()).toList());
             r.job = cluster.submitWithCli(jar, null, jobArgs);
             cluster.waitForRunning(r.job, options.get(RECOVERY_TIMEOUT));
@@ -430,6 +443,7 @@ public final class Drill {
         final BrokerProcess broker;
         final OutputWatcher watcher;
         final InputFeeder feeder;
+        final ClusterSetup setup;
         final Path jar;
         final List<String> jobArgs;
         final Path workDir;
@@ -450,14 +464,16 @@ public final class Drill {
         LeakCount leaks;
         LeakCount leaksAfterCancel;
 
-        Run(StandaloneCluster cluster, BrokerProcess broker, OutputWatcher watcher, InputFeeder feeder, Path jar,
-                List<String> jobArgs, Path workDir, DrillInput input, Expected expected, List<String> outputNames) {
+        Run(StandaloneCluster cluster, BrokerProcess broker, OutputWatcher watcher, InputFeeder feeder,
+                ClusterSetup setup, List<String> jobArgs, Path workDir, DrillInput input, Expected expected,
+                List<String> outputNames) {
             this.cluster = cluster;
             this.outputNames = outputNames;
             this.broker = broker;
             this.watcher = watcher;
             this.feeder = feeder;
-            this.jar = jar;
+            this.setup = setup;
+            this.jar = setup.jar();
             this.jobArgs = jobArgs;
             this.workDir = workDir;
             this.input = input;
@@ -764,14 +780,34 @@ public final class Drill {
         throw new ConfigException("run from the repository (bin/seqscore drill) or set -Dseqscore.repo.root");
     }
 
-    static Path shadedJar(Path root) throws IOException {
-        Path target = root.resolve("flink-job/target");
-        try (Stream<Path> files = Files.exists(target) ? Files.list(target) : Stream.empty()) {
-            return files.filter(f -> f.getFileName().toString().matches("seqscore-flink-job-.*-shaded\\.jar"))
-                    .findFirst()
-                    .orElseThrow(() -> new ConfigException("no seqscore-flink-job-*-shaded.jar in " + target
-                            + ": build it (bin/seqscore build), or pass --jar"));
+    /** The cluster setup of {@code --jar} and {@code --allocator}. */
+    ClusterSetup setup(Path root) throws IOException {
+        String allocatorText = options.get(ALLOCATOR);
+        ClusterSetup.Allocator allocator = allocatorText == null || allocatorText.isEmpty()
+                ? ClusterSetup.Allocator.recommended() : ClusterSetup.Allocator.parse(allocatorText);
+        if (allocator == ClusterSetup.Allocator.JEMALLOC && ClusterSetup.jemallocLibrary().isEmpty()) {
+            throw new ConfigException("--allocator jemalloc: jemalloc is not installed (Debian: apt-get install "
+                    + "libjemalloc2)");
         }
+        String jar = options.get(JAR);
+        ClusterSetup setup;
+        try {
+            setup = switch (jar) {
+                case "slim" -> ClusterSetup.of(ClusterSetup.JarKind.SLIM, root, allocator);
+                case "shaded" -> ClusterSetup.of(ClusterSetup.JarKind.SHADED, root, allocator);
+                default -> {
+                    Path path = Path.of(jar);
+                    if (!Files.isReadable(path)) {
+                        throw new ConfigException("--jar: cannot read " + path + "; give slim, shaded or the path of "
+                                + "a job jar (build them with: bin/seqscore build)");
+                    }
+                    yield ClusterSetup.ofJar(path, root, allocator);
+                }
+            };
+        } catch (IllegalStateException e) {
+            throw new ConfigException("--jar " + jar + ": " + e.getMessage());
+        }
+        return options.get(HEAP_PRE_TOUCH) ? setup.withHeapPreTouch() : setup;
     }
 
     static ObjectNode json() {

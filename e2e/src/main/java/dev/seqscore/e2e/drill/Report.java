@@ -146,24 +146,12 @@ final class Report {
             }
         }
 
-        // RSS of the TaskManagers that lived through every resubmission, summed.
+        // RSS of the TaskManagers that lived through every resubmission, summed: before the first and after each.
         List<Injection> resubs = r.injections.stream().filter(i -> i.kind == Kind.RESUBMISSION && i.samples != null)
                 .toList();
-        Double rssGrowth = null;
-        if (!resubs.isEmpty() && r.baseline != null) {
-            JvmProbe.Sample[] last = resubs.get(resubs.size() - 1).samples;
-            long before = 0;
-            long after = 0;
-            for (int t = 1; t < r.baseline.length; t++) {
-                for (JvmProbe.Sample s : last) {
-                    if (s.pid() == r.baseline[t].pid()) {
-                        before += r.baseline[t].rssKb();
-                        after += s.rssKb();
-                    }
-                }
-            }
-            rssGrowth = (after - before) / 1024.0 / resubs.size();
-        }
+        double[] tmRssMb = tmRssMb(r.baseline, resubs);
+        Double rssGrowth = tmRssMb == null ? null : (tmRssMb[tmRssMb.length - 1] - tmRssMb[0]) / resubs.size();
+        Double lateGrowth = tmRssMb == null || tmRssMb.length < 5 ? null : lateSlope(tmRssMb);
 
         int leaked = r.leaks == null ? -1 : r.leaks.total();
         int leakedAfterCancel = r.leaksAfterCancel == null ? -1 : r.leaksAfterCancel.total();
@@ -177,6 +165,9 @@ final class Report {
 
         line("");
         line("== SeqScore failover drill ==");
+        if (r.setup != null) {
+            line("cluster    " + r.setup.describe());
+        }
         line(String.format(Locale.ROOT, "input      %,d events of %d users (+%d flush events), %d partitions, %.0f "
                         + "events/s while injecting; job parallelism %d on %d TaskManagers x 2 slots, exactly-once, "
                         + "RocksDB, checkpoints every %d ms", r.input.events(), r.input.users(),
@@ -213,8 +204,11 @@ final class Report {
                 + r.leaks);
         line("           after cancelling the last job as well: " + r.leaksAfterCancel);
         if (rssGrowth != null) {
-            line(String.format(Locale.ROOT, "memory     TaskManager RSS growth per resubmission: %+.1f MB "
-                    + "(measured, not judged)", rssGrowth));
+            line(String.format(Locale.ROOT, "memory     TaskManager RSS growth per resubmission: %+.1f MB over all %d "
+                    + "(%s MB)%s; measured, not judged", rssGrowth, resubs.size(), deltas(tmRssMb),
+                    lateGrowth == null ? "" : String.format(Locale.ROOT, "; %+.1f MB over the last %d (least-squares "
+                            + "slope after resubmissions %d..%d)", lateGrowth, lateCount(tmRssMb),
+                            tmRssMb.length - lateCount(tmRssMb), tmRssMb.length - 1)));
         }
         r.failures.forEach(f -> line("FAILURE    " + f));
         line("verdict    " + (passed ? "PASS: nothing lost, nothing duplicated, no class loader leaked"
@@ -239,6 +233,11 @@ final class Report {
         } else {
             json.put("tm_rss_growth_mb_per_resubmission", Math.round(rssGrowth * 10) / 10.0);
         }
+        if (lateGrowth == null) {
+            json.putNull("tm_rss_growth_mb_per_resubmission_late");
+        } else {
+            json.put("tm_rss_growth_mb_per_resubmission_late", Math.round(lateGrowth * 10) / 10.0);
+        }
         json.put("leaked_classloaders", leaked);
         json.put("classloaders_after_last_cancel", leakedAfterCancel);
         json.put("unexpected_alerts", alerts.unexpected());
@@ -246,6 +245,11 @@ final class Report {
         json.put("mismatched_scores", scores.mismatched());
         json.put("dead_letters", dead.size());
         putSeconds("max_stall_outside_injections_s", longestUnexplained == null ? 0 : longestUnexplained.seconds());
+        if (r.setup != null) {
+            json.put("jar", r.setup.jarKind().label());
+            json.put("allocator", r.setup.allocator().label());
+            json.put("heap_pre_touch", r.setup.heapPreTouched());
+        }
         json.put("passed", passed);
         return this;
     }
@@ -319,6 +323,74 @@ final class Report {
                 .orElse("");
         return String.format(Locale.ROOT, "%.1f s (+%.0f s to +%.0f s of the run%s)", s.seconds(),
                 (s.startNanos() - r.firstRunningNanos) / 1e9, (s.endNanos() - r.firstRunningNanos) / 1e9, during);
+    }
+
+    /**
+     * The summed RSS (MB) of the TaskManagers that lived through every resubmission: before the first (index 0), then
+     * after each; null without resubmissions.
+     */
+    static double[] tmRssMb(JvmProbe.Sample[] baseline, List<Injection> resubs) {
+        if (resubs.isEmpty() || baseline == null) {
+            return null;
+        }
+        JvmProbe.Sample[] last = resubs.get(resubs.size() - 1).samples;
+        List<Long> pids = new ArrayList<>();
+        for (int t = 1; t < baseline.length; t++) {
+            long pid = baseline[t].pid();
+            if (Arrays.stream(last).anyMatch(s -> s.pid() == pid)) {
+                pids.add(pid);
+            }
+        }
+        double[] out = new double[resubs.size() + 1];
+        out[0] = sumRss(baseline, pids);
+        for (int i = 0; i < resubs.size(); i++) {
+            out[i + 1] = sumRss(resubs.get(i).samples, pids);
+        }
+        return out;
+    }
+
+    private static double sumRss(JvmProbe.Sample[] samples, List<Long> pids) {
+        long kb = 0;
+        for (JvmProbe.Sample s : samples) {
+            if (pids.contains(s.pid())) {
+                kb += s.rssKb();
+            }
+        }
+        return kb / 1024.0;
+    }
+
+    /** How many of the last samples the late slope is fitted over: the second half, at least 3. */
+    static int lateCount(double[] rss) {
+        return Math.max(3, rss.length / 2);
+    }
+
+    /**
+     * The least-squares slope (MB per resubmission) of the last {@link #lateCount} samples: the growth once the
+     * first jobs' one-off costs (heap pages touched for the first time, the JIT compiling the job's code) are paid.
+     */
+    static double lateSlope(double[] rss) {
+        int n = lateCount(rss);
+        int from = rss.length - n;
+        double mx = (n - 1) / 2.0;
+        double my = 0;
+        for (int i = 0; i < n; i++) {
+            my += rss[from + i] / n;
+        }
+        double num = 0;
+        double den = 0;
+        for (int i = 0; i < n; i++) {
+            num += (i - mx) * (rss[from + i] - my);
+            den += (i - mx) * (i - mx);
+        }
+        return num / den;
+    }
+
+    private static String deltas(double[] rss) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 1; i < rss.length; i++) {
+            sb.append(i == 1 ? "" : ", ").append(String.format(Locale.ROOT, "%+.0f", rss[i] - rss[i - 1]));
+        }
+        return sb.toString();
     }
 
     private static String samples(JvmProbe.Sample[] samples, List<String> names) {

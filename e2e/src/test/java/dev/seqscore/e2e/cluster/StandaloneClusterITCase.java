@@ -130,8 +130,17 @@ class StandaloneClusterITCase {
         }
 
         Path workDir = root.resolve("e2e/target/standalone-cluster-" + suffix);
-        try (StandaloneCluster cluster = StandaloneCluster.start(workDir, classpath, Map.of())) {
+        try (StandaloneCluster cluster = StandaloneCluster.start(workDir, classpath, 1,
+                Map.of("env.java.opts.taskmanager", "-Dseqscore.e2e.marker=tm"), Map.of("SEQSCORE_E2E_MARKER", "1"))) {
             try {
+                // Started as Flink's scripts start them: env.java.opts.<role> on the role's command line, and the
+                // given environment (how the drill hands the processes their allocator).
+                long tm = cluster.taskManagers().get(0).pid();
+                long jm = cluster.jobManager().pid();
+                assertThat(Files.readString(Path.of("/proc/" + tm + "/cmdline"))).contains("-Dseqscore.e2e.marker=tm");
+                assertThat(Files.readString(Path.of("/proc/" + jm + "/cmdline"))).doesNotContain("seqscore.e2e.marker");
+                assertThat(Files.readString(Path.of("/proc/" + tm + "/environ"))).contains("SEQSCORE_E2E_MARKER=1");
+
                 long t0 = System.nanoTime();
                 String jobId = cluster.submit(jar,
                         "--bootstrap-servers", kafka.bootstrapServers(),

@@ -71,4 +71,13 @@ class ReportTest {
                 .setModelVersion("m").setEventTime(Instant.ofEpochMilli(1000)).setEventType("view").setItemId("i")
                 .setWindowLength(1).setEmittedAt(Instant.ofEpochMilli(2000)).build();
     }
+
+    @Test
+    void theLateSlopeIsFittedOverTheSecondHalfAfterTheFirstJobsOneOffGrowth() {
+        // Before the first resubmission, then after each of 10: a big first step, then 2 MB per job.
+        double[] rss = {400, 460, 470, 472, 474, 476, 478, 480, 482, 484, 486};
+        assertThat(Report.lateCount(rss)).isEqualTo(5);
+        assertThat(Report.lateSlope(rss)).isCloseTo(2.0, org.assertj.core.data.Offset.offset(1e-9));
+        assertThat(Report.lateCount(new double[] {1, 2, 3, 4, 5})).as("at least 3 points").isEqualTo(3);
+    }
 }

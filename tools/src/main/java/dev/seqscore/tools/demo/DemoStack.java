@@ -2,10 +2,12 @@ package dev.seqscore.tools.demo;
 
 import dev.seqscore.avro.ClickEvent;
 import dev.seqscore.job.JobConfig;
+import dev.seqscore.job.LocalFlink;
 import dev.seqscore.job.SeqScoreJob;
 import dev.seqscore.kafka.EmbeddedKafka;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.options.OptionValues;
+import dev.seqscore.tools.metrics.PrometheusReporting;
 import dev.seqscore.tools.sim.TrafficSimulator;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -14,9 +16,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Comparator;
 import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 import org.apache.flink.api.common.JobID;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -127,11 +131,12 @@ final class DemoStack implements AutoCloseable {
             if (metricsPort != 0 && !portFree(metricsPort, "the Prometheus metrics endpoint", log)) {
                 metricsPort = freePort();
             }
-            flink = LocalFlink.start(bind, webPort, metricsPort, config.parallelism(), options.get(Demo.FLINK));
+            flink = LocalFlink.start(bind, webPort, config.parallelism(),
+                    flinkOverrides(bind, metricsPort, options.get(Demo.FLINK)));
             StreamExecutionEnvironment env = flink.environment();
             SeqScoreJob.assemble(env, config, bundle);
             JobID job = flink.submit(env, "SeqScore demo");
-            String host = bind.equals("0.0.0.0") || bind.equals("::") ? LocalFlink.LOOPBACK : bind;
+            String host = LocalFlink.clientAddress(bind);
             log.println("demo: job " + job + " submitted; Flink web UI and REST API: " + flink.restAddress()
                     + (metricsPort == 0 ? "" : "; Prometheus metrics: http://" + host + ":" + metricsPort + "/metrics"));
             log.println("demo: checkpoints in " + checkpoints + "; state backend " + (config.stateBackend() == null
@@ -172,6 +177,20 @@ final class DemoStack implements AutoCloseable {
         closeQuietly(flink);
         closeQuietly(kafka);
         deleteQuietly(checkpoints);
+    }
+
+    /**
+     * The demo cluster's Flink options beyond addresses and ports: the metrics reporter (Flink's Prometheus mapping
+     * served on the bind address, as the stock reporter would listen on every interface; none for port 0), then the
+     * user's {@code --flink.<key>} entries, which win.
+     */
+    static Map<String, String> flinkOverrides(String bindAddress, int metricsPort, Map<String, String> user) {
+        Map<String, String> out = new LinkedHashMap<>();
+        if (metricsPort > 0) {
+            out.putAll(PrometheusReporting.configuration(bindAddress, metricsPort).toMap());
+        }
+        out.putAll(user);
+        return out;
     }
 
     private static Path dataDir(OptionValues options) {

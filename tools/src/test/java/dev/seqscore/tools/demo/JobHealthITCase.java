@@ -2,6 +2,7 @@ package dev.seqscore.tools.demo;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.seqscore.job.LocalFlink;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -31,7 +32,7 @@ class JobHealthITCase {
                 "restart-strategy.type", "fixed-delay",
                 "restart-strategy.fixed-delay.attempts", "3",
                 "restart-strategy.fixed-delay.delay", "1 s");
-        try (LocalFlink flink = LocalFlink.start(LocalFlink.LOOPBACK, 0, 0, 1, restarts)) {
+        try (LocalFlink flink = LocalFlink.start(LocalFlink.LOOPBACK, 0, 1, restarts)) {
             StreamExecutionEnvironment env = flink.environment();
             Configuration state = new Configuration();
             state.set(CheckpointingOptions.CHECKPOINT_STORAGE, "filesystem");
@@ -69,7 +70,7 @@ class JobHealthITCase {
 
     @Test
     void aJobThatIsGoneIsReportedAsUnknownNotAsHealthy() throws Exception {
-        try (LocalFlink flink = LocalFlink.start(LocalFlink.LOOPBACK, 0, 0, 1, Map.of())) {
+        try (LocalFlink flink = LocalFlink.start(LocalFlink.LOOPBACK, 0, 1, Map.of())) {
             JobHealthReporter reporter = new JobHealthReporter(flink.restAddress(), new JobID().toString());
             JobHealth h = reporter.poll();
 
