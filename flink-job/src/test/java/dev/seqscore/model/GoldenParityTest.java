@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.seqscore.features.FeatureBatch;
 import dev.seqscore.features.FeatureEncoder;
+import dev.seqscore.features.GoldenHistories;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.features.WindowEvent;
 import dev.seqscore.features.WindowRule;
@@ -47,14 +48,9 @@ class GoldenParityTest {
             line++;
             if (text.isBlank()) continue;
             JsonNode g = mapper.readTree(text);
-            List<WindowEvent> history = new ArrayList<>();
-            for (JsonNode e : g.get("history")) {
-                int type = spec.typeId(e.get("event_type").asText());
-                assertThat(type).as("golden line %d: event type %s", line, e.get("event_type")).isPositive();
-                JsonNode category = e.get("category_id");
-                history.add(new WindowEvent(e.get("item_id").asText(),
-                        category == null || category.isNull() ? "" : category.asText(), type,
-                        e.get("event_time").asLong()));
+            List<WindowEvent> history = GoldenHistories.of(g, spec);
+            for (WindowEvent e : history) {
+                assertThat(e.typeId).as("golden line %d: event type of %s", line, e).isPositive();
             }
             goldens.add(new Golden(line, history, g.get("features"), g.get("outputs")));
         }

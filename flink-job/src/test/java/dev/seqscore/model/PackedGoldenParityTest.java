@@ -2,19 +2,15 @@ package dev.seqscore.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.seqscore.features.FeatureBatch;
 import dev.seqscore.features.FeatureEncoder;
+import dev.seqscore.features.GoldenHistories;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.features.PackedWindow;
 import dev.seqscore.features.WindowEvent;
 import dev.seqscore.features.WindowRule;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -32,18 +28,9 @@ class PackedGoldenParityTest {
         FeatureEncoder encoder = new FeatureEncoder(spec);
         FeatureBatch fromList = encoder.newBatch(1);
         FeatureBatch fromPacked = encoder.newBatch(1);
-        ObjectMapper mapper = new ObjectMapper();
         int lines = 0;
-        for (String text : Files.readAllLines(dir.resolve("golden.jsonl"), StandardCharsets.UTF_8)) {
-            if (text.isBlank()) continue;
+        for (List<WindowEvent> history : GoldenHistories.read(dir.resolve("golden.jsonl"), spec)) {
             lines++;
-            List<WindowEvent> history = new ArrayList<>();
-            for (JsonNode e : mapper.readTree(text).get("history")) {
-                JsonNode category = e.get("category_id");
-                history.add(new WindowEvent(e.get("item_id").asText(),
-                        category == null || category.isNull() ? "" : category.asText(),
-                        spec.typeId(e.get("event_type").asText()), e.get("event_time").asLong()));
-            }
             byte[] stored = null;
             PackedWindow view = PackedWindow.forSpec(spec, spec.maxEvents(), spec.horizonMs());
             for (WindowEvent e : history) {

@@ -1,9 +1,8 @@
 package dev.seqscore.tools.bench;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.seqscore.features.FeatureBatch;
 import dev.seqscore.features.FeatureEncoder;
+import dev.seqscore.features.GoldenHistories;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.model.OnnxScorer;
@@ -23,8 +22,6 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -112,17 +109,8 @@ public class ScoringBenchmark {
     }
 
     static List<List<WindowEvent>> goldenWindows(Path golden, ModelSpec spec) throws IOException {
-        ObjectMapper mapper = new ObjectMapper();
         List<List<WindowEvent>> out = new ArrayList<>();
-        for (String line : Files.readAllLines(golden, StandardCharsets.UTF_8)) {
-            if (line.isBlank()) continue;
-            List<WindowEvent> history = new ArrayList<>();
-            for (JsonNode e : mapper.readTree(line).get("history")) {
-                JsonNode category = e.get("category_id");
-                history.add(new WindowEvent(e.get("item_id").asText(),
-                        category == null || category.isNull() ? "" : category.asText(),
-                        spec.typeId(e.get("event_type").asText()), e.get("event_time").asLong()));
-            }
+        for (List<WindowEvent> history : GoldenHistories.read(golden, spec)) {
             out.add(WindowRule.windowEndingAt(history, spec.maxEvents(), spec.horizonMs()));
         }
         if (out.isEmpty()) throw new IllegalArgumentException(golden + " has no windows");
