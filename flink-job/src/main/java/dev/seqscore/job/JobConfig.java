@@ -17,7 +17,8 @@ import java.util.Properties;
 
 /**
  * The job's options, typed: each is one {@link Option} definition (name, type, default, help, validation) in
- * {@link #OPTIONS}, from which parsing, checking and {@code --help} all follow. The accessors below read them.
+ * {@link #OPTIONS}, from which parsing, checking and {@code --help} all follow. Code reads an option with
+ * {@link #get(Option)}; the few accessors below add a rule on top (blank means unset, the Kafka property layers).
  *
  * <p>Three families pass through: {@code --threshold.<output> X} overrides one model output's alert threshold,
  * {@code --alert-rate.<output> F} sets it from the spec's score quantiles instead, and
@@ -34,10 +35,10 @@ public final class JobConfig implements Serializable {
             "value format of the input topic", InputFormat::parse);
     public static final Option<String> GROUP_ID =
             Option.nonBlank("group-id", "seqscore", "consumer group id (offsets are committed on checkpoints)");
-    public static final Option<String> STARTING_OFFSETS = Option.oneOf("starting-offsets", "committed",
-            "where to start reading: the group's committed offsets, earliest or latest", "committed", "earliest", "latest");
-    public static final Option<String> OFFSET_RESET = Option.oneOf("offset-reset", "earliest",
-            "with --starting-offsets committed, where to start when the group has no offset", "earliest", "latest");
+    public static final Option<StartingOffsets> STARTING_OFFSETS = Option.enumOf("starting-offsets", "committed",
+            "where to start reading: the group's committed offsets, earliest or latest", StartingOffsets.class);
+    public static final Option<OffsetReset> OFFSET_RESET = Option.enumOf("offset-reset", "earliest",
+            "with --starting-offsets committed, where to start when the group has no offset", OffsetReset.class);
     public static final Option<Boolean> STOP_AT_LATEST = Option.bool("stop-at-latest", "false",
             "read up to the offsets that are latest at start-up, then finish (a bounded run)");
     public static final Option<String> ALERTS_TOPIC = Option.nonBlank("alerts-topic", "alerts", "topic for Avro Alert records");
@@ -61,8 +62,8 @@ public final class JobConfig implements Serializable {
                     + "model-spec.json; not together with --threshold.<output>", 0.0, 1.0));
     public static final Option<Duration> COOLDOWN = Option.duration("cooldown", "10m",
             "per user and alert type, the minimum event time between two alerts");
-    public static final Option<String> DELIVERY = Option.oneOf("delivery", "exactly-once",
-            "alert and score sink guarantee (exactly-once uses Kafka transactions)", "exactly-once", "at-least-once");
+    public static final Option<Delivery> DELIVERY = Option.enumOf("delivery", "exactly-once",
+            "alert and score sink guarantee (exactly-once uses Kafka transactions)", Delivery.class);
     public static final Option<String> TRANSACTIONAL_ID_PREFIX = Option.nonBlank("transactional-id-prefix", "seqscore",
             "prefix of the sinks' Kafka transactional ids; unique per job on a cluster");
     public static final Option<Duration> CHECKPOINT_INTERVAL = Option.positiveDuration("checkpoint-interval", "10s",
@@ -72,9 +73,9 @@ public final class JobConfig implements Serializable {
                     + "cluster's execution.checkpointing.dir (the job refuses to start if neither is set)");
     public static final Option<String> SAVEPOINT_DIR = Option.string("savepoint-dir", "",
             "default savepoint directory (URI); empty = the cluster's execution.checkpointing.savepoint-dir");
-    public static final Option<String> STATE_BACKEND = Option.oneOf("state-backend", "",
+    public static final Option<StateBackend> STATE_BACKEND = Option.enumOf("state-backend", "",
             "state backend: rocksdb (large state, incremental checkpoints) or hashmap; empty = the cluster's",
-            "rocksdb", "hashmap");
+            StateBackend.class);
     public static final Option<Duration> MAX_OUT_OF_ORDERNESS = Option.duration("max-out-of-orderness", "5s",
             "how far behind the newest event time an event may arrive and still be scored in order; later ones "
                     + "are dead-lettered as LATE_EVENT");
@@ -118,9 +119,22 @@ public final class JobConfig implements Serializable {
             .add(BOOTSTRAP_SERVERS, INPUT_TOPIC, INPUT_FORMAT, GROUP_ID, STARTING_OFFSETS, OFFSET_RESET,
                     STOP_AT_LATEST, ALERTS_TOPIC, SCORES_TOPIC, DEAD_LETTER_TOPIC, MODEL, MAX_EVENTS, HORIZON,
                     COOLDOWN, DELIVERY, TRANSACTIONAL_ID_PREFIX, CHECKPOINT_INTERVAL, CHECKPOINT_DIR, SAVEPOINT_DIR,
-                    STATE_BACKEND, MAX_OUT_OF_ORDERNESS, IDLENESS, MAX_FUTURE_SKEW, STATE_TTL, PARALLELISM,
+                    STATE_BACKEND, MAX_OUT_OF_ORDERNESS, IDLENESS, MAX_FUTURE_SKEW, STATE_TTL,
+                    PARALLELISM,
                     MAX_PARALLELISM, ORT_THREADS, SCORE_BATCH, SCORE_MAX_DELAY, ALERT_REASONS, KAFKA_PROPERTIES, PSEUDONYMIZE_KEY_FILE, HELP)
             .add(THRESHOLD, ALERT_RATE, KAFKA_PROPERTY);
+
+    /** The alert and score sinks' guarantee. */
+    public enum Delivery { EXACTLY_ONCE, AT_LEAST_ONCE }
+
+    /** Where the Kafka source starts when the job starts without state. */
+    public enum StartingOffsets { COMMITTED, EARLIEST, LATEST }
+
+    /** With {@link StartingOffsets#COMMITTED}, where a partition without a committed offset starts. */
+    public enum OffsetReset { EARLIEST, LATEST }
+
+    /** Flink's state backends this job supports (state.backend.type). */
+    public enum StateBackend { ROCKSDB, HASHMAP }
 
     private final OptionValues values;
 
@@ -144,9 +158,9 @@ public final class JobConfig implements Serializable {
     }
 
     private void validate() {
-        Integer p = parallelism();
-        if (p != null && p > maxParallelism()) {
-            throw new ConfigException("--parallelism " + p + " exceeds --max-parallelism " + maxParallelism());
+        Integer p = get(PARALLELISM);
+        if (p != null && p > get(MAX_PARALLELISM)) {
+            throw new ConfigException("--parallelism " + p + " exceeds --max-parallelism " + get(MAX_PARALLELISM));
         }
         for (String property : values.get(KAFKA_PROPERTY).keySet()) {
             if (isSecret(property)) {
@@ -171,8 +185,14 @@ public final class JobConfig implements Serializable {
         return values.get(HELP);
     }
 
+    /** The option's typed value, or its default; null when neither is set. */
     public <T> T get(Option<T> o) {
         return values.get(o);
+    }
+
+    /** Every {@code --prefix.key value} of a family, typed, by key. */
+    public <T> Map<String, T> get(PrefixOption<T> family) {
+        return values.get(family);
     }
 
     /** Whether the command line named the option. */
@@ -185,86 +205,15 @@ public final class JobConfig implements Serializable {
         return of(values.with(o, value));
     }
 
-    public String bootstrapServers() {
-        return get(BOOTSTRAP_SERVERS);
-    }
-
-    public String inputTopic() {
-        return get(INPUT_TOPIC);
-    }
-
-    public InputFormat inputFormat() {
-        return get(INPUT_FORMAT);
-    }
-
-    public String groupId() {
-        return get(GROUP_ID);
-    }
-
-    public String startingOffsets() {
-        return get(STARTING_OFFSETS);
-    }
-
-    public String offsetReset() {
-        return get(OFFSET_RESET);
-    }
-
-    public boolean stopAtLatest() {
-        return get(STOP_AT_LATEST);
-    }
-
-    public String alertsTopic() {
-        return get(ALERTS_TOPIC);
-    }
-
     /** Empty when the scores topic is off. */
     public String scoresTopic() {
         return get(SCORES_TOPIC) == null ? "" : get(SCORES_TOPIC).trim();
-    }
-
-    public String deadLetterTopic() {
-        return get(DEAD_LETTER_TOPIC);
     }
 
     /** The bundle's location as given (a directory or URI); null means the bundle packaged with the job. */
     public String model() {
         String m = get(MODEL);
         return m == null || m.isBlank() ? null : m.trim();
-    }
-
-    /** Null when the spec's N applies. */
-    public Integer maxEvents() {
-        return get(MAX_EVENTS);
-    }
-
-    /** Null when the spec's H applies. */
-    public Duration horizon() {
-        return get(HORIZON);
-    }
-
-    public Map<String, Double> thresholds() {
-        return values.get(THRESHOLD);
-    }
-
-    /** {@code --alert-rate.<output>} values by output name. */
-    public Map<String, Double> alertRates() {
-        return values.get(ALERT_RATE);
-    }
-
-    public Duration cooldown() {
-        return get(COOLDOWN);
-    }
-
-    public boolean exactlyOnce() {
-        return get(DELIVERY).equals("exactly-once");
-    }
-
-    public String transactionalIdPrefix() {
-        return get(TRANSACTIONAL_ID_PREFIX);
-    }
-
-    public Duration checkpointInterval() {
-        return get(CHECKPOINT_INTERVAL);
     }
 
     /** Null when the cluster's checkpoint directory applies. */
@@ -275,58 +224,6 @@ public final class JobConfig implements Serializable {
     /** Null when the cluster's savepoint directory applies. */
     public String savepointDir() {
         return blankToNull(get(SAVEPOINT_DIR));
-    }
-
-    /** rocksdb or hashmap; null when the cluster's state backend applies. */
-    public String stateBackend() {
-        return get(STATE_BACKEND);
-    }
-
-    public Duration maxOutOfOrderness() {
-        return get(MAX_OUT_OF_ORDERNESS);
-    }
-
-    public Duration idleness() {
-        return get(IDLENESS);
-    }
-
-    public Duration maxFutureSkew() {
-        return get(MAX_FUTURE_SKEW);
-    }
-
-    public Duration stateTtl() {
-        return get(STATE_TTL);
-    }
-
-    /** Null when the cluster's default applies. */
-    public Integer parallelism() {
-        return get(PARALLELISM);
-    }
-
-    public int maxParallelism() {
-        return get(MAX_PARALLELISM);
-    }
-
-    public int ortThreads() {
-        return get(ORT_THREADS);
-    }
-
-    public int scoreBatch() {
-        return get(SCORE_BATCH);
-    }
-
-    public Duration scoreMaxDelay() {
-        return get(SCORE_MAX_DELAY);
-    }
-
-    /** Null for the model's default. */
-    public Integer alertReasons() {
-        return get(ALERT_REASONS);
-    }
-
-    /** Null unless output user ids are to be pseudonymised. */
-    public Path pseudonymizeKeyFile() {
-        return get(PSEUDONYMIZE_KEY_FILE);
     }
 
     /**

@@ -29,34 +29,31 @@ public final class KafkaIO {
 
     public static KafkaSource<InputRecord> source(JobConfig c) {
         KafkaSourceBuilder<InputRecord> b = KafkaSource.<InputRecord>builder()
-                .setBootstrapServers(c.bootstrapServers())
-                .setTopics(c.inputTopic())
-                .setGroupId(c.groupId())
+                .setBootstrapServers(c.get(JobConfig.BOOTSTRAP_SERVERS))
+                .setTopics(c.get(JobConfig.INPUT_TOPIC))
+                .setGroupId(c.get(JobConfig.GROUP_ID))
                 .setStartingOffsets(startingOffsets(c))
-                .setDeserializer(new KafkaInputDeserializer(c.inputFormat()))
+                .setDeserializer(new KafkaInputDeserializer(c.get(JobConfig.INPUT_FORMAT)))
                 .setProperties(c.kafkaProperties())
                 // Offsets are committed on checkpoints, so a restart without state resumes where it left off.
                 .setProperty("commit.offsets.on.checkpoint", "true");
-        if (c.stopAtLatest()) {
+        if (c.get(JobConfig.STOP_AT_LATEST)) {
             b.setBounded(OffsetsInitializer.latest());
         }
         return b.build();
     }
 
     static OffsetsInitializer startingOffsets(JobConfig c) {
-        switch (c.startingOffsets()) {
-            case "earliest":
-                return OffsetsInitializer.earliest();
-            case "latest":
-                return OffsetsInitializer.latest();
-            default:
-                return OffsetsInitializer.committedOffsets(
-                        c.offsetReset().equals("latest") ? OffsetResetStrategy.LATEST : OffsetResetStrategy.EARLIEST);
-        }
+        return switch (c.get(JobConfig.STARTING_OFFSETS)) {
+            case EARLIEST -> OffsetsInitializer.earliest();
+            case LATEST -> OffsetsInitializer.latest();
+            case COMMITTED -> OffsetsInitializer.committedOffsets(c.get(JobConfig.OFFSET_RESET)
+                    == JobConfig.OffsetReset.LATEST ? OffsetResetStrategy.LATEST : OffsetResetStrategy.EARLIEST);
+        };
     }
 
     public static KafkaSink<Alert> alertSink(JobConfig c) {
-        return sink(c, c.alertsTopic(), "alerts", AvroSerializationSchema.forSpecific(Alert.class),
+        return sink(c, c.get(JobConfig.ALERTS_TOPIC), "alerts", AvroSerializationSchema.forSpecific(Alert.class),
                 a -> a.getUserId().getBytes(StandardCharsets.UTF_8));
     }
 
@@ -67,7 +64,7 @@ public final class KafkaIO {
 
     public static KafkaSink<DeadLetter> deadLetterSink(JobConfig c) {
         // Keyed by origin so that one partition's dead letters stay in order.
-        return sink(c, c.deadLetterTopic(), "dlq", AvroSerializationSchema.forSpecific(DeadLetter.class),
+        return sink(c, c.get(JobConfig.DEAD_LETTER_TOPIC), "dlq", AvroSerializationSchema.forSpecific(DeadLetter.class),
                 d -> (d.getSourceTopic() + "-" + d.getSourcePartition()).getBytes(StandardCharsets.UTF_8));
     }
 
@@ -76,12 +73,13 @@ public final class KafkaIO {
         Properties props = c.kafkaProperties();
         props.putIfAbsent("transaction.timeout.ms", DEFAULT_TRANSACTION_TIMEOUT_MS);
         return KafkaSink.<T>builder()
-                .setBootstrapServers(c.bootstrapServers())
+                .setBootstrapServers(c.get(JobConfig.BOOTSTRAP_SERVERS))
                 .setKafkaProducerConfig(props)
                 .setRecordSerializer(new EmitTimeRecords<>(topic, key, value))
-                .setDeliveryGuarantee(c.exactlyOnce() ? DeliveryGuarantee.EXACTLY_ONCE : DeliveryGuarantee.AT_LEAST_ONCE)
+                .setDeliveryGuarantee(c.get(JobConfig.DELIVERY) == JobConfig.Delivery.EXACTLY_ONCE
+                        ? DeliveryGuarantee.EXACTLY_ONCE : DeliveryGuarantee.AT_LEAST_ONCE)
                 // Each sink needs its own transactional ids, or their transactions would fence each other.
-                .setTransactionalIdPrefix(c.transactionalIdPrefix() + "-" + idSuffix)
+                .setTransactionalIdPrefix(c.get(JobConfig.TRANSACTIONAL_ID_PREFIX) + "-" + idSuffix)
                 .build();
     }
 }

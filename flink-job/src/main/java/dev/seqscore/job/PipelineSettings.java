@@ -1,6 +1,7 @@
 package dev.seqscore.job;
 
 import dev.seqscore.options.ConfigException;
+import dev.seqscore.options.Option;
 import dev.seqscore.options.PrefixOption;
 import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.events.EventValidator;
@@ -15,8 +16,9 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * Everything the operators of {@link SeqScorePipeline} need, resolved once on the client from the flags and the
- * model bundle: the flags override, model-spec.json supplies every default.
+ * Everything the operators of {@link SeqScorePipeline} need, resolved once on the client from the job's options and
+ * the model bundle: the flags override, model-spec.json supplies every default. Each option is read here, once, from
+ * its {@link JobConfig} definition; tests and tools pass the same flags through {@link Builder}.
  */
 public final class PipelineSettings implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -39,18 +41,22 @@ public final class PipelineSettings implements Serializable {
     /** Null unless output user ids are pseudonymised. */
     public final Pseudonymizer pseudonymizer;
 
-    private PipelineSettings(Builder b) {
-        this.bundle = Objects.requireNonNull(b.bundle, "bundle");
+    private PipelineSettings(JobConfig c, ModelBundle bundle, EventValidator.Clock clock, Pseudonymizer pseudonymizer) {
+        this.bundle = Objects.requireNonNull(bundle, "bundle");
         ModelSpec spec = bundle.spec();
-        this.maxEvents = b.maxEvents == null ? spec.maxEvents() : b.maxEvents;
+        Integer n = c.get(JobConfig.MAX_EVENTS);
+        this.maxEvents = n == null ? spec.maxEvents() : n;
         if (maxEvents > spec.maxEvents()) {
             throw new ConfigException("--max-events " + maxEvents + " exceeds the model's window of "
                     + spec.maxEvents() + " events (the tensors are that wide)");
         }
-        this.horizonMs = b.horizon == null ? spec.horizonMs() : b.horizon.toMillis();
+        Duration horizon = c.get(JobConfig.HORIZON);
+        this.horizonMs = horizon == null ? spec.horizonMs() : horizon.toMillis();
+        Map<String, Double> thresholds = c.get(JobConfig.THRESHOLD);
+        Map<String, Double> alertRates = c.get(JobConfig.ALERT_RATE);
         List<String> outputNames = spec.outputs().stream().map(ModelSpec.OutputSpec::name).toList();
         for (PrefixOption<Double> family : List.of(JobConfig.THRESHOLD, JobConfig.ALERT_RATE)) {
-            for (String name : (family == JobConfig.THRESHOLD ? b.thresholds : b.alertRates).keySet()) {
+            for (String name : (family == JobConfig.THRESHOLD ? thresholds : alertRates).keySet()) {
                 if (!outputNames.contains(name)) {
                     throw new ConfigException("--" + family.prefix() + "." + name + ": the model has no output '"
                             + name + "' (outputs: " + outputNames + ")");
@@ -59,36 +65,38 @@ public final class PipelineSettings implements Serializable {
         }
         List<AlertPolicy.Rule> rules = new ArrayList<>();
         for (ModelSpec.OutputSpec o : spec.outputs()) {
-            rules.add(new AlertPolicy.Rule(o.name(), o.alertType(), threshold(o, b)));
+            rules.add(new AlertPolicy.Rule(o.name(), o.alertType(), threshold(o, thresholds, alertRates)));
         }
-        this.alertPolicy = new AlertPolicy(rules, b.cooldown.toMillis(), spec.modelVersion());
-        this.maxOutOfOrderness = b.maxOutOfOrderness;
-        this.idleness = b.idleness;
-        this.maxFutureSkewMs = b.maxFutureSkew.toMillis();
-        this.stateTtl = b.stateTtl;
-        this.ortThreads = b.ortThreads;
-        this.scoreBatch = b.scoreBatch;
-        this.scoreMaxDelay = b.scoreMaxDelay;
-        this.alertReasons = b.alertReasons == null ? spec.reasonTop() : b.alertReasons;
+        this.alertPolicy = new AlertPolicy(rules, c.get(JobConfig.COOLDOWN).toMillis(), spec.modelVersion());
+        this.maxOutOfOrderness = c.get(JobConfig.MAX_OUT_OF_ORDERNESS);
+        this.idleness = c.get(JobConfig.IDLENESS);
+        this.maxFutureSkewMs = c.get(JobConfig.MAX_FUTURE_SKEW).toMillis();
+        this.stateTtl = c.get(JobConfig.STATE_TTL);
+        this.ortThreads = c.get(JobConfig.ORT_THREADS);
+        this.scoreBatch = c.get(JobConfig.SCORE_BATCH);
+        this.scoreMaxDelay = c.get(JobConfig.SCORE_MAX_DELAY);
+        Integer reasons = c.get(JobConfig.ALERT_REASONS);
+        this.alertReasons = reasons == null ? spec.reasonTop() : reasons;
         if (alertReasons > 0 && spec.reasonGroups().isEmpty()) {
             throw new ConfigException("--" + JobConfig.ALERT_REASONS.name() + " " + alertReasons + ": model "
                     + spec.modelVersion() + " defines no reason groups (model-spec.json 'reasons'); export it again "
                     + "with this version of model-export, or pass --" + JobConfig.ALERT_REASONS.name() + " 0");
         }
-        this.maxParallelism = b.maxParallelism;
-        this.clock = b.clock;
-        this.pseudonymizer = b.pseudonymizer;
+        this.maxParallelism = c.get(JobConfig.MAX_PARALLELISM);
+        this.clock = clock;
+        this.pseudonymizer = pseudonymizer;
     }
 
     /**
      * An output's threshold: {@code --threshold.<output>}, else the one {@code --alert-rate.<output>} implies by the
      * spec's score quantiles, else the spec's own (chosen by the rule it records).
      */
-    private static double threshold(ModelSpec.OutputSpec o, Builder b) {
+    private static double threshold(ModelSpec.OutputSpec o, Map<String, Double> thresholds,
+            Map<String, Double> alertRates) {
         String threshold = "--" + JobConfig.THRESHOLD.prefix() + "." + o.name();
         String alertRate = "--" + JobConfig.ALERT_RATE.prefix() + "." + o.name();
-        Double explicit = b.thresholds.get(o.name());
-        Double rate = b.alertRates.get(o.name());
+        Double explicit = thresholds.get(o.name());
+        Double rate = alertRates.get(o.name());
         if (explicit != null && rate != null) {
             throw new ConfigException(threshold + " and " + alertRate + " both set the alert threshold of '"
                     + o.name() + "': give only one of them");
@@ -129,43 +137,18 @@ public final class PipelineSettings implements Serializable {
 
     /** Settings from the job's flags. */
     public static PipelineSettings from(JobConfig c, ModelBundle bundle) {
-        return builder(bundle)
-                .maxEvents(c.maxEvents())
-                .horizon(c.horizon())
-                .thresholds(c.thresholds())
-                .alertRates(c.alertRates())
-                .cooldown(c.cooldown())
-                .maxOutOfOrderness(c.maxOutOfOrderness())
-                .idleness(c.idleness())
-                .maxFutureSkew(c.maxFutureSkew())
-                .stateTtl(c.stateTtl())
-                .ortThreads(c.ortThreads())
-                .scoreBatch(c.scoreBatch())
-                .scoreMaxDelay(c.scoreMaxDelay())
-                .alertReasons(c.alertReasons())
-                .maxParallelism(c.maxParallelism())
-                .pseudonymizer(c.pseudonymizeKeyFile() == null ? null : Pseudonymizer.fromKeyFile(
-                        c.pseudonymizeKeyFile(), "--" + JobConfig.PSEUDONYMIZE_KEY_FILE.name()))
-                .build();
+        return new PipelineSettings(c, bundle, System::currentTimeMillis, c.get(JobConfig.PSEUDONYMIZE_KEY_FILE) == null
+                ? null : Pseudonymizer.fromKeyFile(c.get(JobConfig.PSEUDONYMIZE_KEY_FILE),
+                        "--" + JobConfig.PSEUDONYMIZE_KEY_FILE.name()));
     }
 
-    /** Defaults equal to the job's flag defaults. */
+    /**
+     * Settings for tests and tools: the job's own flags (so every default and check is the job's), plus what no flag
+     * sets (a clock, a pseudonymizer built in memory).
+     */
     public static final class Builder {
         private final ModelBundle bundle;
-        private Integer maxEvents;
-        private Duration horizon;
-        private Map<String, Double> thresholds = Map.of();
-        private Map<String, Double> alertRates = Map.of();
-        private Duration cooldown = JobConfig.COOLDOWN.defaultValue();
-        private Duration maxOutOfOrderness = JobConfig.MAX_OUT_OF_ORDERNESS.defaultValue();
-        private Duration idleness = JobConfig.IDLENESS.defaultValue();
-        private Duration maxFutureSkew = JobConfig.MAX_FUTURE_SKEW.defaultValue();
-        private Duration stateTtl = JobConfig.STATE_TTL.defaultValue();
-        private int ortThreads = JobConfig.ORT_THREADS.defaultValue();
-        private int scoreBatch = JobConfig.SCORE_BATCH.defaultValue();
-        private Duration scoreMaxDelay = JobConfig.SCORE_MAX_DELAY.defaultValue();
-        private Integer alertReasons;
-        private int maxParallelism = JobConfig.MAX_PARALLELISM.defaultValue();
+        private final List<String> args = new ArrayList<>();
         private EventValidator.Clock clock = System::currentTimeMillis;
         private Pseudonymizer pseudonymizer;
 
@@ -173,26 +156,22 @@ public final class PipelineSettings implements Serializable {
             this.bundle = bundle;
         }
 
-        public Builder maxEvents(Integer v) { maxEvents = v; return this; }
-        public Builder horizon(Duration v) { horizon = v; return this; }
-        public Builder thresholds(Map<String, Double> v) { thresholds = Map.copyOf(v); return this; }
-        public Builder alertRates(Map<String, Double> v) { alertRates = Map.copyOf(v); return this; }
-        public Builder cooldown(Duration v) { cooldown = v; return this; }
-        public Builder maxOutOfOrderness(Duration v) { maxOutOfOrderness = v; return this; }
-        public Builder idleness(Duration v) { idleness = v; return this; }
-        public Builder maxFutureSkew(Duration v) { maxFutureSkew = v; return this; }
-        public Builder stateTtl(Duration v) { stateTtl = v; return this; }
-        public Builder ortThreads(int v) { ortThreads = v; return this; }
-        public Builder scoreBatch(int v) { scoreBatch = v; return this; }
-        public Builder scoreMaxDelay(Duration v) { scoreMaxDelay = v; return this; }
-        /** Null for the model's default. */
-        public Builder alertReasons(Integer v) { alertReasons = v; return this; }
-        public Builder maxParallelism(int v) { maxParallelism = v; return this; }
+        /** Job flags, e.g. {@code args("--score-batch", "1", "--threshold.purchase_30m", "0.2")}. */
+        public Builder args(String... more) {
+            args.addAll(List.of(more));
+            return this;
+        }
+
+        /** One job option, e.g. {@code with(JobConfig.SCORE_BATCH, 1)}. */
+        public Builder with(Option<?> option, Object value) {
+            return args("--" + option.name() + "=" + (value instanceof Enum<?> e ? Option.cliName(e) : value));
+        }
+
         public Builder clock(EventValidator.Clock v) { clock = v; return this; }
         public Builder pseudonymizer(Pseudonymizer v) { pseudonymizer = v; return this; }
 
         public PipelineSettings build() {
-            return new PipelineSettings(this);
+            return new PipelineSettings(JobConfig.parse(args.toArray(String[]::new)), bundle, clock, pseudonymizer);
         }
     }
 }

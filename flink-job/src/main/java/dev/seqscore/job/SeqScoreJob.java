@@ -3,6 +3,7 @@ package dev.seqscore.job;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.options.ConfigException;
+import dev.seqscore.options.Option;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ReadableConfig;
@@ -86,9 +87,10 @@ public final class SeqScoreJob {
         if (config.savepointDir() != null) {
             conf.set(CheckpointingOptions.SAVEPOINT_DIRECTORY, config.savepointDir());
         }
-        if (config.stateBackend() != null) {
-            conf.set(StateBackendOptions.STATE_BACKEND, config.stateBackend());
-            if (config.stateBackend().equals("rocksdb")) {
+        JobConfig.StateBackend backend = config.get(JobConfig.STATE_BACKEND);
+        if (backend != null) {
+            conf.set(StateBackendOptions.STATE_BACKEND, Option.cliName(backend));
+            if (backend == JobConfig.StateBackend.ROCKSDB) {
                 // Uploads only what changed since the last checkpoint: what makes large keyed state affordable.
                 conf.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
             }
@@ -116,11 +118,11 @@ public final class SeqScoreJob {
             StreamExecutionEnvironment env, JobConfig config, ModelBundle bundle) {
         PipelineSettings settings = PipelineSettings.from(config, bundle);
         configureState(env, config);
-        env.enableCheckpointing(config.checkpointInterval().toMillis(), CheckpointingMode.EXACTLY_ONCE);
-        if (config.parallelism() != null) {
-            env.setParallelism(config.parallelism());
+        env.enableCheckpointing(config.get(JobConfig.CHECKPOINT_INTERVAL).toMillis(), CheckpointingMode.EXACTLY_ONCE);
+        if (config.get(JobConfig.PARALLELISM) != null) {
+            env.setParallelism(config.get(JobConfig.PARALLELISM));
         }
-        env.setMaxParallelism(config.maxParallelism());
+        env.setMaxParallelism(config.get(JobConfig.MAX_PARALLELISM));
 
         DataStream<InputRecord> clicks = env
                 .fromSource(KafkaIO.source(config), SeqScorePipeline.watermarks(settings), "Kafka clicks")

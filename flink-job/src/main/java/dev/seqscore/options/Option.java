@@ -119,6 +119,29 @@ public final class Option<T> implements Serializable {
         });
     }
 
+    /**
+     * One constant of an enum, written on the command line as its lower-case name with dashes for underscores
+     * ({@code EXACTLY_ONCE} is {@code exactly-once}), case-insensitive.
+     */
+    public static <E extends Enum<E>> Option<E> enumOf(String name, String defaultText, String help, Class<E> type) {
+        E[] constants = type.getEnumConstants();
+        List<String> words = java.util.Arrays.stream(constants).map(Option::cliName).toList();
+        return of(name, String.join("|", words), defaultText, help, s -> {
+            String v = s.trim().toLowerCase(Locale.ROOT);
+            for (E e : constants) {
+                if (cliName(e).equals(v)) {
+                    return e;
+                }
+            }
+            throw new IllegalArgumentException("'" + s + "' is not one of " + String.join(", ", words));
+        });
+    }
+
+    /** How {@link #enumOf} writes a constant: {@code EXACTLY_ONCE} is {@code exactly-once}. */
+    public static String cliName(Enum<?> e) {
+        return e.name().toLowerCase(Locale.ROOT).replace('_', '-');
+    }
+
     public static Option<Boolean> bool(String name, String defaultText, String help) {
         return of(name, "true|false", defaultText, help, s -> {
             String v = s.trim().toLowerCase(Locale.ROOT);

@@ -47,7 +47,7 @@ class BacktestTest {
         }
         // Every event reaches the purchase threshold, none the churn one.
         PipelineSettings settings = PipelineSettings.builder(ModelBundle.packaged())
-                .thresholds(java.util.Map.of("purchase_30m", 0.0, "churn_24h", 1.0)).build();
+                .args("--threshold.purchase_30m", "0.0", "--threshold.churn_24h", "1.0").build();
 
         Backtest.Result r = Backtest.run(StreamExecutionEnvironment.getExecutionEnvironment(), rows, "x", settings);
         Path csv = tmp.resolve("scores.csv");

@@ -62,7 +62,7 @@ class OperatorMetricsTest {
     void validationCountsEveryRecordAndEachDeadLetterReason() throws Exception {
         long now = ms(T0_PLUS_1M);
         PipelineSettings settings = PipelineSettings.builder(bundle)
-                .maxFutureSkew(Duration.ofMinutes(5))
+                .with(JobConfig.MAX_FUTURE_SKEW, "5m")
                 .clock(() -> now)
                 .build();
         try (CapturedMetrics metrics = new CapturedMetrics();

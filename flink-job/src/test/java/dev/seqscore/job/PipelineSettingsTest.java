@@ -163,7 +163,7 @@ class PipelineSettingsTest {
     void validatorUsesTheModelVocabularyAndTheFlagsSkew() {
         long now = T0.toEpochMilli();
         PipelineSettings s = PipelineSettings.builder(bundle)
-                .maxFutureSkew(Duration.ofMinutes(1))
+                .with(JobConfig.MAX_FUTURE_SKEW, "1m")
                 .clock(() -> now)
                 .build();
         EventValidator v = s.validator();

@@ -142,7 +142,7 @@ final class PipelineBench {
         try (LocalFlink flink = LocalFlink.start(1)) {
             StreamExecutionEnvironment env = flink.environment(1);
             env.configure(conf);
-            PipelineSettings settings = PipelineSettings.builder(bundle).scoreBatch(batch).build();
+            PipelineSettings settings = PipelineSettings.builder(bundle).with(JobConfig.SCORE_BATCH, batch).build();
             DataStream<InputRecord> clicks = env.fromSource(new DataGeneratorSource<>(new Generate(generator), events,
                             TypeInformation.of(InputRecord.class)), SeqScorePipeline.watermarks(settings), "generated")
                     .setParallelism(1);
@@ -256,7 +256,7 @@ final class PipelineBench {
             StreamExecutionEnvironment env = flink.environment(1);
             env.configure(conf);
             // Every user's 50 events a minute apart, users interleaved: full windows, nothing past the horizon.
-            PipelineSettings settings = PipelineSettings.builder(bundle).stateTtl(Duration.ZERO).build();
+            PipelineSettings settings = PipelineSettings.builder(bundle).with(JobConfig.STATE_TTL, "0").build();
             RecordAt full = i -> i < events ? fullWindowClick(i, users) : idle(i);
             // Unbounded: a finished source would send the final watermark, whose timers clear every window.
             DataStream<InputRecord> clicks = env.fromSource(new DataGeneratorSource<>(new Generate(full),

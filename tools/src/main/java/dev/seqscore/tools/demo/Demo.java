@@ -104,7 +104,7 @@ public final class Demo {
         Map<String, Double> thresholds = new HashMap<>();
         rules.forEach(r -> thresholds.put(r.output(), r.threshold()));
         OutputSummary summary = new OutputSummary(stack.kafka.bootstrapServers(), stack.config.scoresTopic(),
-                stack.config.alertsTopic(), stack.config.deadLetterTopic(), thresholds);
+                stack.config.get(JobConfig.ALERTS_TOPIC), stack.config.get(JobConfig.DEAD_LETTER_TOPIC), thresholds);
         JobHealthReporter health = new JobHealthReporter(stack.flink.restAddress(), stack.job.toString());
         AtomicBoolean stopping = new AtomicBoolean();
         Thread hook = new Thread(() -> {

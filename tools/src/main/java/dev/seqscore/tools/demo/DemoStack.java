@@ -2,6 +2,7 @@ package dev.seqscore.tools.demo;
 
 import dev.seqscore.avro.ClickEvent;
 import dev.seqscore.job.JobConfig;
+import dev.seqscore.options.Option;
 import dev.seqscore.job.LocalFlink;
 import dev.seqscore.job.SeqScoreJob;
 import dev.seqscore.kafka.EmbeddedKafka;
@@ -112,8 +113,8 @@ final class DemoStack implements AutoCloseable {
                     : EmbeddedKafka.start();
             checkpoints = Files.createTempDirectory("seqscore-demo-checkpoints");
             JobConfig config = JobConfig.of(Demo.demoDefaults(options, kafka.bootstrapServers(), checkpoints));
-            List<String> topics = Stream.of(config.inputTopic(), config.alertsTopic(), config.scoresTopic(),
-                    config.deadLetterTopic()).filter(t -> !t.isEmpty()).distinct().toList();
+            List<String> topics = Stream.of(config.get(JobConfig.INPUT_TOPIC), config.get(JobConfig.ALERTS_TOPIC), config.scoresTopic(),
+                    config.get(JobConfig.DEAD_LETTER_TOPIC)).filter(t -> !t.isEmpty()).distinct().toList();
             kafka.createTopics(4, topics.toArray(String[]::new));
             log.println("demo: broker at " + kafka.bootstrapServers() + "; topics " + String.join(", ", topics)
                     + " (4 partitions each)");
@@ -131,7 +132,7 @@ final class DemoStack implements AutoCloseable {
             if (metricsPort != 0 && !portFree(metricsPort, "the Prometheus metrics endpoint", log)) {
                 metricsPort = freePort();
             }
-            flink = LocalFlink.start(bind, webPort, config.parallelism(),
+            flink = LocalFlink.start(bind, webPort, config.get(JobConfig.PARALLELISM),
                     flinkOverrides(bind, metricsPort, options.get(Demo.FLINK)));
             StreamExecutionEnvironment env = flink.environment();
             SeqScoreJob.assemble(env, config, bundle);
@@ -139,11 +140,12 @@ final class DemoStack implements AutoCloseable {
             String host = LocalFlink.clientAddress(bind);
             log.println("demo: job " + job + " submitted; Flink web UI and REST API: " + flink.restAddress()
                     + (metricsPort == 0 ? "" : "; Prometheus metrics: http://" + host + ":" + metricsPort + "/metrics"));
-            log.println("demo: checkpoints in " + checkpoints + "; state backend " + (config.stateBackend() == null
-                    ? "hashmap (--state-backend rocksdb for large state)" : config.stateBackend()));
+            log.println("demo: checkpoints in " + checkpoints + "; state backend " + (config.get(JobConfig.STATE_BACKEND) == null
+                    ? "hashmap (--state-backend rocksdb for large state)"
+                    : Option.cliName(config.get(JobConfig.STATE_BACKEND))));
             describeListeners(bind, log);
 
-            ClickProducer producer = new ClickProducer(kafka.bootstrapServers(), config.inputTopic(), feed,
+            ClickProducer producer = new ClickProducer(kafka.bootstrapServers(), config.get(JobConfig.INPUT_TOPIC), feed,
                     options.get(Demo.RATE), options.get(Demo.BAD_EVERY)).start();
             log.println("demo: streaming " + what + ", at " + options.get(Demo.RATE) + " clicks/s");
             return new DemoStack(kafka, flink, job, config, bundle, feed, producer, checkpoints);
