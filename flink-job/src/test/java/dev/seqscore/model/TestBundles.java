@@ -17,6 +17,24 @@ final class TestBundles {
         return write(dir, SpecFixtures.smallSpecJson(), TinyOnnx.model(5, 6, 12));
     }
 
+    /**
+     * Writes the format 3 test spec with a tiny windowed model and a tiny step graph ({@link TinyOnnx#stepModel}:
+     * N=5, S=6, P=27, F=10, Z=4) into {@code dir}.
+     */
+    static Path tinyStreaming(Path dir) {
+        write(dir, SpecFixtures.smallSpecV3Json(), TinyOnnx.model(5, 6, 27));
+        return writeStep(dir, TinyOnnx.stepModel(5, 6, 27, 10, 4));
+    }
+
+    static Path writeStep(Path dir, byte[] stepOnnx) {
+        try {
+            Files.write(dir.resolve("step.onnx"), stepOnnx);
+            return dir;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     static Path write(Path dir, String specJson, byte[] onnx) {
         try {
             Files.createDirectories(dir);
