@@ -271,6 +271,66 @@ class GoldenStepParityTest {
         }
     }
 
+    /**
+     * The served reasons work on the real step graph: each user's last event gets reasons whose drops equal the
+     * occlusions scored one by one, and texts with every placeholder filled.
+     */
+    @Test
+    void reasonsExplainTheStepGraphsScores() {
+        try (OnnxScorer scorer = new OnnxScorer(bundle, Scoring.INCREMENTAL, 1)) {
+            FeatureEncoder encoder = new FeatureEncoder(spec);
+            int rows = Math.min(8, users.size());
+            FeatureBatch batch = FeatureBatch.forServed(spec, served, rows);
+            String[] types = new String[rows];
+            for (int u = 0; u < rows; u++) {
+                Step step = new Step(users.get(u));
+                int last = users.get(u).events().size() - 1;
+                FeatureBatch one = FeatureBatch.forServed(spec, served, 1);
+                for (int k = 0; k < last; k++) {
+                    one.clear();
+                    step.encode(k, encoder, one);
+                    scorer.score(one);
+                    step.advance(one, 0);
+                }
+                step.encode(last, encoder, batch);
+                types[u] = spec.vocabulary().get(step.event.typeId - 1);
+            }
+            float[][] scores = scorer.score(batch);
+            int[] all = java.util.stream.IntStream.range(0, rows).toArray();
+            dev.seqscore.reasons.Reason[][] reasons = new dev.seqscore.reasons.Explainer(spec, served,
+                    served.reasonTop(), 4).explain(batch, all, rows, scores, types, scorer);
+            for (int row = 0; row < rows; row++) {
+                assertThat(reasons[row]).isNotEmpty();
+                for (dev.seqscore.reasons.Reason r : reasons[row]) {
+                    ModelSpec.ReasonGroup g = served.reasonGroups().stream().filter(x -> x.name().equals(r.group))
+                            .findFirst().orElseThrow();
+                    FeatureBatch one = FeatureBatch.forServed(spec, served, 1);
+                    batch.copyRow(row, one, 0);
+                    one.size = 1;
+                    if (g.sequence()) {
+                        for (int p = 0; p < one.maxEvents - 1; p++) {
+                            one.eventType[p] = 0;
+                            one.itemBucket[p] = 0;
+                            one.categoryBucket[p] = 0;
+                            one.mask[p] = 0;
+                            Arrays.fill(one.seqNumeric, p * one.sequenceFeatures, (p + 1) * one.sequenceFeatures, 0f);
+                        }
+                    }
+                    for (int f : g.profileIndices()) one.profile[f] = 0;
+                    if (g.history()) {
+                        Arrays.fill(one.lifetime, 0f);
+                        Arrays.fill(one.state, 0f);
+                    }
+                    float occluded = scorer.score(one)[r.output][0];
+                    assertThat(r.drop).as("row %d %s", row, r).isCloseTo(scores[r.output][row] - occluded,
+                            org.assertj.core.api.Assertions.within(1e-5f));
+                    assertThat(r.text).doesNotContain("{");
+                }
+            }
+            System.out.printf("golden-step %s reasons, user 1: %s%n", dir, Arrays.toString(reasons[0]));
+        }
+    }
+
     private static double compare(User u, int k, String what, List<String> names, float[] want, float[] got,
                                   double tolerance) {
         assertThat(got).as("line %d event %d %s width", u.line(), k, what).hasSameSizeAs(want);
