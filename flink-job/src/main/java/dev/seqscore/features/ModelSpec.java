@@ -676,6 +676,7 @@ public final class ModelSpec implements Serializable {
                     throw fail("reason group '" + name + "' occludes the history, which only the streaming model "
                             + "has: move it to 'streaming.reasons'");
                 }
+                checkLifetimeList(g, at, name, history, lifetimeNames);
                 String text = nonEmptyText(g, at + ".text");
                 java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\{([a-z_0-9]+)}").matcher(text);
                 while (m.find()) {
@@ -693,6 +694,36 @@ public final class ModelSpec implements Serializable {
                 out.add(new ReasonGroup(name, nonEmptyText(g, at + ".title"), idx, seq.asBoolean(), history, text));
             }
             return List.copyOf(out);
+        }
+
+        /**
+         * A group may list the lifetime features it occludes (the exporter does, for readers); the contract only
+         * occludes all of them at once, with the state, so the list must be all of them and the group a history one.
+         */
+        private void checkLifetimeList(JsonNode g, String at, String name, boolean history, List<String> lifetimeNames) {
+            JsonNode list = g.get("lifetime_features");
+            if (list == null || list.isNull()) {
+                return;
+            }
+            JsonNode arr = array(g, at + ".lifetime_features");
+            Set<String> listed = new HashSet<>();
+            for (int f = 0; f < arr.size(); f++) {
+                String feature = arr.get(f).asText();
+                if (!lifetimeNames.contains(feature)) {
+                    throw fail("reason group '" + name + "' names lifetime feature '" + arr.get(f)
+                            + "', which is not in 'streaming.lifetime_features'");
+                }
+                listed.add(feature);
+            }
+            if (!history && !listed.isEmpty()) {
+                throw fail("reason group '" + name + "' lists lifetime features but does not occlude the history: "
+                        + "lifetime features are occluded all at once, with the state, by a group with "
+                        + "\"history\": true");
+            }
+            if (history && !listed.isEmpty() && !listed.containsAll(lifetimeNames)) {
+                throw fail("reason group '" + name + "' occludes the history, which sets every lifetime feature to "
+                        + "its mean, but lists only " + arr);
+            }
         }
 
         List<FeatureSpec> features(JsonNode root, String key, String what, Set<String> implemented) {

@@ -528,6 +528,28 @@ class ModelSpecTest {
     }
 
     @Test
+    void aHistoryGroupMayListTheLifetimeFeaturesItOccludes() {
+        String all = "\"lifetime_features\": [\"life_count_view\", \"life_count_cart\", \"life_count_fav\", "
+                + "\"life_count_buy\", \"life_count_remove_from_cart\", \"life_active_days\", \"life_days_since_first\", "
+                + "\"life_since_prev_event\", \"life_since_prev_buy\", \"life_has_prev_buy\"], ";
+        String listed = editedStreaming("\"history\": true, ", "\"history\": true, " + all);
+        assertThat(ModelSpec.parse(listed, "s.json").streaming().orElseThrow().reasonGroups().get(1).history()).isTrue();
+        String some = editedStreaming("\"history\": true, ", "\"history\": true, \"lifetime_features\": "
+                + "[\"life_count_buy\"], ");
+        assertThatThrownBy(() -> ModelSpec.parse(some, "s.json"))
+                .hasMessageContaining("reason group 'history' occludes the history, which sets every lifetime feature "
+                        + "to its mean, but lists only [\"life_count_buy\"]");
+        String unknown = editedStreaming("\"history\": true, ", "\"history\": true, \"lifetime_features\": "
+                + "[\"life_count_hug\"], ");
+        assertThatThrownBy(() -> ModelSpec.parse(unknown, "s.json"))
+                .hasMessageContaining("names lifetime feature '\"life_count_hug\"', which is not in");
+        String notHistory = editedStreaming("\"sequence\": false, \"text\": \"{carts_without_buy}",
+                "\"sequence\": false, \"lifetime_features\": [\"life_count_buy\"], \"text\": \"{carts_without_buy}");
+        assertThatThrownBy(() -> ModelSpec.parse(notHistory, "s.json"))
+                .hasMessageContaining("reason group 'carts' lists lifetime features but does not occlude the history");
+    }
+
+    @Test
     void onlyTheStreamingModelsGroupsMayOccludeTheHistory() {
         String json = withReasons(CARTS.replace("\"sequence\": false,", "\"sequence\": false, \"history\": true,"));
         assertThatThrownBy(() -> ModelSpec.parse(json, "r.json"))

@@ -8,8 +8,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 
-/** Bundles for tests: the tiny hand-built one, and the committed {@code models/default}. */
-final class TestBundles {
+/** Bundles for tests: the tiny hand-built ones, and the committed {@code models/default}. */
+public final class TestBundles {
     private TestBundles() {}
 
     /** Writes the small test spec and a matching tiny ONNX model into {@code dir}. */
@@ -21,7 +21,7 @@ final class TestBundles {
      * Writes the format 3 test spec with a tiny windowed model and a tiny step graph ({@link TinyOnnx#stepModel}:
      * N=5, S=6, P=27, F=10, Z=4) into {@code dir}.
      */
-    static Path tinyStreaming(Path dir) {
+    public static Path tinyStreaming(Path dir) {
         write(dir, SpecFixtures.smallSpecV3Json(), TinyOnnx.model(5, 6, 27));
         return writeStep(dir, TinyOnnx.stepModel(5, 6, 27, 10, 4));
     }
