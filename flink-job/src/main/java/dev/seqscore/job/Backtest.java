@@ -208,7 +208,7 @@ public final class Backtest {
         ordered.sort(Comparator.comparingLong(e -> e.sourceOffset));
         try (BufferedWriter w = Files.newBufferedWriter(output, StandardCharsets.UTF_8)) {
             StringBuilder header = new StringBuilder("user_id,timestamp,event_type,item_id");
-            settings.spec().outputs().forEach(o -> header.append(',').append(o.name()));
+            settings.outputNames().forEach(o -> header.append(',').append(o));
             if (reasonsColumn) {
                 header.append(",reasons");
             }

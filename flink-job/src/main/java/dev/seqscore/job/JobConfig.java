@@ -1,6 +1,7 @@
 package dev.seqscore.job;
 
 import dev.seqscore.events.InputFormat;
+import dev.seqscore.model.Scoring;
 import dev.seqscore.options.ConfigException;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
@@ -46,6 +47,10 @@ public final class JobConfig implements Serializable {
             "topic for an Avro Score of every event, for dashboards; empty disables it");
     public static final Option<String> DEAD_LETTER_TOPIC = Option.nonBlank("dead-letter-topic", "clicks-dlq",
             "topic for Avro DeadLetter records (bad input, with reason and origin)");
+    public static final Option<Scoring> SCORING = Option.enumOf("scoring", "incremental",
+            "incremental: the bundle's streaming model updates each user's model state in one step per event; "
+                    + "windowed: the windowed model reads the whole window for every event (the fallback)",
+            Scoring.class);
     public static final Option<String> MODEL = Option.string("model", "",
             "model bundle: a directory or a URI Flink can read (file://, s3://, hdfs://); read on the client and "
                     + "shipped with the job; empty = the bundle inside the job jar");
@@ -85,6 +90,11 @@ public final class JobConfig implements Serializable {
             "events further than this ahead of the wall clock are dead-lettered as FUTURE_TIMESTAMP");
     public static final Option<Duration> STATE_TTL = Option.duration("state-ttl", "48h",
             "processing-time TTL backstop on per-user state (windows also clear themselves in event time); 0 disables");
+    public static final Option<Duration> MODEL_STATE_TTL = Option.duration("model-state-ttl", "",
+            "how long, in event time, a user's lifetime record and model state outlive the user's last event (the "
+                    + "window itself clears after the horizon); empty = the streaming model's reset gap "
+                    + "(model-spec.json streaming.reset_gap_ms, 30 days) with --scoring incremental, 0 with windowed; "
+                    + "0 = as long as the window");
     public static final Option<Integer> PARALLELISM =
             Option.positiveInt("parallelism", "", "job parallelism; empty = the cluster's default");
     public static final Option<Integer> MAX_PARALLELISM = Option.integer("max-parallelism", "128",
@@ -117,10 +127,10 @@ public final class JobConfig implements Serializable {
     /** Every option of the job, in help order. */
     public static final OptionSet OPTIONS = new OptionSet()
             .add(BOOTSTRAP_SERVERS, INPUT_TOPIC, INPUT_FORMAT, GROUP_ID, STARTING_OFFSETS, OFFSET_RESET,
-                    STOP_AT_LATEST, ALERTS_TOPIC, SCORES_TOPIC, DEAD_LETTER_TOPIC, MODEL, MAX_EVENTS, HORIZON,
+                    STOP_AT_LATEST, ALERTS_TOPIC, SCORES_TOPIC, DEAD_LETTER_TOPIC, SCORING, MODEL, MAX_EVENTS, HORIZON,
                     COOLDOWN, DELIVERY, TRANSACTIONAL_ID_PREFIX, CHECKPOINT_INTERVAL, CHECKPOINT_DIR, SAVEPOINT_DIR,
                     STATE_BACKEND, MAX_OUT_OF_ORDERNESS, IDLENESS, MAX_FUTURE_SKEW, STATE_TTL,
-                    PARALLELISM,
+                    MODEL_STATE_TTL, PARALLELISM,
                     MAX_PARALLELISM, ORT_THREADS, SCORE_BATCH, SCORE_MAX_DELAY, ALERT_REASONS, KAFKA_PROPERTIES, PSEUDONYMIZE_KEY_FILE, HELP)
             .add(THRESHOLD, ALERT_RATE, KAFKA_PROPERTY);
 

@@ -7,6 +7,8 @@ import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.events.EventValidator;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.model.ModelBundle;
+import dev.seqscore.model.Scoring;
+import dev.seqscore.scoring.ScoringSettings;
 import dev.seqscore.privacy.Pseudonymizer;
 import java.io.Serializable;
 import java.time.Duration;
@@ -24,6 +26,9 @@ public final class PipelineSettings implements Serializable {
     private static final long serialVersionUID = 1L;
 
     public final ModelBundle bundle;
+    public final Scoring scoring;
+    /** The model that scores, whichever of the bundle's graphs it is. */
+    public final ModelSpec.Served served;
     public final int maxEvents;
     public final long horizonMs;
     public final AlertPolicy alertPolicy;
@@ -31,6 +36,7 @@ public final class PipelineSettings implements Serializable {
     public final Duration idleness;
     public final long maxFutureSkewMs;
     public final Duration stateTtl;
+    public final Duration modelStateTtl;
     public final int ortThreads;
     public final int scoreBatch;
     public final Duration scoreMaxDelay;
@@ -44,6 +50,13 @@ public final class PipelineSettings implements Serializable {
     private PipelineSettings(JobConfig c, ModelBundle bundle, EventValidator.Clock clock, Pseudonymizer pseudonymizer) {
         this.bundle = Objects.requireNonNull(bundle, "bundle");
         ModelSpec spec = bundle.spec();
+        this.scoring = c.get(JobConfig.SCORING);
+        try {
+            this.served = spec.served(scoring);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException("--" + JobConfig.SCORING.name() + " " + Option.cliName(scoring) + ": "
+                    + e.getMessage(), e);
+        }
         Integer n = c.get(JobConfig.MAX_EVENTS);
         this.maxEvents = n == null ? spec.maxEvents() : n;
         if (maxEvents > spec.maxEvents()) {
@@ -54,7 +67,7 @@ public final class PipelineSettings implements Serializable {
         this.horizonMs = horizon == null ? spec.horizonMs() : horizon.toMillis();
         Map<String, Double> thresholds = c.get(JobConfig.THRESHOLD);
         Map<String, Double> alertRates = c.get(JobConfig.ALERT_RATE);
-        List<String> outputNames = spec.outputs().stream().map(ModelSpec.OutputSpec::name).toList();
+        List<String> outputNames = served.outputNames();
         for (PrefixOption<Double> family : List.of(JobConfig.THRESHOLD, JobConfig.ALERT_RATE)) {
             for (String name : (family == JobConfig.THRESHOLD ? thresholds : alertRates).keySet()) {
                 if (!outputNames.contains(name)) {
@@ -64,22 +77,25 @@ public final class PipelineSettings implements Serializable {
             }
         }
         List<AlertPolicy.Rule> rules = new ArrayList<>();
-        for (ModelSpec.OutputSpec o : spec.outputs()) {
+        for (ModelSpec.OutputSpec o : served.outputs()) {
             rules.add(new AlertPolicy.Rule(o.name(), o.alertType(), threshold(o, thresholds, alertRates)));
         }
-        this.alertPolicy = new AlertPolicy(rules, c.get(JobConfig.COOLDOWN).toMillis(), spec.modelVersion());
+        this.alertPolicy = new AlertPolicy(rules, c.get(JobConfig.COOLDOWN).toMillis(), served.modelVersion());
         this.maxOutOfOrderness = c.get(JobConfig.MAX_OUT_OF_ORDERNESS);
         this.idleness = c.get(JobConfig.IDLENESS);
         this.maxFutureSkewMs = c.get(JobConfig.MAX_FUTURE_SKEW).toMillis();
         this.stateTtl = c.get(JobConfig.STATE_TTL);
+        Duration modelTtl = c.get(JobConfig.MODEL_STATE_TTL);
+        this.modelStateTtl = modelTtl != null ? modelTtl
+                : served.incremental() ? Duration.ofMillis(served.resetGapMs()) : Duration.ZERO;
         this.ortThreads = c.get(JobConfig.ORT_THREADS);
         this.scoreBatch = c.get(JobConfig.SCORE_BATCH);
         this.scoreMaxDelay = c.get(JobConfig.SCORE_MAX_DELAY);
         Integer reasons = c.get(JobConfig.ALERT_REASONS);
-        this.alertReasons = reasons == null ? spec.reasonTop() : reasons;
-        if (alertReasons > 0 && spec.reasonGroups().isEmpty()) {
+        this.alertReasons = reasons == null ? served.reasonTop() : reasons;
+        if (alertReasons > 0 && served.reasonGroups().isEmpty()) {
             throw new ConfigException("--" + JobConfig.ALERT_REASONS.name() + " " + alertReasons + ": model "
-                    + spec.modelVersion() + " defines no reason groups (model-spec.json 'reasons'); export it again "
+                    + served.modelVersion() + " defines no reason groups (model-spec.json 'reasons'); export it again "
                     + "with this version of model-export, or pass --" + JobConfig.ALERT_REASONS.name() + " 0");
         }
         this.maxParallelism = c.get(JobConfig.MAX_PARALLELISM);
@@ -122,9 +138,15 @@ public final class PipelineSettings implements Serializable {
         return bundle.spec();
     }
 
-    /** Per model output, the score from which an event gets reasons: its alert threshold; null without reasons. */
-    public double[] explainThresholds() {
-        return alertReasons == 0 ? null : alertPolicy.rules.stream().mapToDouble(r -> r.threshold).toArray();
+    /** What the scoring operator needs. */
+    public ScoringSettings scoringSettings() {
+        return new ScoringSettings(bundle, scoring, maxEvents, horizonMs, stateTtl, modelStateTtl.toMillis(),
+                ortThreads, scoreBatch, scoreMaxDelay.toMillis(), alertPolicy, alertReasons);
+    }
+
+    /** The served model's output names, in the order of every score array. */
+    public List<String> outputNames() {
+        return served.outputNames();
     }
 
     public EventValidator validator() {

@@ -1,6 +1,5 @@
 package dev.seqscore.job;
 
-import dev.seqscore.alerts.AlertFunction;
 import dev.seqscore.alerts.AlertIds;
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.DeadLetter;
@@ -13,7 +12,7 @@ import dev.seqscore.events.InputRecord;
 import dev.seqscore.metrics.JobMetrics;
 import dev.seqscore.privacy.Pseudonymizer;
 import dev.seqscore.scoring.ScoredEvent;
-import dev.seqscore.scoring.BatchScoringOperator;
+import dev.seqscore.scoring.ScoringOperator;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.EnumMap;
@@ -28,7 +27,6 @@ import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.streaming.api.datastream.DataStream;
-import org.apache.flink.streaming.api.datastream.DataStreamUtils;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
@@ -43,7 +41,6 @@ import org.apache.flink.util.OutputTag;
 public final class SeqScorePipeline {
     public static final String UID_VALIDATE = "validate-events";
     public static final String UID_SCORE = "score-sequences";
-    public static final String UID_ALERTS = "decide-alerts";
     public static final String UID_SCORE_RECORDS = "score-records";
     public static final String UID_PSEUDONYMIZE_ALERTS = "pseudonymize-alerts";
 
@@ -56,8 +53,8 @@ public final class SeqScorePipeline {
     public record Outputs(DataStream<Alert> alerts, DataStream<ScoredEvent> scores, DataStream<DeadLetter> deadLetters) {
         /** The scores as Avro {@link Score} records, for the scores topic. */
         public DataStream<Score> scoreRecords(PipelineSettings s) {
-            List<String> names = s.spec().outputs().stream().map(o -> o.name()).toList();
-            String version = s.spec().modelVersion();
+            List<String> names = s.outputNames();
+            String version = s.served.modelVersion();
             return scores.map(new ToScoreRecord(names, version, s.pseudonymizer))
                     .name("Scores to Avro")
                     .uid(UID_SCORE_RECORDS);
@@ -88,27 +85,19 @@ public final class SeqScorePipeline {
 
         SingleOutputStreamOperator<ScoredEvent> scored = valid
                 .keyBy(r -> r.userId, Types.STRING)
-                .transform("Score user sequences", TypeInformation.of(ScoredEvent.class), new BatchScoringOperator(
-                        s.bundle, s.maxEvents, s.horizonMs, s.stateTtl, s.ortThreads, s.scoreBatch, s.scoreMaxDelay,
-                        s.explainThresholds(), s.alertReasons))
+                .transform("Score user sequences", TypeInformation.of(ScoredEvent.class),
+                        new ScoringOperator(s.scoringSettings()))
                 .uid(UID_SCORE)
                 .setMaxParallelism(s.maxParallelism);
 
-        // Scores leave the scorer partitioned by user already: no second shuffle, and the alert step chains.
-        SingleOutputStreamOperator<Alert> alerts = DataStreamUtils
-                .reinterpretAsKeyedStream(scored, e -> e.userId, Types.STRING)
-                .process(new AlertFunction(s.alertPolicy, s.stateTtl))
-                .name("Decide alerts")
-                .uid(UID_ALERTS)
-                .setMaxParallelism(s.maxParallelism);
-
+        DataStream<Alert> alerts = scored.getSideOutput(ScoringOperator.ALERTS);
         DataStream<Alert> published = s.pseudonymizer == null ? alerts : alerts
                 .map(new PseudonymizeAlerts(s.pseudonymizer))
                 .name("Pseudonymize alerts")
                 .uid(UID_PSEUDONYMIZE_ALERTS);
 
         DataStream<DeadLetter> deadLetters = valid.getSideOutput(INVALID)
-                .union(scored.getSideOutput(BatchScoringOperator.LATE));
+                .union(scored.getSideOutput(ScoringOperator.LATE));
         return new Outputs(published, scored, deadLetters);
     }
 

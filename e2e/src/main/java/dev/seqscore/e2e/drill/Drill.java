@@ -291,7 +291,7 @@ public final class Drill {
             JobConfig config = JobConfig.parse(jobArgs.toArray(String[]::new));
             ModelBundle bundle = SeqScoreJob.loadModel(config);
             PipelineSettings settings = PipelineSettings.from(config, bundle);
-            say("backtest of the same events (in-process MiniCluster, model " + bundle.spec().modelVersion()
+            say("backtest of the same events (in-process MiniCluster, model " + settings.served.modelVersion()
                     + "), while the broker and the cluster start...");
             Expected expected = Expected.of(input, settings);
             say(String.format(Locale.ROOT, "expected: %,d scores, %,d alerts, %d dead letters",
@@ -314,7 +314,7 @@ public final class Drill {
             feeder = new InputFeeder(input, broker.bootstrapServers(), clicks, rate);
 
             Run r = new Run(cluster, broker, watcher, feeder, setup, jobArgs, workDir, input, expected,
-                    settings.spec().outputs().stream().map(o -> o.name()).toList());
+                    settings.outputNames());
             r.job = cluster.submitWithCli(jar, null, jobArgs);
             cluster.waitForRunning(r.job, options.get(RECOVERY_TIMEOUT));
             r.firstRunningNanos = System.nanoTime();

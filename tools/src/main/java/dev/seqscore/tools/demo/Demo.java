@@ -126,7 +126,8 @@ public final class Demo {
         long every = options.get(REPORT_EVERY).toNanos();
         long start = System.nanoTime();
         long nextReport = start + every;
-        DemoReport report = new DemoReport(stack.bundle.spec().modelVersion(), rules, health, start);
+        DemoReport report = new DemoReport(PipelineSettings.from(stack.config, stack.bundle).served.modelVersion(),
+                rules, health, start);
         while (!stopping.get()) {
             summary.poll(Duration.ofMillis(200));
             long now = System.nanoTime();
@@ -158,7 +159,7 @@ public final class Demo {
         List<DemoReport.Rule> rules = new ArrayList<>();
         for (int o = 0; o < settings.alertPolicy.rules.size(); o++) {
             AlertPolicy.Rule rule = settings.alertPolicy.rules.get(o);
-            ModelSpec.ScoreQuantiles q = settings.spec().outputs().get(o).quantiles();
+            ModelSpec.ScoreQuantiles q = settings.served.outputs().get(o).quantiles();
             rules.add(new DemoReport.Rule(rule.output, rule.alertType, rule.threshold,
                     q == null ? Double.NaN : q.rateFor(rule.threshold)));
         }

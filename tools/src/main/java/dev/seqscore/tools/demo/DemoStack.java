@@ -1,7 +1,9 @@
 package dev.seqscore.tools.demo;
 
 import dev.seqscore.avro.ClickEvent;
+import dev.seqscore.features.ModelSpec;
 import dev.seqscore.job.JobConfig;
+import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.options.Option;
 import dev.seqscore.job.LocalFlink;
 import dev.seqscore.job.SeqScoreJob;
@@ -120,8 +122,10 @@ final class DemoStack implements AutoCloseable {
                     + " (4 partitions each)");
 
             ModelBundle bundle = SeqScoreJob.loadModel(config);
-            log.println("demo: model " + bundle.spec().modelVersion() + " (" + bundle.onnxPath() + "), window "
-                    + bundle.spec().maxEvents() + " events / " + Duration.ofMillis(bundle.spec().horizonMs()));
+            ModelSpec.Served served = PipelineSettings.from(config, bundle).served;
+            log.println("demo: " + Option.cliName(served.scoring()) + " scoring, model " + served.modelVersion()
+                    + " (" + bundle.onnxPath() + "), window " + bundle.spec().maxEvents() + " events / "
+                    + Duration.ofMillis(bundle.spec().horizonMs()));
 
             String bind = options.get(Demo.BIND_ADDRESS);
             int webPort = options.get(Demo.WEB_PORT);
