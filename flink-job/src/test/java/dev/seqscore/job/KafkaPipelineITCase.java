@@ -10,7 +10,7 @@ import dev.seqscore.avro.Score;
 import dev.seqscore.events.ClickEventAvro;
 import dev.seqscore.events.EventFileReader;
 import dev.seqscore.events.FileRecord;
-import dev.seqscore.kafka.EmbeddedKafka;
+import dev.seqscore.kafka.EmbeddedKafkaExtension;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.testing.KafkaTopics;
 import dev.seqscore.testing.RepoPaths;
@@ -35,7 +35,6 @@ import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -64,20 +63,13 @@ class KafkaPipelineITCase {
     private static final Duration AWAIT = Duration.ofMinutes(3);
     private static final byte[] KEY = "k".getBytes(StandardCharsets.UTF_8);
 
-    private static EmbeddedKafka kafka;
+    @RegisterExtension
+    static final EmbeddedKafkaExtension kafka = new EmbeddedKafkaExtension();
     private static ModelBundle bundle;
 
     @BeforeAll
-    static void start() {
-        kafka = EmbeddedKafka.start();
+    static void loadModel() {
         bundle = ModelBundle.load(RepoPaths.defaultModel());
-    }
-
-    @AfterAll
-    static void stop() {
-        if (kafka != null) {
-            kafka.close();
-        }
     }
 
     @Test
