@@ -28,6 +28,8 @@ public final class PipelineSettings implements Serializable {
     public final Duration maxOutOfOrderness;
     public final Duration idleness;
     public final long maxFutureSkewMs;
+    /** The longest id accepted, in UTF-8 bytes. */
+    public final int maxIdBytes;
     public final Duration stateTtl;
     public final int ortThreads;
     public final int scoreBatch;
@@ -65,6 +67,7 @@ public final class PipelineSettings implements Serializable {
         this.maxOutOfOrderness = b.maxOutOfOrderness;
         this.idleness = b.idleness;
         this.maxFutureSkewMs = b.maxFutureSkew.toMillis();
+        this.maxIdBytes = b.maxIdBytes;
         this.stateTtl = b.stateTtl;
         this.ortThreads = b.ortThreads;
         this.scoreBatch = b.scoreBatch;
@@ -120,7 +123,7 @@ public final class PipelineSettings implements Serializable {
     }
 
     public EventValidator validator() {
-        return new EventValidator(spec().vocabulary(), maxFutureSkewMs, clock);
+        return new EventValidator(spec().vocabulary(), maxFutureSkewMs, maxIdBytes, clock);
     }
 
     public static Builder builder(ModelBundle bundle) {
@@ -138,6 +141,7 @@ public final class PipelineSettings implements Serializable {
                 .maxOutOfOrderness(c.maxOutOfOrderness())
                 .idleness(c.idleness())
                 .maxFutureSkew(c.maxFutureSkew())
+                .maxIdBytes(c.maxIdBytes())
                 .stateTtl(c.stateTtl())
                 .ortThreads(c.ortThreads())
                 .scoreBatch(c.scoreBatch())
@@ -160,6 +164,7 @@ public final class PipelineSettings implements Serializable {
         private Duration maxOutOfOrderness = JobConfig.MAX_OUT_OF_ORDERNESS.defaultValue();
         private Duration idleness = JobConfig.IDLENESS.defaultValue();
         private Duration maxFutureSkew = JobConfig.MAX_FUTURE_SKEW.defaultValue();
+        private int maxIdBytes = JobConfig.MAX_ID_BYTES.defaultValue();
         private Duration stateTtl = JobConfig.STATE_TTL.defaultValue();
         private int ortThreads = JobConfig.ORT_THREADS.defaultValue();
         private int scoreBatch = JobConfig.SCORE_BATCH.defaultValue();
@@ -181,6 +186,7 @@ public final class PipelineSettings implements Serializable {
         public Builder maxOutOfOrderness(Duration v) { maxOutOfOrderness = v; return this; }
         public Builder idleness(Duration v) { idleness = v; return this; }
         public Builder maxFutureSkew(Duration v) { maxFutureSkew = v; return this; }
+        public Builder maxIdBytes(int v) { maxIdBytes = v; return this; }
         public Builder stateTtl(Duration v) { stateTtl = v; return this; }
         public Builder ortThreads(int v) { ortThreads = v; return this; }
         public Builder scoreBatch(int v) { scoreBatch = v; return this; }

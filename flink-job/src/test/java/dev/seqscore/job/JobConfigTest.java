@@ -56,6 +56,7 @@ class JobConfigTest {
         assertThat(c.maxOutOfOrderness()).isEqualTo(Duration.ofSeconds(5));
         assertThat(c.idleness()).isEqualTo(Duration.ofSeconds(30));
         assertThat(c.maxFutureSkew()).isEqualTo(Duration.ofHours(1));
+        assertThat(c.maxIdBytes()).isEqualTo(256);
         assertThat(c.stateTtl()).isEqualTo(Duration.ofHours(48));
         assertThat(c.maxParallelism()).isEqualTo(128);
         assertThat(c.ortThreads()).isEqualTo(1);
@@ -209,6 +210,9 @@ class JobConfigTest {
         "ort-threads, two",
         "score-batch, 0",
         "score-batch, 99999999999",
+        "max-id-bytes, 0",
+        "max-id-bytes, 65536",
+        "max-id-bytes, 1k",
         // enums
         "delivery, exactly_once",
         "delivery, none",
