@@ -36,6 +36,8 @@ import org.apache.kafka.server.common.MetadataVersion;
  *     String bootstrap = kafka.bootstrapServers();
  * }
  * }</pre>
+ *
+ * In JUnit 5 tests, {@link EmbeddedKafkaExtension} starts and stops it.
  */
 public final class EmbeddedKafka implements AutoCloseable {
 

@@ -29,25 +29,14 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 class EmbeddedKafkaTest {
 
-    private static EmbeddedKafka kafka;
-
-    @BeforeAll
-    static void startBroker() {
-        kafka = EmbeddedKafka.start();
-    }
-
-    @AfterAll
-    static void stopBroker() {
-        if (kafka != null) {
-            kafka.close();
-        }
-    }
+    @RegisterExtension
+    static final EmbeddedKafkaExtension kafka = new EmbeddedKafkaExtension();
 
     @Test
     void brokerRunsTransactionVersionOneForFlinksExactlyOnceSink() throws Exception {
@@ -69,7 +58,7 @@ class EmbeddedKafkaTest {
             }
         }
         assumeTrue(!others.isEmpty(), "this machine has no non-loopback address to try the broker's ports from");
-        List<Integer> ports = new ArrayList<>(kafka.internalPorts());
+        List<Integer> ports = new ArrayList<>(kafka.broker().internalPorts());
         ports.add(Integer.parseInt(kafka.bootstrapServers().substring(kafka.bootstrapServers().lastIndexOf(':') + 1)));
 
         for (int port : ports) {
@@ -146,6 +135,31 @@ class EmbeddedKafkaTest {
             }
         }
         assertThat(dataDirectory).as("log directories are deleted on close").doesNotExist();
+    }
+
+    /** Each test sees a broker of its own: a topic the other test created is not there. */
+    @Nested
+    class PerTest {
+        @RegisterExtension
+        static final EmbeddedKafkaExtension own = new EmbeddedKafkaExtension().perTest();
+
+        @Test
+        void first() throws Exception {
+            createsTopicNoEarlierTestLeft();
+        }
+
+        @Test
+        void second() throws Exception {
+            createsTopicNoEarlierTestLeft();
+        }
+
+        private void createsTopicNoEarlierTestLeft() throws Exception {
+            try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, own.bootstrapServers()))) {
+                assertThat(admin.listTopics().names().get()).doesNotContain("per-test");
+                own.createTopics(1, "per-test");
+                assertThat(admin.listTopics().names().get()).contains("per-test");
+            }
+        }
     }
 
     private static KafkaProducer<String, String> transactionalProducer() {

@@ -4,7 +4,10 @@ package dev.seqscore.events;
 public enum DeadLetterReason {
     /** The value bytes are not a ClickEvent in the configured input format. */
     UNDECODABLE,
-    /** A required field is missing or invalid (empty user_id, empty item_id, no or negative time, bad price). */
+    /**
+     * A required field is missing or invalid (empty user_id, empty item_id, no or negative time, bad price), or an id
+     * is longer than the job's bound (--max-id-bytes).
+     */
     INVALID_FIELD,
     /** event_type is not in the model's vocabulary. */
     UNKNOWN_EVENT_TYPE,

@@ -1,6 +1,6 @@
 package dev.seqscore.job;
 
-import dev.seqscore.options.ConfigException;
+import dev.seqscore.options.CommandLine;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
 import dev.seqscore.options.OptionValues;
@@ -72,19 +72,11 @@ public final class Backtest {
     }
 
     public static void main(String[] args) throws Exception {
-        OptionValues options;
-        JobConfig config;
-        try {
-            options = OPTIONS.parse(args);
-            config = JobConfig.of(options);
-        } catch (ConfigException e) {
-            fail(e.getMessage());
+        OptionValues options = new CommandLine(OPTIONS, usage()).check(JobConfig::of).parseOrExit(args);
+        if (options == null) {
             return;
         }
-        if (options.get(OptionSet.HELP)) {
-            System.out.println(usage());
-            return;
-        }
+        JobConfig config = JobConfig.of(options);
         for (Option<?> required : List.of(INPUT, FORMAT, OUTPUT)) {
             if (options.get(required) == null) {
                 fail("--" + required.name() + " is required");

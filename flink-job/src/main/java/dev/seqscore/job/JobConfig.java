@@ -88,6 +88,9 @@ public final class JobConfig implements Serializable {
             "a partition without records for this long stops holding back the watermark; 0 disables");
     public static final Option<Duration> MAX_FUTURE_SKEW = Option.duration("max-future-skew", "1h",
             "events further than this ahead of the wall clock are dead-lettered as FUTURE_TIMESTAMP");
+    public static final Option<Integer> MAX_ID_BYTES = Option.integer("max-id-bytes", "256",
+            "the longest user_id, item_id, category_id and session_id accepted, in UTF-8 bytes; longer ones are "
+                    + "dead-lettered as INVALID_FIELD", 1, 65535);
     public static final Option<Duration> STATE_TTL = Option.duration("state-ttl", "48h",
             "processing-time TTL backstop on per-user state (windows also clear themselves in event time); 0 disables");
     public static final Option<Duration> MODEL_STATE_TTL = Option.duration("model-state-ttl", "",
@@ -129,7 +132,7 @@ public final class JobConfig implements Serializable {
             .add(BOOTSTRAP_SERVERS, INPUT_TOPIC, INPUT_FORMAT, GROUP_ID, STARTING_OFFSETS, OFFSET_RESET,
                     STOP_AT_LATEST, ALERTS_TOPIC, SCORES_TOPIC, DEAD_LETTER_TOPIC, SCORING, MODEL, MAX_EVENTS, HORIZON,
                     COOLDOWN, DELIVERY, TRANSACTIONAL_ID_PREFIX, CHECKPOINT_INTERVAL, CHECKPOINT_DIR, SAVEPOINT_DIR,
-                    STATE_BACKEND, MAX_OUT_OF_ORDERNESS, IDLENESS, MAX_FUTURE_SKEW, STATE_TTL,
+                    STATE_BACKEND, MAX_OUT_OF_ORDERNESS, IDLENESS, MAX_FUTURE_SKEW, MAX_ID_BYTES, STATE_TTL,
                     MODEL_STATE_TTL, PARALLELISM,
                     MAX_PARALLELISM, ORT_THREADS, SCORE_BATCH, SCORE_MAX_DELAY, ALERT_REASONS, KAFKA_PROPERTIES, PSEUDONYMIZE_KEY_FILE, HELP)
             .add(THRESHOLD, ALERT_RATE, KAFKA_PROPERTY);

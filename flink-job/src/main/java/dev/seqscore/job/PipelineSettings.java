@@ -35,6 +35,8 @@ public final class PipelineSettings implements Serializable {
     public final Duration maxOutOfOrderness;
     public final Duration idleness;
     public final long maxFutureSkewMs;
+    /** The longest id accepted, in UTF-8 bytes. */
+    public final int maxIdBytes;
     public final Duration stateTtl;
     public final Duration modelStateTtl;
     public final int ortThreads;
@@ -84,6 +86,7 @@ public final class PipelineSettings implements Serializable {
         this.maxOutOfOrderness = c.get(JobConfig.MAX_OUT_OF_ORDERNESS);
         this.idleness = c.get(JobConfig.IDLENESS);
         this.maxFutureSkewMs = c.get(JobConfig.MAX_FUTURE_SKEW).toMillis();
+        this.maxIdBytes = c.get(JobConfig.MAX_ID_BYTES);
         this.stateTtl = c.get(JobConfig.STATE_TTL);
         Duration modelTtl = c.get(JobConfig.MODEL_STATE_TTL);
         this.modelStateTtl = modelTtl != null ? modelTtl
@@ -150,7 +153,7 @@ public final class PipelineSettings implements Serializable {
     }
 
     public EventValidator validator() {
-        return new EventValidator(spec().vocabulary(), maxFutureSkewMs, clock);
+        return new EventValidator(spec().vocabulary(), maxFutureSkewMs, maxIdBytes, clock);
     }
 
     public static Builder builder(ModelBundle bundle) {

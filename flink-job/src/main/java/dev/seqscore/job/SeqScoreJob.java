@@ -2,8 +2,10 @@ package dev.seqscore.job;
 
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.model.ModelBundle;
+import dev.seqscore.options.CommandLine;
 import dev.seqscore.options.ConfigException;
 import dev.seqscore.options.Option;
+import dev.seqscore.options.OptionValues;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ReadableConfig;
@@ -28,19 +30,12 @@ public final class SeqScoreJob {
      * the JobManager down with it. A bad flag or model is printed and thrown, so {@code flink run} reports it.
      */
     public static void main(String[] args) throws Exception {
-        JobConfig config;
-        try {
-            config = JobConfig.parse(args);
-        } catch (ConfigException e) {
-            System.err.println("error: " + e.getMessage());
-            System.err.println();
-            System.err.println(JobConfig.usage("flink run seqscore-flink-job.jar"));
-            throw e;
-        }
-        if (config.help()) {
-            System.out.println(JobConfig.usage("flink run seqscore-flink-job.jar"));
+        OptionValues options = new CommandLine(JobConfig.OPTIONS, JobConfig.usage("flink run seqscore-flink-job.jar"))
+                .check(JobConfig::of).parse(args);
+        if (options == null) {
             return;
         }
+        JobConfig config = JobConfig.of(options);
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         try {
             assemble(env, config, loadModel(config));

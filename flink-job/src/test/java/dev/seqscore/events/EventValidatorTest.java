@@ -6,6 +6,7 @@ import static dev.seqscore.testing.Clicks.T0_PLUS_1H;
 import static dev.seqscore.testing.Clicks.click;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import org.apache.flink.util.InstantiationUtil;
@@ -15,16 +16,19 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Validation of input records: every dead-letter reason the validator can give (UNDECODABLE, INVALID_FIELD for
- * each field rule, UNKNOWN_EVENT_TYPE, FUTURE_TIMESTAMP against an injected clock), the accepted case, and that the
- * validator survives Java serialization, since the watermark assigner ships it to the TaskManagers.
+ * each field rule and for ids longer than the bound, UNKNOWN_EVENT_TYPE, FUTURE_TIMESTAMP against an injected
+ * clock), the accepted case, and that the validator survives Java serialization, since the watermark assigner ships
+ * it to the TaskManagers.
  */
 class EventValidatorTest {
     private static final List<String> VOCABULARY = List.of("view", "cart", "fav", "buy");
     private static final long SKEW_MS = Duration.ofMinutes(5).toMillis();
     /** The wall clock of these tests: an hour after the clicks' timeline starts. */
     private static final long NOW = T0_PLUS_1H.toEpochMilli();
+    /** The job's default --max-id-bytes. */
+    private static final int MAX_ID_BYTES = 256;
 
-    private final EventValidator validator = new EventValidator(VOCABULARY, SKEW_MS, () -> NOW);
+    private final EventValidator validator = new EventValidator(VOCABULARY, SKEW_MS, MAX_ID_BYTES, () -> NOW);
 
     @Test
     void validClickIsAccepted() {
@@ -89,6 +93,91 @@ class EventValidatorTest {
     }
 
     @ParameterizedTest
+    @ValueSource(strings = {"user_id", "item_id", "category_id", "session_id"})
+    void idExactlyAtTheBoundIsAccepted(String field) {
+        assertThat(validator.check(withId(field, "x".repeat(MAX_ID_BYTES))).ok()).isTrue();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"user_id", "item_id", "category_id", "session_id"})
+    void idOneByteOverTheBoundIsAnInvalidFieldNamingFieldLengthAndBound(String field) {
+        EventValidator.Verdict v = validator.check(withId(field, "x".repeat(MAX_ID_BYTES + 1)));
+
+        assertThat(v.reason).isEqualTo(DeadLetterReason.INVALID_FIELD);
+        assertThat(v.detail).startsWith(field + " is 257 bytes long in UTF-8, more than the 256 allowed");
+    }
+
+    @Test
+    void idLengthIsCountedInUtf8Bytes() {
+        // 2-, 3- and 4-byte characters: each id is 256 bytes, well under 256 chars; one more ASCII char tips it.
+        for (String unit : List.of("é", "€", "😀")) {
+            int bytes = unit.getBytes(StandardCharsets.UTF_8).length;
+            String atBound = unit.repeat(MAX_ID_BYTES / bytes) + "x".repeat(MAX_ID_BYTES % bytes);
+            assertThat(atBound.getBytes(StandardCharsets.UTF_8)).hasSize(MAX_ID_BYTES);
+            assertThat(atBound.length()).isLessThan(MAX_ID_BYTES);
+
+            assertThat(validator.check(click(atBound).record()).ok()).as(unit).isTrue();
+            EventValidator.Verdict v = validator.check(click(atBound + "x").record());
+            assertThat(v.reason).as(unit).isEqualTo(DeadLetterReason.INVALID_FIELD);
+            assertThat(v.detail).as(unit).startsWith("user_id is 257 bytes long");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"", "a", "é€😀", "\uD800", "x\uDC00y", "\uD83D", "😀\uD83D", "\uDE00\uD83D"})
+    void utf8LengthIsWhatTheEncoderWrites(String s) {
+        // Unpaired surrogates (a JSON string may escape one) are written as '?': one byte, as counted.
+        for (String t : List.of(s, s.repeat(7), "a" + s + "b")) {
+            assertThat(Utf8Length.of(t)).isEqualTo(t.getBytes(StandardCharsets.UTF_8).length);
+        }
+    }
+
+    @Test
+    void categoryAndSessionMayBeAbsent() {
+        assertThat(validator.check(click(ALICE).category(null).session(null).record()).ok()).isTrue();
+        assertThat(validator.check(click(ALICE).category("").session("s1").record()).ok()).isTrue();
+    }
+
+    @Test
+    void aHugeIdIsQuotedOnlyByItsStart() {
+        String huge = "u".repeat(100_000);
+
+        EventValidator.Verdict v = validator.check(click(huge).record());
+
+        assertThat(v.reason).isEqualTo(DeadLetterReason.INVALID_FIELD);
+        assertThat(v.detail)
+                .isEqualTo("user_id is 100000 bytes long in UTF-8, more than the 256 allowed (--max-id-bytes): '"
+                        + "u".repeat(EventValidator.QUOTED_ID_CHARS) + "...'");
+    }
+
+    @Test
+    void theQuoteNeverSplitsACharacter() {
+        String id = "x".repeat(EventValidator.QUOTED_ID_CHARS - 1) + "😀".repeat(100);
+
+        String detail = validator.check(click(id).record()).detail;
+
+        String quoted = detail.substring(detail.indexOf('\'') + 1, detail.length() - "...'".length());
+        assertThat(quoted).isEqualTo("x".repeat(EventValidator.QUOTED_ID_CHARS - 1));
+    }
+
+    @Test
+    void theBoundIsTheValidatorsOwn() {
+        EventValidator tight = new EventValidator(VOCABULARY, SKEW_MS, 3, () -> NOW);
+
+        assertThat(tight.check(click("abc").record()).ok()).isTrue();
+        assertThat(tight.check(click("abcd").record()).detail).startsWith("user_id is 4 bytes long");
+        assertThat(tight.check(click("ab").session("éé").record()).detail).startsWith("session_id is 4 bytes long");
+    }
+
+    @Test
+    void aBlankIdIsBlamedBeforeAnotherIdsLength() {
+        // ClickRules, shared with the file readers, speak first; then the job's own bound.
+        EventValidator.Verdict v = validator.check(click("").item("i".repeat(MAX_ID_BYTES + 1)).record());
+
+        assertThat(v.detail).isEqualTo("empty user_id");
+    }
+
+    @ParameterizedTest
     @ValueSource(strings = {"click", "VIEW", "", "remove_from_cart"})
     void typeOutsideTheVocabularyIsUnknown(String type) {
         EventValidator.Verdict v = validator.check(click(ALICE).type(type).record());
@@ -118,7 +207,7 @@ class EventValidatorTest {
     void theClockIsReadPerRecord() {
         // A validator lives for the whole job; "now" must move with the wall clock, not be fixed at start-up.
         long[] now = {T0.toEpochMilli()};
-        EventValidator moving = new EventValidator(VOCABULARY, 0, () -> now[0]);
+        EventValidator moving = new EventValidator(VOCABULARY, 0, MAX_ID_BYTES, () -> now[0]);
         InputRecord r = click(ALICE).at(T0_PLUS_1H).record();
 
         assertThat(moving.check(r).reason).isEqualTo(DeadLetterReason.FUTURE_TIMESTAMP);
@@ -138,7 +227,7 @@ class EventValidatorTest {
 
     @Test
     void survivesSerializationWithTheDefaultClock() throws Exception {
-        EventValidator shipped = InstantiationUtil.clone(new EventValidator(VOCABULARY, SKEW_MS));
+        EventValidator shipped = InstantiationUtil.clone(new EventValidator(VOCABULARY, SKEW_MS, MAX_ID_BYTES));
 
         assertThat(shipped.check(click(ALICE).record()).ok()).isTrue();
         assertThat(shipped.check(click(ALICE).type("zzz").record()).reason)
@@ -147,6 +236,19 @@ class EventValidatorTest {
         long tomorrow = System.currentTimeMillis() + Duration.ofDays(1).toMillis();
         assertThat(shipped.check(click(ALICE).atMillis(tomorrow).record()).reason)
                 .isEqualTo(DeadLetterReason.FUTURE_TIMESTAMP);
+    }
+
+    /** A valid click with one id field set to {@code id}. */
+    private static InputRecord withId(String field, String id) {
+        var c = click(ALICE);
+        switch (field) {
+            case "user_id" -> c.user(id);
+            case "item_id" -> c.item(id);
+            case "category_id" -> c.category(id);
+            case "session_id" -> c.session(id);
+            default -> throw new IllegalArgumentException(field);
+        }
+        return c.record();
     }
 
     private void assertInvalid(InputRecord r, String detailPart) {

@@ -190,9 +190,29 @@ class InputDecoderTest {
 
         assertThat(r.isDecoded()).isTrue();
         assertThat(r.userId).isNull();
-        EventValidator.Verdict v = new EventValidator(java.util.List.of("view"), 0, () -> Long.MAX_VALUE).check(r);
+        EventValidator.Verdict v = new EventValidator(java.util.List.of("view"), 0, 256, () -> Long.MAX_VALUE).check(r);
         assertThat(v.reason).isEqualTo(DeadLetterReason.INVALID_FIELD);
         assertThat(v.detail).contains("user_id");
+    }
+
+    @Test
+    void aHundredThousandCharacterUserIdDecodesInBothFormatsAndIsRejectedByValidation() {
+        // A hostile producer's id: decoding keeps it (and its bytes, for the dead letter); the job's bound rejects it.
+        String huge = "u".repeat(100_000);
+        byte[] avro = click(huge).avro();
+        byte[] json = utf8("{\"user_id\":\"" + huge + "\",\"event_type\":\"view\",\"item_id\":\"i1\","
+                + "\"event_time\":1}");
+        EventValidator validator = new EventValidator(java.util.List.of("view"), 0, 256, () -> Long.MAX_VALUE);
+
+        for (InputRecord r : new InputRecord[] {AVRO.decode(avro, "clicks", 0, 5L), JSON.decode(json, "clicks", 0, 5L)}) {
+            assertThat(r.isDecoded()).isTrue();
+            assertThat(r.fieldError).isNull();
+            assertThat(r.userId).hasSize(100_000);
+            EventValidator.Verdict v = validator.check(r);
+            assertThat(v.reason).isEqualTo(DeadLetterReason.INVALID_FIELD);
+            assertThat(v.detail).startsWith("user_id is 100000 bytes long in UTF-8, more than the 256 allowed")
+                    .hasSizeLessThan(200);
+        }
     }
 
     @ParameterizedTest

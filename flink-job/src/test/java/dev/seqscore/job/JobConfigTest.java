@@ -56,6 +56,7 @@ class JobConfigTest {
         assertThat(c.get(JobConfig.MAX_OUT_OF_ORDERNESS)).isEqualTo(Duration.ofSeconds(5));
         assertThat(c.get(JobConfig.IDLENESS)).isEqualTo(Duration.ofSeconds(30));
         assertThat(c.get(JobConfig.MAX_FUTURE_SKEW)).isEqualTo(Duration.ofHours(1));
+        assertThat(c.get(JobConfig.MAX_ID_BYTES)).isEqualTo(256);
         assertThat(c.get(JobConfig.STATE_TTL)).isEqualTo(Duration.ofHours(48));
         assertThat(c.get(JobConfig.MAX_PARALLELISM)).isEqualTo(128);
         assertThat(c.get(JobConfig.ORT_THREADS)).isEqualTo(1);
@@ -209,6 +210,9 @@ class JobConfigTest {
         "ort-threads, two",
         "score-batch, 0",
         "score-batch, 99999999999",
+        "max-id-bytes, 0",
+        "max-id-bytes, 65536",
+        "max-id-bytes, 1k",
         // enums
         "delivery, exactly_once",
         "delivery, none",

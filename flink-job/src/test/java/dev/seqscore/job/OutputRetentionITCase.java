@@ -8,7 +8,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.seqscore.avro.ClickEvent;
 import dev.seqscore.events.ClickEventAvro;
-import dev.seqscore.kafka.EmbeddedKafka;
+import dev.seqscore.kafka.EmbeddedKafkaExtension;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.testing.Clicks;
 import dev.seqscore.testing.KafkaTopics;
@@ -23,9 +23,8 @@ import java.util.concurrent.locks.LockSupport;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -38,22 +37,12 @@ class OutputRetentionITCase {
     private static final Duration AWAIT = Duration.ofMinutes(3);
     private static final int CLICKS_PER_USER = 12;
 
-    private static EmbeddedKafka kafka;
+    @RegisterExtension
+    static final EmbeddedKafkaExtension kafka = new EmbeddedKafkaExtension()
+            .withBrokerConfig(Map.of("log.retention.check.interval.ms", "500"));
 
     @TempDir
     Path checkpoints;
-
-    @BeforeAll
-    static void start() {
-        kafka = EmbeddedKafka.start(Map.of("log.retention.check.interval.ms", "500"));
-    }
-
-    @AfterAll
-    static void stop() {
-        if (kafka != null) {
-            kafka.close();
-        }
-    }
 
     @Test
     void outputOfAReplayOfOldClicksSurvivesRetention() throws Exception {

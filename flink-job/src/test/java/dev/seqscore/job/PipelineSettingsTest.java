@@ -178,6 +178,19 @@ class PipelineSettingsTest {
     }
 
     @Test
+    void validatorBoundsIdsByTheFlag() {
+        EventValidator byDefault = PipelineSettings.from(JobConfig.parse(), bundle).validator();
+        EventValidator tight = PipelineSettings.from(JobConfig.parse("--max-id-bytes", "8"), bundle).validator();
+
+        assertThat(byDefault.check(click("u".repeat(256)).record()).ok()).isTrue();
+        assertThat(byDefault.check(click("u".repeat(257)).record()).reason).isEqualTo(DeadLetterReason.INVALID_FIELD);
+        assertThat(tight.check(click("u".repeat(8)).record()).ok()).isTrue();
+        EventValidator.Verdict v = tight.check(click(ALICE).item("item-0042").record());
+        assertThat(v.reason).isEqualTo(DeadLetterReason.INVALID_FIELD);
+        assertThat(v.detail).startsWith("item_id is 9 bytes long in UTF-8, more than the 8 allowed");
+    }
+
+    @Test
     void settingsShipWithTheJobGraph() throws Exception {
         PipelineSettings s = InstantiationUtil.clone(PipelineSettings.from(JobConfig.parse("--max-events", "7"),
                 bundle));

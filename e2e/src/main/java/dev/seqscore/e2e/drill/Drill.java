@@ -10,6 +10,7 @@ import dev.seqscore.job.JobConfig;
 import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.job.SeqScoreJob;
 import dev.seqscore.model.ModelBundle;
+import dev.seqscore.options.CommandLine;
 import dev.seqscore.options.ConfigException;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
@@ -163,18 +164,8 @@ public final class Drill {
     }
 
     public static void main(String[] args) {
-        OptionValues options;
-        try {
-            options = OPTIONS.parse(args);
-        } catch (ConfigException e) {
-            System.err.println("error: " + e.getMessage());
-            System.err.println();
-            System.err.println(usage());
-            System.exit(2);
-            return;
-        }
-        if (options.get(OptionSet.HELP)) {
-            System.out.println(usage());
+        OptionValues options = new CommandLine(OPTIONS, usage()).parseOrExit(args);
+        if (options == null) {
             return;
         }
         int code;

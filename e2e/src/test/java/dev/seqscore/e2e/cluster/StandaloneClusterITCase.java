@@ -9,7 +9,7 @@ import dev.seqscore.avro.DeadLetter;
 import dev.seqscore.avro.Score;
 import dev.seqscore.events.ClickEventAvro;
 import dev.seqscore.job.AvroRecords;
-import dev.seqscore.kafka.EmbeddedKafka;
+import dev.seqscore.kafka.EmbeddedKafkaExtension;
 import dev.seqscore.tools.sim.TrafficSimulator;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -36,9 +36,8 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The shaded job jar, as built for production, on a real Flink standalone session cluster: a JobManager and a
@@ -60,19 +59,8 @@ class StandaloneClusterITCase {
     /** After the expected counts appear, keep reading this long, so that duplicates would be seen too. */
     private static final Duration SETTLE = Duration.ofSeconds(3);
 
-    private static EmbeddedKafka kafka;
-
-    @BeforeAll
-    static void startKafka() {
-        kafka = EmbeddedKafka.start();
-    }
-
-    @AfterAll
-    static void stopKafka() {
-        if (kafka != null) {
-            kafka.close();
-        }
-    }
+    @RegisterExtension
+    static final EmbeddedKafkaExtension kafka = new EmbeddedKafkaExtension();
 
     @Test
     void shadedJarScoresAndAlertsOnAStandaloneClusterOfSeparateProcesses() throws Exception {

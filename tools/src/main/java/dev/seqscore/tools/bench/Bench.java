@@ -10,7 +10,7 @@ import org.openjdk.jmh.runner.options.TimeValue;
 import dev.seqscore.job.JobConfig;
 import dev.seqscore.kafka.EmbeddedKafka;
 import dev.seqscore.model.ModelBundle;
-import dev.seqscore.options.ConfigException;
+import dev.seqscore.options.CommandLine;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
 import dev.seqscore.options.OptionValues;
@@ -45,17 +45,10 @@ public final class Bench {
             OptionSet.HELP);
 
     public static void main(String[] args) throws Exception {
-        OptionValues v;
-        try {
-            v = OPTIONS.parse(args);
-        } catch (ConfigException e) {
-            System.err.println("error: " + e.getMessage());
-            System.exit(2);
-            return;
-        }
-        if (v.get(OptionSet.HELP)) {
-            System.out.println(OPTIONS.usage("bin/seqscore bench [options]",
-                    "JMH (1 fork) over the bundle's golden windows: FeatureEncoder and OnnxScorer cost per event."));
+        OptionValues v = new CommandLine(OPTIONS, OPTIONS.usage("bin/seqscore bench [options]",
+                "JMH (1 fork) over the bundle's golden windows: FeatureEncoder and OnnxScorer cost per event."))
+                .usageOnError(false).parseOrExit(args);
+        if (v == null) {
             return;
         }
         String bundle = v.get(BUNDLE);

@@ -5,7 +5,7 @@ import dev.seqscore.features.ModelSpec;
 import dev.seqscore.job.JobConfig;
 import dev.seqscore.job.LocalFlink;
 import dev.seqscore.job.PipelineSettings;
-import dev.seqscore.options.ConfigException;
+import dev.seqscore.options.CommandLine;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
 import dev.seqscore.options.OptionValues;
@@ -74,18 +74,9 @@ public final class Demo {
     private Demo() {}
 
     public static void main(String[] args) throws Exception {
-        OptionValues options;
-        try {
-            options = OPTIONS.parse(args);
-            JobConfig.of(options);
-        } catch (ConfigException e) {
-            System.err.println("error: " + e.getMessage());
-            System.err.println(usage());
-            System.exit(2);
-            return;
-        }
-        if (options.get(OptionSet.HELP)) {
-            System.out.println(usage());
+        OptionValues options = new CommandLine(OPTIONS, usage()).blankLineBeforeUsage(false).check(JobConfig::of)
+                .parseOrExit(args);
+        if (options == null) {
             return;
         }
         run(options);

@@ -28,6 +28,7 @@ import dev.seqscore.events.ClickEventAvro;
 import dev.seqscore.events.EventFileReader;
 import dev.seqscore.events.EventFileReader.Format;
 import dev.seqscore.events.FileRecord;
+import dev.seqscore.options.CommandLine;
 import dev.seqscore.options.ConfigException;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
@@ -106,17 +107,14 @@ public final class Replay {
     public static int run(String[] args, PrintStream out, PrintStream err) {
         Options options;
         try {
-            OptionValues v = OPTIONS.parse(args);
-            if (v.get(OptionSet.HELP)) {
-                out.print(USAGE);
-                return 0;
-            }
-            options = options(v);
+            // USAGE ends with its line break; CommandLine prints the usage as a line.
+            options = new CommandLine(OPTIONS, USAGE.stripTrailing()).errorPrefix("replay: ")
+                    .parse(args, out, err, Replay::options);
         } catch (ConfigException e) {
-            err.println("replay: " + e.getMessage());
-            err.println();
-            err.print(USAGE);
-            return 2;
+            return CommandLine.USAGE_ERROR;
+        }
+        if (options == null) {
+            return 0;
         }
         try {
             Summary summary = replay(options, out);

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.seqscore.job.JobConfig;
 import dev.seqscore.job.SeqScoreJob;
-import dev.seqscore.kafka.EmbeddedKafka;
+import dev.seqscore.kafka.EmbeddedKafkaExtension;
 import dev.seqscore.tools.replay.Replay;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -25,6 +25,7 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -37,6 +38,9 @@ class ComposeCommandsITCase {
     private static final int EVENTS = 3000;
     private static final Duration AWAIT = Duration.ofMinutes(3);
 
+    @RegisterExtension
+    static final EmbeddedKafkaExtension kafka = new EmbeddedKafkaExtension();
+
     @Test
     void theComposeReplayAndJobArgumentsWorkNativelyWithTheSameJarsAndFlags(@TempDir Path tmp) throws Exception {
         ComposeFile compose = ComposeFile.load();
@@ -48,41 +52,39 @@ class ComposeCommandsITCase {
         assumeTrue(Files.isReadable(file), "no " + file + " (set SEQSCORE_DATA_DIR): the compose commands were "
                 + "only checked statically");
 
-        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
-            List<String> job = compose.args("job.args");
-            kafka.createTopics(4, value(job, "--input-topic"), value(job, "--alerts-topic"),
-                    value(job, "--scores-topic"), value(job, "--dead-letter-topic"));
+        List<String> job = compose.args("job.args");
+        kafka.createTopics(4, value(job, "--input-topic"), value(job, "--alerts-topic"),
+                value(job, "--scores-topic"), value(job, "--dead-letter-topic"));
 
-            replay.set(replay.indexOf("--input") + 1, file.toString());
-            replay.set(replay.indexOf("--rate") + 1, "0");
-            replay.addAll(List.of("--limit", Integer.toString(EVENTS), "--bootstrap-servers", kafka.bootstrapServers()));
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            ByteArrayOutputStream err = new ByteArrayOutputStream();
-            int exit = Replay.run(replay.toArray(new String[0]), new PrintStream(out, true, StandardCharsets.UTF_8),
-                    new PrintStream(err, true, StandardCharsets.UTF_8));
-            assertThat(exit).as(err.toString(StandardCharsets.UTF_8)).isZero();
+        replay.set(replay.indexOf("--input") + 1, file.toString());
+        replay.set(replay.indexOf("--rate") + 1, "0");
+        replay.addAll(List.of("--limit", Integer.toString(EVENTS), "--bootstrap-servers", kafka.bootstrapServers()));
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int exit = Replay.run(replay.toArray(new String[0]), new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertThat(exit).as(err.toString(StandardCharsets.UTF_8)).isZero();
 
-            Configuration cluster = new Configuration();
-            for (Map.Entry<String, String> e : compose.flinkProperties("jobmanager").entrySet()) {
-                if (!e.getKey().startsWith("metrics.reporter.") && !e.getKey().startsWith("jobmanager.rpc.")) {
-                    cluster.setString(e.getKey(), e.getValue().replace("file:///flink-state", tmp.toUri().toString()));
-                }
+        Configuration cluster = new Configuration();
+        for (Map.Entry<String, String> e : compose.flinkProperties("jobmanager").entrySet()) {
+            if (!e.getKey().startsWith("metrics.reporter.") && !e.getKey().startsWith("jobmanager.rpc.")) {
+                cluster.setString(e.getKey(), e.getValue().replace("file:///flink-state", tmp.toUri().toString()));
             }
-            job.addAll(List.of("--bootstrap-servers", kafka.bootstrapServers()));
-            JobConfig config = JobConfig.parse(job.toArray(new String[0]));
-            StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(cluster);
-            SeqScoreJob.assemble(env, config, SeqScoreJob.loadModel(config));
-            JobClient running = env.executeAsync("compose-commands");
-            try {
-                long scores = awaitCommitted(kafka.bootstrapServers(), config.scoresTopic());
-                assertThat(scores).isPositive();
-                try (Stream<Path> files = Files.walk(tmp)) {
-                    assertThat(files.anyMatch(p -> p.getFileName().toString().equals("_metadata")))
-                            .as("a completed checkpoint on the shared volume").isTrue();
-                }
-            } finally {
-                running.cancel().get();
+        }
+        job.addAll(List.of("--bootstrap-servers", kafka.bootstrapServers()));
+        JobConfig config = JobConfig.parse(job.toArray(new String[0]));
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(cluster);
+        SeqScoreJob.assemble(env, config, SeqScoreJob.loadModel(config));
+        JobClient running = env.executeAsync("compose-commands");
+        try {
+            long scores = awaitCommitted(kafka.bootstrapServers(), config.scoresTopic());
+            assertThat(scores).isPositive();
+            try (Stream<Path> files = Files.walk(tmp)) {
+                assertThat(files.anyMatch(p -> p.getFileName().toString().equals("_metadata")))
+                        .as("a completed checkpoint on the shared volume").isTrue();
             }
+        } finally {
+            running.cancel().get();
         }
     }
 

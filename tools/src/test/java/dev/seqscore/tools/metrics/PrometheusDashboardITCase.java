@@ -10,7 +10,7 @@ import dev.seqscore.events.EventFileReader;
 import dev.seqscore.events.FileRecord;
 import dev.seqscore.job.JobConfig;
 import dev.seqscore.job.SeqScoreJob;
-import dev.seqscore.kafka.EmbeddedKafka;
+import dev.seqscore.kafka.EmbeddedKafkaExtension;
 import dev.seqscore.metrics.JobMetrics;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.testing.KafkaTopics;
@@ -38,6 +38,7 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The metrics as a dashboard sees them: the job on a MiniCluster with Flink's Prometheus reporter
@@ -61,6 +62,9 @@ class PrometheusDashboardITCase {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String OPERATOR = "flink_taskmanager_job_task_operator_";
 
+    @RegisterExtension
+    static final EmbeddedKafkaExtension kafka = new EmbeddedKafkaExtension();
+
     @Test
     void everyDashboardQueryReturnsSeriesFromARealScrapeOfTheJob() throws Exception {
         Path prometheusBinary = PrometheusServer.requireBinary();
@@ -74,9 +78,8 @@ class PrometheusDashboardITCase {
         String suffix = UUID.randomUUID().toString().substring(0, 8);
         Path workDir = root.resolve("tools/target/prometheus-it-" + suffix);
         int reporterPort = PrometheusServer.freePort();
-        try (EmbeddedKafka kafka = EmbeddedKafka.start();
-             PrometheusServer prometheus = PrometheusServer.start(prometheusBinary, workDir,
-                     List.of("127.0.0.1:" + reporterPort))) {
+        try (PrometheusServer prometheus = PrometheusServer.start(prometheusBinary, workDir,
+                List.of("127.0.0.1:" + reporterPort))) {
             String in = "clicks-" + suffix;
             kafka.createTopics(PARTITIONS, in);
             kafka.createTopics(1, "alerts-" + suffix, "scores-" + suffix, "dlq-" + suffix);

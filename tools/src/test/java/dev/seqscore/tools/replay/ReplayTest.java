@@ -20,15 +20,14 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import dev.seqscore.avro.ClickEvent;
 import dev.seqscore.events.ClickEventAvro;
-import dev.seqscore.kafka.EmbeddedKafka;
+import dev.seqscore.kafka.EmbeddedKafkaExtension;
 
 class ReplayTest {
 
@@ -59,19 +58,8 @@ class ReplayTest {
 
     @Nested
     class AgainstABroker {
-        private static EmbeddedKafka kafka;
-
-        @BeforeAll
-        static void start() {
-            kafka = EmbeddedKafka.start();
-        }
-
-        @AfterAll
-        static void stop() {
-            if (kafka != null) {
-                kafka.close();
-            }
-        }
+        @RegisterExtension
+        static final EmbeddedKafkaExtension kafka = new EmbeddedKafkaExtension();
 
         @Test
         void sendsValidRowsInTimeOrderKeyedByUserAndCountsRejections(@TempDir Path dir) throws Exception {
