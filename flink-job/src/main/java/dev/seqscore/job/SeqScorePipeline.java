@@ -75,6 +75,10 @@ public final class SeqScorePipeline {
     }
 
     public static Outputs build(DataStream<InputRecord> input, PipelineSettings s) {
+        // Chained operators hand records on without a defensive copy (an Avro Alert's copy is a deep one). Safe here:
+        // every operator makes new output objects, keeps none of its inputs, and changes an input only where it is
+        // that input's one consumer (the pseudonymizer).
+        input.getExecutionEnvironment().getConfig().enableObjectReuse();
         SingleOutputStreamOperator<InputRecord> valid = input
                 .process(new Validate(s.validator()))
                 .name("Validate events")

@@ -250,6 +250,10 @@ final class Report {
             json.put("allocator", r.setup.allocator().label());
             json.put("heap_pre_touch", r.setup.heapPreTouched());
         }
+        if (r.jobArgs != null) {
+            int i = r.jobArgs.indexOf("--scoring");
+            json.put("scoring", i >= 0 && i + 1 < r.jobArgs.size() ? r.jobArgs.get(i + 1) : "incremental");
+        }
         json.put("passed", passed);
         return this;
     }
