@@ -8,11 +8,7 @@ import dev.seqscore.events.DeadLetterReason;
 import dev.seqscore.events.DeadLetters;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.features.FeatureBatch;
-import dev.seqscore.features.FeatureEncoder;
-import dev.seqscore.features.Fnv1a64;
-import dev.seqscore.features.Lifetime;
 import dev.seqscore.features.ModelSpec;
-import dev.seqscore.features.PackedWindow;
 import dev.seqscore.metrics.JobMetrics;
 import dev.seqscore.metrics.LiveUsers;
 import dev.seqscore.model.ClassLoaderRelease;
@@ -83,10 +79,6 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
 
     private transient ModelSpec spec;
     private transient ModelSpec.Served served;
-    private transient boolean incremental;
-    private transient long modelTag;
-    private transient int stateSize;
-    private transient long resetGapMs;
     private transient AlertPolicy policy;
     private transient double[] explainAt;
 
@@ -99,10 +91,8 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
     private transient Watermark heldWatermark;
     private transient long inputWatermark;
 
-    private transient UserState view;
-    private transient Lifetime lifetime;
+    private transient UserStep step;
     private transient OnnxScorer scorer;
-    private transient FeatureEncoder encoder;
     private transient FeatureBatch batch;
     private transient float[][] results;
     private transient Row[] rows;
@@ -195,10 +185,6 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         super.open();
         spec = settings.bundle().spec();
         served = settings.served();
-        incremental = served.incremental();
-        modelTag = served.versionTag();
-        stateSize = served.stateSize();
-        resetGapMs = spec.streaming().map(ModelSpec.Streaming::resetGapMs).orElse(0L);
         policy = settings.alerts();
         explainAt = settings.explainAt();
 
@@ -214,17 +200,13 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         user = getPartitionedState(desc);
         timers = getInternalTimerService(TIMERS, VoidNamespaceSerializer.INSTANCE, this);
 
-        lifetime = Lifetime.forSpec(spec);
-        PackedWindow window = PackedWindow.forSpec(spec, settings.maxEvents(), settings.horizonMs());
-        view = new UserState(window, Lifetime.forSpec(spec), spec.vocabulary().size(), policy.alertTypes.size(),
-                stateSize);
+        step = new UserStep(settings);
 
         // ONNX Runtime and Avro from the job jar would otherwise keep this job's class loader alive after cancel.
         getRuntimeContext().registerUserCodeClassLoaderReleaseHookIfAbsent(
                 ClassLoaderRelease.HOOK_NAME, ClassLoaderRelease::release);
         int maxBatch = settings.maxBatch();
         scorer = new OnnxScorer(settings.bundle(), settings.scoring(), settings.ortThreads());
-        encoder = new FeatureEncoder(spec);
         batch = FeatureBatch.forServed(spec, served, maxBatch);
         results = new float[served.outputs().size()][maxBatch];
         rows = new Row[maxBatch];
@@ -333,41 +315,24 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
     /** Reads the user's state, appends the event and encodes its row; a duplicate changes nothing. */
     private void enqueue(String key, InputRecord r) throws Exception {
         setCurrentKey(key);
-        view.wrap(user.value());
-        int typeId = spec.typeId(r.eventType);
-        long t = r.eventTime;
-        PackedWindow window = view.window();
-        if (!window.append(Fnv1a64.hash(r.itemId), Fnv1a64.hash(r.categoryId == null ? "" : r.categoryId), typeId,
-                t)) {
+        int row = step.add(user.value(), r, batch);
+        if (row < 0) {
             duplicates.inc();
             return;
         }
-        view.readLifetime(lifetime);
-        if (lifetime.resetIfGap(t, resetGapMs)) {
-            view.resetState();
+        if (step.restarted()) {
+            stateRestarts.inc();
         }
-        int row = encoder.add(window, batch);
-        if (incremental) {
-            encoder.addLifetime(lifetime, t, typeId, batch, row);
-            if (!view.created() && view.stateTag() != 0 && view.stateTag() != modelTag) {
-                // Written by another model: the step starts it again from zeros; the lifetime record still holds.
-                stateRestarts.inc();
-            }
-            view.readState(modelTag, batch.state, row * stateSize);
-        }
-        lifetime.apply(t, typeId);
-        view.writeLifetime(lifetime);
-
         Row x = rows[row];
         x.user = key;
-        x.state = view.bytes();
-        x.created = view.created();
+        x.state = step.state();
+        x.created = step.created();
         ScoredEvent s = new ScoredEvent();
         s.userId = r.userId;
         s.eventType = r.eventType;
         s.itemId = r.itemId;
-        s.eventTime = t;
-        s.windowLength = window.size();
+        s.eventTime = r.eventTime;
+        s.windowLength = step.windowLength();
         s.sourceTopic = r.sourceTopic;
         s.sourcePartition = r.sourcePartition;
         s.sourceOffset = r.sourceOffset;
@@ -410,23 +375,19 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
             Row x = rows[row];
             ScoredEvent s = x.event;
             setCurrentKey(x.user);
-            view.wrap(x.state);
-            if (incremental) {
-                view.writeState(modelTag, batch.stateOut, row * stateSize);
-            }
             s.scores = new float[results.length];
             for (int o = 0; o < results.length; o++) {
                 s.scores[o] = results[o][row];
             }
-            decideAlerts(s, now);
-            long due = s.eventTime + settings.horizonMs();
-            long timer = view.timerAt();
-            if (timer == UserState.NO_TIMER || timer > due) {
-                // One timer per user: a later one (the end of a retention) is left to find itself stale.
-                timers.registerEventTimeTimer(VoidNamespace.INSTANCE, due);
-                view.timerAt(due);
+            long timer = step.complete(x.state, batch, row, s.scores, s.eventTime, o -> {
+                alertsByRule[o].inc();
+                output.collect(ALERTS, new StreamRecord<>(AlertRecords.of(policy, o, s.userId, s.eventTime,
+                        s.eventType, s.itemId, s.windowLength, s.scores, s.reasons, now), s.eventTime));
+            });
+            if (timer != UserStep.NONE) {
+                timers.registerEventTimeTimer(VoidNamespace.INSTANCE, timer);
             }
-            user.update(view.bytes());
+            user.update(step.completed());
             if (x.created) {
                 liveUsers.windowCreated();
             }
@@ -442,26 +403,6 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         batch.clear();
         inBatch.clear();
         batchNumber++;
-    }
-
-    /** An output at or above its threshold alerts unless its type alerted for the user less than the cooldown ago. */
-    private void decideAlerts(ScoredEvent s, long now) {
-        for (int o = 0; o < policy.rules.size(); o++) {
-            if (!policy.rules.get(o).crossedBy(s.scores[o])) {
-                continue;
-            }
-            int type = policy.typeIndex(o);
-            long last = view.lastAlert(type);
-            if (last != UserState.NO_ALERT && s.eventTime - last < policy.cooldownMs) {
-                continue;
-            }
-            if (policy.cooldownMs > 0) {
-                view.lastAlert(type, s.eventTime);
-            }
-            alertsByRule[o].inc();
-            output.collect(ALERTS, new StreamRecord<>(AlertRecords.of(policy, o, s.userId, s.eventTime, s.eventType,
-                    s.itemId, s.windowLength, s.scores, s.reasons, now), s.eventTime));
-        }
     }
 
     /** Gives reasons to the rows whose score reached an explain threshold for any output, in one model call. */
@@ -494,42 +435,17 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
      */
     @Override
     public void onEventTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
-        byte[] stored = user.value();
-        if (stored == null) {
+        UserStep.Cleanup c = step.cleanup(user.value(), timer.getTimestamp());
+        if (c == null) {
             return;
         }
-        view.wrap(stored);
-        long now = timer.getTimestamp();
-        if (view.timerAt() != now) {
-            return; // superseded by an earlier one (see flush)
+        if (c.value() == null) {
+            user.clear();
+            liveUsers.windowCleared();
+            return;
         }
-        PackedWindow window = view.window();
-        if (!window.isEmpty() && window.newestTime() + settings.horizonMs() <= now) {
-            view.clearWindow();
-        }
-        long next;
-        if (!window.isEmpty()) {
-            next = window.newestTime() + settings.horizonMs();
-        } else {
-            view.readLifetime(lifetime);
-            long keep = Long.MIN_VALUE;
-            if (settings.modelStateTtlMs() > 0 && !lifetime.isEmpty()) {
-                keep = lifetime.last() + settings.modelStateTtlMs();
-            }
-            long alert = view.latestAlert();
-            if (alert != UserState.NO_ALERT) {
-                keep = Math.max(keep, alert + policy.cooldownMs);
-            }
-            if (keep <= now) {
-                user.clear();
-                liveUsers.windowCleared();
-                return;
-            }
-            next = keep;
-        }
-        timers.registerEventTimeTimer(VoidNamespace.INSTANCE, next);
-        view.timerAt(next);
-        user.update(view.bytes());
+        timers.registerEventTimeTimer(VoidNamespace.INSTANCE, c.nextTimer());
+        user.update(c.value());
     }
 
     @Override
