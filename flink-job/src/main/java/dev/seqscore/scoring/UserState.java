@@ -14,8 +14,8 @@ import java.util.Arrays;
  *
  * <p>Layout (little-endian): format (1 byte), alert types A (1), window offset (2), vocabulary size V (2), state
  * size Z (2), event time of the user's pending cleanup timer (8, {@link #NO_TIMER} for none), tag of the model that
- * wrote the recurrent state (8, 0 for none); then the lifetime record ({@link Lifetime#bytes(int)} for V), A longs,
- * Z floats, and the window from the window offset on. The sizes travel with the bytes, so state written for another
+ * wrote the recurrent state (8, 0 for none), the window rule it was kept by: N (2) and H in ms (8); then the lifetime
+ * record ({@link Lifetime#bytes(int)} for V), A longs, Z floats, and the window from the window offset on. The sizes travel with the bytes, so state written for another
  * model (another Z) or alert policy (another A) is read, and converted to this operator's layout without losing
  * what still applies.
  *
@@ -38,11 +38,15 @@ public final class UserState {
     private static final int AT_STATE_SIZE = 6;
     private static final int AT_TIMER = 8;
     private static final int AT_TAG = 16;
-    public static final int HEADER_BYTES = 24;
+    private static final int AT_MAX_EVENTS = 24;
+    private static final int AT_HORIZON = 26;
+    public static final int HEADER_BYTES = 34;
 
     private final int vocabulary;
     private final int alertTypes;
     private final int stateSize;
+    private final int maxEvents;
+    private final long horizonMs;
     private final int lifetimeAt;
     private final int alertsAt;
     private final int stateAt;
@@ -56,19 +60,24 @@ public final class UserState {
     private boolean created;
 
     /**
-     * @param window     the view the window is read through (its N and H are the operator's)
+     * @param window     the view the window is read through
+     * @param maxEvents  the window rule's N, recorded in every value (the window view's)
+     * @param horizonMs  the window rule's H, likewise
      * @param empty      an empty lifetime record, as a new user's is written
      * @param vocabulary V, the vocabulary size the lifetime record counts
      * @param alertTypes A, the alert types whose last alert is kept
      * @param stateSize  Z, floats of recurrent state (0 for the windowed model)
      */
-    public UserState(PackedWindow window, Lifetime empty, int vocabulary, int alertTypes, int stateSize) {
+    public UserState(PackedWindow window, int maxEvents, long horizonMs, Lifetime empty, int vocabulary,
+            int alertTypes, int stateSize) {
         if (vocabulary < 1 || vocabulary > Short.MAX_VALUE || alertTypes < 0 || alertTypes > 127 || stateSize < 0
                 || stateSize > 4096) {
             throw new IllegalArgumentException("user state of " + vocabulary + " types, " + alertTypes
                     + " alert types and " + stateSize + " state floats is out of range");
         }
         this.window = window;
+        this.maxEvents = maxEvents;
+        this.horizonMs = horizonMs;
         this.vocabulary = vocabulary;
         this.alertTypes = alertTypes;
         this.stateSize = stateSize;
@@ -119,6 +128,10 @@ public final class UserState {
         }
         if (storedWindowAt == windowAt && storedVocabulary == vocabulary && storedAlerts == alertTypes
                 && storedStateSize == stateSize) {
+            // The rule this value is kept by from now on (a job may restore with another --max-events or --horizon:
+            // the window's own eviction then applies the new one at the next event).
+            SHORT.set(stored, AT_MAX_EVENTS, (short) maxEvents);
+            LONG.set(stored, AT_HORIZON, horizonMs);
             window.wrap(stored, windowAt);
             return this;
         }
@@ -146,6 +159,8 @@ public final class UserState {
         SHORT.set(b, AT_WINDOW, (short) windowAt);
         SHORT.set(b, AT_VOCABULARY, (short) vocabulary);
         SHORT.set(b, AT_STATE_SIZE, (short) stateSize);
+        SHORT.set(b, AT_MAX_EVENTS, (short) maxEvents);
+        LONG.set(b, AT_HORIZON, horizonMs);
     }
 
     /** The array to store: the wrapped one, changed in place, or a new one if the window grew. */
@@ -176,6 +191,16 @@ public final class UserState {
 
     public void timerAt(long t) {
         LONG.set(bytes(), AT_TIMER, t);
+    }
+
+    /** The window rule's N the value was last written with. */
+    public int maxEvents() {
+        return Short.toUnsignedInt((short) SHORT.get(bytes(), AT_MAX_EVENTS));
+    }
+
+    /** The window rule's H the value was last written with, in ms. */
+    public long horizonMs() {
+        return (long) LONG.get(bytes(), AT_HORIZON);
     }
 
     /** The tag of the model that wrote the recurrent state; 0 when none did (a new user, or one just reset). */

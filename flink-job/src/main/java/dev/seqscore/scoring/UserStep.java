@@ -56,8 +56,8 @@ public final class UserStep {
         this.modelStateTtlMs = settings.modelStateTtlMs();
         this.policy = settings.alerts();
         this.lifetime = Lifetime.forSpec(spec);
-        this.view = new UserState(PackedWindow.forSpec(spec, settings.maxEvents(), horizonMs), Lifetime.forSpec(spec),
-                spec.vocabulary().size(), policy.alertTypes.size(), stateSize);
+        this.view = new UserState(PackedWindow.forSpec(spec, settings.maxEvents(), horizonMs), settings.maxEvents(),
+                horizonMs, Lifetime.forSpec(spec), spec.vocabulary().size(), policy.alertTypes.size(), stateSize);
         this.encoder = new FeatureEncoder(spec);
     }
 
