@@ -94,7 +94,8 @@ public final class EventValidator implements Serializable {
         if (r.eventType == null || !vocabulary.contains(r.eventType)) {
             return new Verdict(
                     DeadLetterReason.UNKNOWN_EVENT_TYPE,
-                    "event_type '" + r.eventType + "' is not in the model vocabulary " + vocabulary);
+                    "event_type '" + (r.eventType == null ? null : quote(r.eventType))
+                            + "' is not in the model vocabulary " + vocabulary);
         }
         long now = clock.nowMillis();
         if (r.eventTime > now + maxFutureSkewMs) {
