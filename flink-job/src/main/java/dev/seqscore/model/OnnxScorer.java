@@ -24,7 +24,9 @@ import java.util.Set;
  * writes each row's next state into {@link FeatureBatch#stateOut}.
  *
  * <p>Feeds the batch through reusable direct buffers (ONNX Runtime reads them in place) with the batch's row count as
- * dimension 0. Not thread-safe.
+ * dimension 0. The step graph also writes its two outputs into reusable direct buffers (ORT's pinned outputs): no
+ * output allocation in ORT and no copy into a fresh Java buffer per call (docs/benchmarks.md, "Streaming model").
+ * Not thread-safe.
  */
 public final class OnnxScorer implements AutoCloseable {
     private final ModelSpec spec;
@@ -50,6 +52,9 @@ public final class OnnxScorer implements AutoCloseable {
     private FloatBuffer profile;
     private FloatBuffer lifetime;
     private FloatBuffer state;
+    /** The step graph's pinned outputs: [rows, O] scores and [rows, Z] next states. */
+    private FloatBuffer scoresOut;
+    private FloatBuffer stateOut;
 
     /** A windowed scorer with one intra-op thread: Flink's parallelism, not ONNX Runtime's, should use the cores. */
     public OnnxScorer(ModelBundle bundle) {
@@ -78,9 +83,7 @@ public final class OnnxScorer implements AutoCloseable {
         this.f = served.lifetimeFeatures().size();
         this.z = served.stateSize();
         this.outputNames = served.outputNames();
-        this.requestedOutputs = incremental
-                ? new LinkedHashSet<>(List.of(ModelSpec.SCORES_OUTPUT, ModelSpec.STATE_OUTPUT))
-                : new LinkedHashSet<>(outputNames);
+        this.requestedOutputs = new LinkedHashSet<>(outputNames); // the windowed graph's; the step graph's are pinned
         this.env = OrtRuntime.acquire();
         try {
             this.session = openChecked(bundle, scoring, env, intraOpThreads);
@@ -156,7 +159,7 @@ public final class OnnxScorer implements AutoCloseable {
         }
         ensureBuffers(batch.capacity);
         long[] seqShape = {rows, n};
-        OnnxTensor[] tensors = new OnnxTensor[incremental ? 8 : 6];
+        OnnxTensor[] tensors = new OnnxTensor[incremental ? 10 : 6];
         try {
             tensors[0] = OnnxTensor.createTensor(env, fill(eventType, batch.eventType, rows * n), seqShape);
             tensors[1] = OnnxTensor.createTensor(env, fill(itemBucket, batch.itemBucket, rows * n), seqShape);
@@ -177,10 +180,17 @@ public final class OnnxScorer implements AutoCloseable {
                 inputs = Map.of("event_type", tensors[0], "item_bucket", tensors[1], "category_bucket", tensors[2],
                         "seq_numeric", tensors[3], "mask", tensors[4], "profile", tensors[5]);
             }
-            try (OrtSession.Result result = session.run(inputs, requestedOutputs)) {
-                if (incremental) {
-                    readStep(result, batch, into, rows);
-                } else {
+            if (incremental) {
+                int outputs = outputNames.size();
+                tensors[8] = OnnxTensor.createTensor(env, cut(scoresOut, rows * outputs), new long[] {rows, outputs});
+                tensors[9] = OnnxTensor.createTensor(env, cut(stateOut, rows * z), new long[] {rows, z});
+                // The pinned values stay ours: closing the result does not close them, the finally block does.
+                try (OrtSession.Result ignored = session.run(inputs,
+                        Map.of(ModelSpec.SCORES_OUTPUT, tensors[8], ModelSpec.STATE_OUTPUT, tensors[9]))) {
+                    readStep(batch, into, rows);
+                }
+            } else {
+                try (OrtSession.Result result = session.run(inputs, requestedOutputs)) {
                     readWindowed(result, into, rows);
                 }
             }
@@ -222,16 +232,15 @@ public final class OnnxScorer implements AutoCloseable {
         }
     }
 
-    /** {@code scores} [rows, O] transposed into {@code into[o][row]}; {@code state_out} into the batch. */
-    private void readStep(OrtSession.Result result, FeatureBatch batch, float[][] into, int rows) {
+    /** The pinned {@code scores} [rows, O] transposed into {@code into[o][row]}; {@code state_out} into the batch. */
+    private void readStep(FeatureBatch batch, float[][] into, int rows) {
         int outputs = outputNames.size();
-        FloatBuffer scores = output(result, ModelSpec.SCORES_OUTPUT, rows * outputs);
         for (int row = 0; row < rows; row++) {
             for (int o = 0; o < outputs; o++) {
-                into[o][row] = scores.get(row * outputs + o);
+                into[o][row] = scoresOut.get(row * outputs + o);
             }
         }
-        output(result, ModelSpec.STATE_OUTPUT, rows * z).get(batch.stateOut, 0, rows * z);
+        stateOut.get(0, batch.stateOut, 0, rows * z);
     }
 
     private static FloatBuffer output(OrtSession.Result result, String name, int values) {
@@ -257,6 +266,8 @@ public final class OnnxScorer implements AutoCloseable {
         profile = directFloats(rows * p);
         lifetime = directFloats(rows * f);
         state = directFloats(rows * z);
+        scoresOut = directFloats(incremental ? rows * outputNames.size() : 0);
+        stateOut = directFloats(rows * z);
         bufferRows = rows;
     }
 
@@ -273,6 +284,13 @@ public final class OnnxScorer implements AutoCloseable {
         buffer.clear();
         buffer.put(data, 0, count);
         buffer.flip();
+        return buffer;
+    }
+
+    /** The buffer's first {@code count} values: a pinned output's element count must equal its shape's. */
+    private static FloatBuffer cut(FloatBuffer buffer, int count) {
+        buffer.clear();
+        buffer.limit(count);
         return buffer;
     }
 
