@@ -253,7 +253,7 @@ class LifetimeTest {
         }
         Lifetime rebuilt = Lifetime.forSpec(SPEC);
         rebuilt.apply(T0 - DAY, CART); // whatever it held is replaced
-        rebuilt.rebuildFrom(window, window.size());
+        rebuilt.rebuildFrom(window);
         assertThat(rebuilt).hasToString(expected.toString());
         assertThat(rebuilt.activeDays()).as("the window crosses local midnight").isEqualTo(2);
         rebuilt.rebuildFrom(window, window.size() - 1);
