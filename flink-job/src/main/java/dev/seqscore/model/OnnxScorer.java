@@ -168,28 +168,25 @@ public final class OnnxScorer implements AutoCloseable {
                     new long[] {rows, n, s});
             tensors[4] = OnnxTensor.createTensor(env, fill(mask, batch.mask, rows * n), seqShape);
             tensors[5] = OnnxTensor.createTensor(env, fill(profile, batch.profile, rows * p), new long[] {rows, p});
-            Map<String, OnnxTensor> inputs;
             if (incremental) {
                 tensors[6] = OnnxTensor.createTensor(env, fill(lifetime, batch.lifetime, rows * f),
                         new long[] {rows, f});
                 tensors[7] = OnnxTensor.createTensor(env, fill(state, batch.state, rows * z), new long[] {rows, z});
-                inputs = Map.of("event_type", tensors[0], "item_bucket", tensors[1], "category_bucket", tensors[2],
-                        "seq_numeric", tensors[3], "mask", tensors[4], "profile", tensors[5],
-                        ModelSpec.LIFETIME_INPUT, tensors[6], ModelSpec.STATE_INPUT, tensors[7]);
-            } else {
-                inputs = Map.of("event_type", tensors[0], "item_bucket", tensors[1], "category_bucket", tensors[2],
-                        "seq_numeric", tensors[3], "mask", tensors[4], "profile", tensors[5]);
-            }
-            if (incremental) {
                 int outputs = outputNames.size();
                 tensors[8] = OnnxTensor.createTensor(env, cut(scoresOut, rows * outputs), new long[] {rows, outputs});
                 tensors[9] = OnnxTensor.createTensor(env, cut(stateOut, rows * z), new long[] {rows, z});
+                Map<String, OnnxTensor> inputs = Map.of("event_type", tensors[0], "item_bucket", tensors[1],
+                        "category_bucket", tensors[2], "seq_numeric", tensors[3], "mask", tensors[4],
+                        "profile", tensors[5], ModelSpec.LIFETIME_INPUT, tensors[6], ModelSpec.STATE_INPUT, tensors[7]);
                 // The pinned values stay ours: closing the result does not close them, the finally block does.
                 try (OrtSession.Result ignored = session.run(inputs,
                         Map.of(ModelSpec.SCORES_OUTPUT, tensors[8], ModelSpec.STATE_OUTPUT, tensors[9]))) {
                     readStep(batch, into, rows);
                 }
             } else {
+                Map<String, OnnxTensor> inputs = Map.of("event_type", tensors[0], "item_bucket", tensors[1],
+                        "category_bucket", tensors[2], "seq_numeric", tensors[3], "mask", tensors[4],
+                        "profile", tensors[5]);
                 try (OrtSession.Result result = session.run(inputs, requestedOutputs)) {
                     readWindowed(result, into, rows);
                 }
