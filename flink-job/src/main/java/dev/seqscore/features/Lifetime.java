@@ -171,6 +171,11 @@ public final class Lifetime {
         }
     }
 
+    /** {@link #rebuildFrom(PackedWindow, int)} with every event of the window. */
+    public void rebuildFrom(PackedWindow window) {
+        rebuildFrom(window, window.size());
+    }
+
     /** Events of type {@code typeId} applied since the record began. */
     public int count(int typeId) {
         return counts[typeId];

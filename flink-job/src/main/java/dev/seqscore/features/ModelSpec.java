@@ -3,7 +3,6 @@ package dev.seqscore.features;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.seqscore.model.Scoring;
 
 import java.io.IOException;
 import java.io.Serializable;
@@ -554,7 +553,9 @@ public final class ModelSpec implements Serializable {
     public String toString() {
         return "ModelSpec{" + modelVersion + " from " + source + ", N=" + maxEvents + ", horizon=" + horizonMs
                 + "ms, recent=" + recentMs + "ms, S=" + sequenceFeatures.size() + ", P=" + profileFeatures.size() + ", outputs="
-                + outputs.stream().map(OutputSpec::name).toList() + "}";
+                + outputs.stream().map(OutputSpec::name).toList() + (streaming == null ? "" : ", streaming "
+                + streaming.modelVersion() + " (Z=" + streaming.stateSize() + ", F=" + streaming.lifetimeFeatures().size()
+                + ")") + "}";
     }
 
     private static boolean isNumeric(String s) {

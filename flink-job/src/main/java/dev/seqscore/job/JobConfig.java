@@ -1,7 +1,7 @@
 package dev.seqscore.job;
 
 import dev.seqscore.events.InputFormat;
-import dev.seqscore.model.Scoring;
+import dev.seqscore.features.Scoring;
 import dev.seqscore.options.ConfigException;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;

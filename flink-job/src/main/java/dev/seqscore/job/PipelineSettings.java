@@ -7,7 +7,7 @@ import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.events.EventValidator;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.model.ModelBundle;
-import dev.seqscore.model.Scoring;
+import dev.seqscore.features.Scoring;
 import dev.seqscore.scoring.ScoringSettings;
 import dev.seqscore.privacy.Pseudonymizer;
 import java.io.Serializable;

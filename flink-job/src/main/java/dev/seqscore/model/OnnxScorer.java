@@ -1,5 +1,6 @@
 package dev.seqscore.model;
 
+import dev.seqscore.features.Scoring;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
@@ -24,7 +25,9 @@ import java.util.Set;
  * writes each row's next state into {@link FeatureBatch#stateOut}.
  *
  * <p>Feeds the batch through reusable direct buffers (ONNX Runtime reads them in place) with the batch's row count as
- * dimension 0. Not thread-safe.
+ * dimension 0. The step graph also writes its two outputs into reusable direct buffers (ORT's pinned outputs): no
+ * output allocation in ORT and no copy into a fresh Java buffer per call (docs/benchmarks.md, "Streaming model").
+ * Not thread-safe.
  */
 public final class OnnxScorer implements AutoCloseable {
     private final ModelSpec spec;
@@ -50,6 +53,9 @@ public final class OnnxScorer implements AutoCloseable {
     private FloatBuffer profile;
     private FloatBuffer lifetime;
     private FloatBuffer state;
+    /** The step graph's pinned outputs: [rows, O] scores and [rows, Z] next states. */
+    private FloatBuffer scoresOut;
+    private FloatBuffer stateOut;
 
     /** A windowed scorer with one intra-op thread: Flink's parallelism, not ONNX Runtime's, should use the cores. */
     public OnnxScorer(ModelBundle bundle) {
@@ -78,9 +84,7 @@ public final class OnnxScorer implements AutoCloseable {
         this.f = served.lifetimeFeatures().size();
         this.z = served.stateSize();
         this.outputNames = served.outputNames();
-        this.requestedOutputs = incremental
-                ? new LinkedHashSet<>(List.of(ModelSpec.SCORES_OUTPUT, ModelSpec.STATE_OUTPUT))
-                : new LinkedHashSet<>(outputNames);
+        this.requestedOutputs = new LinkedHashSet<>(outputNames); // the windowed graph's; the step graph's are pinned
         this.env = OrtRuntime.acquire();
         try {
             this.session = openChecked(bundle, scoring, env, intraOpThreads);
@@ -156,7 +160,7 @@ public final class OnnxScorer implements AutoCloseable {
         }
         ensureBuffers(batch.capacity);
         long[] seqShape = {rows, n};
-        OnnxTensor[] tensors = new OnnxTensor[incremental ? 8 : 6];
+        OnnxTensor[] tensors = new OnnxTensor[incremental ? 10 : 6];
         try {
             tensors[0] = OnnxTensor.createTensor(env, fill(eventType, batch.eventType, rows * n), seqShape);
             tensors[1] = OnnxTensor.createTensor(env, fill(itemBucket, batch.itemBucket, rows * n), seqShape);
@@ -165,22 +169,26 @@ public final class OnnxScorer implements AutoCloseable {
                     new long[] {rows, n, s});
             tensors[4] = OnnxTensor.createTensor(env, fill(mask, batch.mask, rows * n), seqShape);
             tensors[5] = OnnxTensor.createTensor(env, fill(profile, batch.profile, rows * p), new long[] {rows, p});
-            Map<String, OnnxTensor> inputs;
             if (incremental) {
                 tensors[6] = OnnxTensor.createTensor(env, fill(lifetime, batch.lifetime, rows * f),
                         new long[] {rows, f});
                 tensors[7] = OnnxTensor.createTensor(env, fill(state, batch.state, rows * z), new long[] {rows, z});
-                inputs = Map.of("event_type", tensors[0], "item_bucket", tensors[1], "category_bucket", tensors[2],
-                        "seq_numeric", tensors[3], "mask", tensors[4], "profile", tensors[5],
-                        ModelSpec.LIFETIME_INPUT, tensors[6], ModelSpec.STATE_INPUT, tensors[7]);
+                int outputs = outputNames.size();
+                tensors[8] = OnnxTensor.createTensor(env, cut(scoresOut, rows * outputs), new long[] {rows, outputs});
+                tensors[9] = OnnxTensor.createTensor(env, cut(stateOut, rows * z), new long[] {rows, z});
+                Map<String, OnnxTensor> inputs = Map.of("event_type", tensors[0], "item_bucket", tensors[1],
+                        "category_bucket", tensors[2], "seq_numeric", tensors[3], "mask", tensors[4],
+                        "profile", tensors[5], ModelSpec.LIFETIME_INPUT, tensors[6], ModelSpec.STATE_INPUT, tensors[7]);
+                // The pinned values stay ours: closing the result does not close them, the finally block does.
+                try (OrtSession.Result ignored = session.run(inputs,
+                        Map.of(ModelSpec.SCORES_OUTPUT, tensors[8], ModelSpec.STATE_OUTPUT, tensors[9]))) {
+                    readStep(batch, into, rows);
+                }
             } else {
-                inputs = Map.of("event_type", tensors[0], "item_bucket", tensors[1], "category_bucket", tensors[2],
-                        "seq_numeric", tensors[3], "mask", tensors[4], "profile", tensors[5]);
-            }
-            try (OrtSession.Result result = session.run(inputs, requestedOutputs)) {
-                if (incremental) {
-                    readStep(result, batch, into, rows);
-                } else {
+                Map<String, OnnxTensor> inputs = Map.of("event_type", tensors[0], "item_bucket", tensors[1],
+                        "category_bucket", tensors[2], "seq_numeric", tensors[3], "mask", tensors[4],
+                        "profile", tensors[5]);
+                try (OrtSession.Result result = session.run(inputs, requestedOutputs)) {
                     readWindowed(result, into, rows);
                 }
             }
@@ -222,16 +230,15 @@ public final class OnnxScorer implements AutoCloseable {
         }
     }
 
-    /** {@code scores} [rows, O] transposed into {@code into[o][row]}; {@code state_out} into the batch. */
-    private void readStep(OrtSession.Result result, FeatureBatch batch, float[][] into, int rows) {
+    /** The pinned {@code scores} [rows, O] transposed into {@code into[o][row]}; {@code state_out} into the batch. */
+    private void readStep(FeatureBatch batch, float[][] into, int rows) {
         int outputs = outputNames.size();
-        FloatBuffer scores = output(result, ModelSpec.SCORES_OUTPUT, rows * outputs);
         for (int row = 0; row < rows; row++) {
             for (int o = 0; o < outputs; o++) {
-                into[o][row] = scores.get(row * outputs + o);
+                into[o][row] = scoresOut.get(row * outputs + o);
             }
         }
-        output(result, ModelSpec.STATE_OUTPUT, rows * z).get(batch.stateOut, 0, rows * z);
+        stateOut.get(0, batch.stateOut, 0, rows * z);
     }
 
     private static FloatBuffer output(OrtSession.Result result, String name, int values) {
@@ -257,6 +264,8 @@ public final class OnnxScorer implements AutoCloseable {
         profile = directFloats(rows * p);
         lifetime = directFloats(rows * f);
         state = directFloats(rows * z);
+        scoresOut = directFloats(incremental ? rows * outputNames.size() : 0);
+        stateOut = directFloats(rows * z);
         bufferRows = rows;
     }
 
@@ -273,6 +282,13 @@ public final class OnnxScorer implements AutoCloseable {
         buffer.clear();
         buffer.put(data, 0, count);
         buffer.flip();
+        return buffer;
+    }
+
+    /** The buffer's first {@code count} values: a pinned output's element count must equal its shape's. */
+    private static FloatBuffer cut(FloatBuffer buffer, int count) {
+        buffer.clear();
+        buffer.limit(count);
         return buffer;
     }
 

@@ -3,7 +3,7 @@ package dev.seqscore.reasons;
 import dev.seqscore.features.FeatureBatch;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.model.OnnxScorer;
-import dev.seqscore.model.Scoring;
+import dev.seqscore.features.Scoring;
 import java.util.Arrays;
 import java.util.List;
 

@@ -1,7 +1,7 @@
 package dev.seqscore.reasons;
 
 import dev.seqscore.features.ModelSpec;
-import dev.seqscore.model.Scoring;
+import dev.seqscore.features.Scoring;
 import java.io.Serializable;
 import java.util.List;
 import java.util.Locale;

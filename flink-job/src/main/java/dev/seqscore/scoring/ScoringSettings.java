@@ -3,7 +3,7 @@ package dev.seqscore.scoring;
 import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.model.ModelBundle;
-import dev.seqscore.model.Scoring;
+import dev.seqscore.features.Scoring;
 import java.io.Serializable;
 import java.time.Duration;
 import java.util.Objects;

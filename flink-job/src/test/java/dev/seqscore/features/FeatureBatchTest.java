@@ -3,7 +3,6 @@ package dev.seqscore.features;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.seqscore.model.Scoring;
 import org.junit.jupiter.api.Test;
 
 /** The streaming arrays of a batch: shaped by the served model, copied with the row, empty for the windowed one. */

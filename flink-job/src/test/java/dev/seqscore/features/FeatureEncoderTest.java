@@ -311,14 +311,14 @@ class FeatureEncoderTest {
         assertThatThrownBy(() -> streaming.addLifetime(record, MIDNIGHT_CN, VIEW, streaming.newBatch(1), 0))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("0 lifetime features per row but the spec needs 10");
-        FeatureBatch batch = FeatureBatch.forServed(v3, v3.served(dev.seqscore.model.Scoring.INCREMENTAL), 2);
+        FeatureBatch batch = FeatureBatch.forServed(v3, v3.served(Scoring.INCREMENTAL), 2);
         assertThatThrownBy(() -> streaming.addLifetime(record, MIDNIGHT_CN, 6, batch, 0))
                 .hasMessageContaining("outside the vocabulary");
         assertThatThrownBy(() -> streaming.addLifetime(record, MIDNIGHT_CN, VIEW, batch, 2))
                 .isInstanceOf(IndexOutOfBoundsException.class);
         // The windowed features of a streaming batch encode as in a windowed one.
         FeatureBatch windowed;
-        FeatureBatch both = FeatureBatch.forServed(v3, v3.served(dev.seqscore.model.Scoring.INCREMENTAL), 1);
+        FeatureBatch both = FeatureBatch.forServed(v3, v3.served(Scoring.INCREMENTAL), 1);
         List<WindowEvent> w = List.of(ev("a", "x", VIEW, MIDNIGHT_CN), ev("b", "x", CART, MIDNIGHT_CN + MIN));
         windowed = FeatureBatch.forSpec(SpecFixtures.smallSpecV2(), 1);
         new FeatureEncoder(SpecFixtures.smallSpecV2()).add(w, windowed);
@@ -340,8 +340,8 @@ class FeatureEncoderTest {
         }
         Lifetime record = Lifetime.forSpec(v3);
         record.apply(MIDNIGHT_CN, BUY);
-        FeatureBatch a = FeatureBatch.forServed(v3, v3.served(dev.seqscore.model.Scoring.INCREMENTAL), 1);
-        FeatureBatch b = FeatureBatch.forServed(v3, v3.served(dev.seqscore.model.Scoring.INCREMENTAL), 1);
+        FeatureBatch a = FeatureBatch.forServed(v3, v3.served(Scoring.INCREMENTAL), 1);
+        FeatureBatch b = FeatureBatch.forServed(v3, v3.served(Scoring.INCREMENTAL), 1);
         new FeatureEncoder(v3).addLifetime(record, MIDNIGHT_CN + 5 * MIN, FAV, a, 0);
         copy.addLifetime(record, MIDNIGHT_CN + 5 * MIN, FAV, b, 0);
         assertThat(b.lifetime).containsExactly(a.lifetime);

@@ -88,7 +88,7 @@ class LifetimeTest {
     @Test
     void featuresFollowTheContractEventByEvent() {
         FeatureEncoder encoder = new FeatureEncoder(SPEC);
-        FeatureBatch batch = FeatureBatch.forServed(SPEC, SPEC.served(dev.seqscore.model.Scoring.INCREMENTAL), 3);
+        FeatureBatch batch = FeatureBatch.forServed(SPEC, SPEC.served(Scoring.INCREMENTAL), 3);
         Random r = new Random(13);
         int resets = 0, events = 0;
         for (int user = 0; user < 40; user++) {
@@ -120,7 +120,7 @@ class LifetimeTest {
         assertThat(record.isEmpty()).isTrue();
         assertThat(record.resetIfGap(T0, R)).as("nothing to reset").isFalse();
         FeatureEncoder encoder = new FeatureEncoder(SPEC);
-        FeatureBatch batch = FeatureBatch.forServed(SPEC, SPEC.served(dev.seqscore.model.Scoring.INCREMENTAL), 1);
+        FeatureBatch batch = FeatureBatch.forServed(SPEC, SPEC.served(Scoring.INCREMENTAL), 1);
         encoder.addLifetime(record, T0, CART, batch, 0);
         double rGap = Math.log1p(R / 1000.0);
         // count_view .. count_remove_from_cart, active days, days since first, since prev event, since prev buy, has buy
@@ -220,7 +220,7 @@ class LifetimeTest {
         java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(0, Integer.MAX_VALUE);
         record.readFrom(b, 0);
         FeatureEncoder encoder = new FeatureEncoder(SPEC);
-        FeatureBatch batch = FeatureBatch.forServed(SPEC, SPEC.served(dev.seqscore.model.Scoring.INCREMENTAL), 1);
+        FeatureBatch batch = FeatureBatch.forServed(SPEC, SPEC.served(Scoring.INCREMENTAL), 1);
         encoder.addLifetime(record, T0 + 1, VIEW, batch, 0);
         assertThat(batch.lifetime[0]).isEqualTo((float) ((Math.log1p(Integer.MAX_VALUE + 1.0) - 1.5) / 2.0));
         record.apply(T0 + 1, VIEW);
@@ -253,7 +253,7 @@ class LifetimeTest {
         }
         Lifetime rebuilt = Lifetime.forSpec(SPEC);
         rebuilt.apply(T0 - DAY, CART); // whatever it held is replaced
-        rebuilt.rebuildFrom(window, window.size());
+        rebuilt.rebuildFrom(window);
         assertThat(rebuilt).hasToString(expected.toString());
         assertThat(rebuilt.activeDays()).as("the window crosses local midnight").isEqualTo(2);
         rebuilt.rebuildFrom(window, window.size() - 1);

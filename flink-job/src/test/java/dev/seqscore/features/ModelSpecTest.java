@@ -1,6 +1,5 @@
 package dev.seqscore.features;
 
-import dev.seqscore.model.Scoring;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;

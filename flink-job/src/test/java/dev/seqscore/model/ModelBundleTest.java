@@ -1,5 +1,6 @@
 package dev.seqscore.model;
 
+import dev.seqscore.features.Scoring;
 import dev.seqscore.features.SpecFixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -1,5 +1,6 @@
 package dev.seqscore.model;
 
+import dev.seqscore.features.Scoring;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;

@@ -12,7 +12,7 @@ import dev.seqscore.features.SpecFixtures;
 import dev.seqscore.features.WindowEvent;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.model.OnnxScorer;
-import dev.seqscore.model.Scoring;
+import dev.seqscore.features.Scoring;
 import dev.seqscore.model.TestBundles;
 import java.nio.file.Path;
 import java.util.ArrayList;

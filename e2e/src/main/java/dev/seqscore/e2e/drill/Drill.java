@@ -11,7 +11,7 @@ import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.job.SeqScoreJob;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.options.CommandLine;
-import dev.seqscore.model.Scoring;
+import dev.seqscore.features.Scoring;
 import dev.seqscore.options.ConfigException;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;

@@ -16,7 +16,7 @@ import dev.seqscore.job.SeqScorePipeline;
 import dev.seqscore.kafka.EmbeddedKafka;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.model.OnnxScorer;
-import dev.seqscore.model.Scoring;
+import dev.seqscore.features.Scoring;
 import dev.seqscore.scoring.ScoredEvent;
 import dev.seqscore.tools.sim.TrafficSimulator;
 import java.nio.charset.StandardCharsets;

@@ -7,7 +7,7 @@ import dev.seqscore.features.Lifetime;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.model.OnnxScorer;
-import dev.seqscore.model.Scoring;
+import dev.seqscore.features.Scoring;
 import dev.seqscore.reasons.Explainer;
 import dev.seqscore.reasons.Reason;
 import dev.seqscore.features.WindowEvent;

@@ -1,4 +1,4 @@
-package dev.seqscore.model;
+package dev.seqscore.features;
 
 import java.util.Arrays;
 import java.util.Locale;
