@@ -51,7 +51,8 @@ public final class UserStep {
         this.incremental = served.incremental();
         this.modelTag = served.versionTag();
         this.stateSize = served.stateSize();
-        this.resetGapMs = spec.streaming().map(ModelSpec.Streaming::resetGapMs).orElse(0L);
+        // A bundle without a streaming model defines no reset gap: the lifetime record is never reset then.
+        this.resetGapMs = spec.streaming().map(ModelSpec.Streaming::resetGapMs).orElse(Long.MAX_VALUE);
         this.horizonMs = settings.horizonMs();
         this.modelStateTtlMs = settings.modelStateTtlMs();
         this.policy = settings.alerts();
