@@ -7,6 +7,7 @@ import dev.seqscore.registry.RegistryEndpoint;
 import java.io.IOException;
 import java.io.Serializable;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
@@ -164,9 +165,26 @@ public final class RegistryAvroDecoder implements Serializable {
             return Resolution.failed(DeadLetterReason.INCOMPATIBLE_SCHEMA, "schema id " + name + " ("
                     + writer.getFullName() + ") cannot be read as " + ClickEvent.getClassSchema().getFullName()
                     + ": " + c.getResult().getIncompatibilities().stream()
-                            .map(i -> i.getType() + " at " + i.getLocation() + ": " + i.getMessage())
+                            .map(i -> i.getType() + " at " + where(i.getLocation()) + ": " + i.getMessage())
                             .toList(), Long.MAX_VALUE);
         }
         return Resolution.of(writer);
+    }
+
+    /** A reader-schema location such as {@code /fields/4/type} with the field's name: {@code event_time (/fields/4/type)}. */
+    static String where(String location) {
+        String[] parts = location == null ? new String[0] : location.split("/");
+        if (parts.length >= 3 && parts[1].equals("fields")) {
+            try {
+                int i = Integer.parseInt(parts[2]);
+                List<Schema.Field> fields = ClickEvent.getClassSchema().getFields();
+                if (i >= 0 && i < fields.size()) {
+                    return "field " + fields.get(i).name() + " (" + location + ")";
+                }
+            } catch (NumberFormatException e) {
+                // Not an index: keep the location as it is.
+            }
+        }
+        return location;
     }
 }

@@ -209,6 +209,8 @@ class RegistryAvroDecoderTest {
         RegistryAvroDecoder d = decoder("2000");
         assertThat(d.decode(Framing.frame(3, new byte[] {2, 'x'}), "t", 0, 1).decodeFailure())
                 .isEqualTo(DeadLetterReason.INCOMPATIBLE_SCHEMA);
+        assertThat(RegistryAvroDecoder.where("/fields/4/type")).isEqualTo("field event_time (/fields/4/type)");
+        assertThat(RegistryAvroDecoder.where("/name")).isEqualTo("/name");
         InputRecord bare = d.decode(ClickEventAvro.encode(click()), "t", 0, 2);
         assertThat(bare.decodeFailure()).isEqualTo(DeadLetterReason.NOT_FRAMED);
         assertThat(bare.decodeError).contains("magic byte");
