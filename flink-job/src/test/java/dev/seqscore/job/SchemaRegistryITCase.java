@@ -1,6 +1,7 @@
 package dev.seqscore.job;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -11,6 +12,7 @@ import dev.seqscore.events.ClickEventAvro;
 import dev.seqscore.events.FileRecord;
 import dev.seqscore.kafka.EmbeddedKafka;
 import dev.seqscore.model.ModelBundle;
+import dev.seqscore.options.ConfigException;
 import dev.seqscore.registry.Framing;
 import dev.seqscore.registry.RegistryClient;
 import dev.seqscore.registry.RegistryEndpoint;
@@ -58,7 +60,10 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -67,8 +72,11 @@ import org.junit.jupiter.api.io.TempDir;
  * and the real broker: clicks framed with two writer-schema versions are scored exactly as the backtest scores the
  * same clicks; alerts, scores and dead letters come out framed and decode with nothing but the registry; bad
  * frames are dead-lettered with their own reasons; and once the registry is gone, clicks of ids already seen are
- * still scored while a new id is dead-lettered as REGISTRY_UNAVAILABLE, with no restart.
+ * still scored while a new id is dead-lettered as REGISTRY_UNAVAILABLE, with no restart. Before that (the
+ * registry process is killed in the last test), a registry that refuses an output schema or cannot be reached stops
+ * the job before submission.
  */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class SchemaRegistryITCase {
     @TempDir
     Path checkpoints;
@@ -142,6 +150,41 @@ class SchemaRegistryITCase {
     }
 
     @Test
+    @Order(1)
+    void aRegistryThatRefusesAnOutputSchemaOrCannotBeReachedStopsTheJobBeforeSubmission() throws Exception {
+        String alerts = KafkaTopics.unique("alerts");
+        String subject = alerts + "-value";
+        RegistryClient client = new RegistryClient(RegistryEndpoint.of(registry.url()));
+        client.register(subject, "{\"type\": \"record\", \"name\": \"Other\", \"fields\": "
+                + "[{\"name\": \"x\", \"type\": \"int\"}]}");
+        HttpResponse<String> config = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                        URI.create(registry.url() + "/config/" + subject))
+                .header("Content-Type", "application/json")
+                .PUT(HttpRequest.BodyPublishers.ofString("{\"compatibility\": \"BACKWARD\"}")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(config.statusCode()).as(config.body()).isEqualTo(200);
+
+        assertThatThrownBy(() -> SeqScoreJob.assemble(env(1), JobConfig.parse("--schema-registry", registry.url(),
+                "--alerts-topic", alerts, "--checkpoint-dir", checkpoints.toUri().toString()), bundle))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("refuses Alert's schema")
+                .hasMessageContaining(subject)
+                .hasMessageContaining("HTTP 409");
+
+        int closedPort;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            closedPort = s.getLocalPort();
+        }
+        assertThatThrownBy(() -> SeqScoreJob.assemble(env(1), JobConfig.parse(
+                "--schema-registry", "http://127.0.0.1:" + closedPort,
+                "--checkpoint-dir", checkpoints.toUri().toString()), bundle))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("cannot register")
+                .hasMessageContaining("before submission");
+    }
+
+    @Test
+    @Order(2)
     void framedClicksOfTwoWriterVersionsScoreAsBareAvroAndOutputDecodesWithTheRegistryAlone(
             @InjectClusterClient ClusterClient<?> flink) throws Exception {
         List<FileRecord> rows = syntheticClicks(USERS, EVENTS_PER_USER, T0, "u");
