@@ -34,14 +34,15 @@ public final class KafkaIO {
     private KafkaIO() {}
 
     public static KafkaSource<InputRecord> source(JobConfig c) {
+        RegistryEndpoint registry = registry(c);
         KafkaSourceBuilder<InputRecord> b = KafkaSource.<InputRecord>builder()
                 .setBootstrapServers(c.bootstrapServers())
                 .setTopics(c.inputTopic())
                 .setGroupId(c.groupId())
                 .setStartingOffsets(startingOffsets(c))
-                .setDeserializer(registry(c) == null
+                .setDeserializer(registry == null
                         ? new KafkaInputDeserializer(c.inputFormat())
-                        : new KafkaInputDeserializer(registry(c)))
+                        : new KafkaInputDeserializer(registry))
                 .setProperties(c.kafkaProperties())
                 // Offsets are committed on checkpoints, so a restart without state resumes where it left off.
                 .setProperty("commit.offsets.on.checkpoint", "true");
