@@ -86,7 +86,8 @@ class OperatorMetricsTest {
             assertThat(metrics.labelSets(JobMetrics.DEAD_LETTERS))
                     .extracting(l -> l.get(JobMetrics.REASON))
                     .containsExactlyInAnyOrder("UNDECODABLE", "INVALID_FIELD", "UNKNOWN_EVENT_TYPE",
-                            "FUTURE_TIMESTAMP");
+                            "FUTURE_TIMESTAMP", "NOT_FRAMED", "UNKNOWN_SCHEMA_ID", "INCOMPATIBLE_SCHEMA",
+                            "REGISTRY_UNAVAILABLE");
             assertThat(metrics.labelSets(JobMetrics.DEAD_LETTERS))
                     .as("operator-scoped, so a reporter labels them with the operator and subtask")
                     .allSatisfy(l -> assertThat(l).containsKeys("operator_id", "subtask_index", "job_name"));
