@@ -68,7 +68,7 @@ public final class EventValidator implements Serializable {
 
     public Verdict check(InputRecord r) {
         if (!r.isDecoded()) {
-            return new Verdict(DeadLetterReason.UNDECODABLE, r.decodeError);
+            return new Verdict(r.decodeFailure(), r.decodeError);
         }
         if (r.fieldError != null) {
             return new Verdict(DeadLetterReason.INVALID_FIELD, r.fieldError);

@@ -26,6 +26,11 @@ public class InputRecord {
 
     /** Why decoding failed; null when the bytes decoded into a click. */
     public String decodeError;
+    /**
+     * The {@link DeadLetterReason} name for a record that failed to decode, when it is not {@code UNDECODABLE}
+     * (the schema-registry reasons); null otherwise.
+     */
+    public String decodeReason;
     /** A field that was present but of the wrong type (JSON input); null when every field parsed. */
     public String fieldError;
     /** The bytes as read, kept only while the record may still be dead-lettered with its evidence. */
@@ -57,6 +62,19 @@ public class InputRecord {
         r.sourceOffset = offset;
         r.raw = raw;
         return r;
+    }
+
+    /** An undecodable record with a reason of its own, e.g. {@link DeadLetterReason#UNKNOWN_SCHEMA_ID}. */
+    public static InputRecord undecodable(DeadLetterReason reason, String error, String topic, int partition,
+            long offset, byte[] raw) {
+        InputRecord r = undecodable(error, topic, partition, offset, raw);
+        r.decodeReason = reason == DeadLetterReason.UNDECODABLE ? null : reason.name();
+        return r;
+    }
+
+    /** Why this record cannot be decoded: UNDECODABLE unless decoding named another reason. */
+    public DeadLetterReason decodeFailure() {
+        return decodeReason == null ? DeadLetterReason.UNDECODABLE : DeadLetterReason.valueOf(decodeReason);
     }
 
     public boolean isDecoded() {

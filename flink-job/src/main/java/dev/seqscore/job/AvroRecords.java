@@ -2,6 +2,7 @@ package dev.seqscore.job;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import dev.seqscore.registry.Framing;
 import java.nio.ByteBuffer;
 import org.apache.avro.io.DecoderFactory;
 import org.apache.avro.specific.SpecificDatumReader;
@@ -19,6 +20,25 @@ public final class AvroRecords {
             return new SpecificDatumReader<>(type).read(null, DecoderFactory.get().binaryDecoder(bytes, null));
         } catch (IOException e) {
             throw new UncheckedIOException("not a " + type.getSimpleName(), e);
+        }
+    }
+
+    /**
+     * The value of an output topic, bare Avro or registry-framed (the job writes the latter with
+     * {@code --schema-registry}, with these very schemas as writer schemas, so the frame's id can be skipped). A
+     * value starting with byte 0 is framed: a bare Alert, Score or DeadLetter never starts with it, because its first
+     * field is a non-empty string, whose length is the first byte. Consumers elsewhere should read the writer schema
+     * by the frame's id from the registry instead (README, "Schema registry").
+     */
+    public static <T extends SpecificRecord> T decodeValue(byte[] bytes, Class<T> type) {
+        if (!Framing.isFramed(bytes)) {
+            return decode(bytes, type);
+        }
+        try {
+            return new SpecificDatumReader<>(type).read(null, DecoderFactory.get()
+                    .binaryDecoder(bytes, Framing.HEADER_LENGTH, bytes.length - Framing.HEADER_LENGTH, null));
+        } catch (IOException e) {
+            throw new UncheckedIOException("not a framed " + type.getSimpleName(), e);
         }
     }
 

@@ -7,6 +7,7 @@ import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
 import dev.seqscore.options.OptionValues;
 import dev.seqscore.options.PrefixOption;
+import dev.seqscore.registry.RegistryEndpoint;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.Serializable;
@@ -119,6 +120,18 @@ public final class JobConfig implements Serializable {
     public static final PrefixOption<String> KAFKA_PROPERTY = new PrefixOption<>("kafka", "<property>",
             Option.string("kafka", "", "one Kafka client property, e.g. --kafka.security.protocol SASL_SSL; wins "
                     + "over --kafka-properties; not for secrets (program arguments show in Flink's web UI)"));
+    public static final Option<String> SCHEMA_REGISTRY = Option.string(RegistryEndpoint.FLAG, "",
+            "URL of a Confluent-compatible schema registry API (Confluent Schema Registry, or Apicurio's "
+                    + "http://host:8080/apis/ccompat/v7): input values are then registry-framed Avro (magic byte 0, "
+                    + "4-byte schema id), each read with its writer schema; alerts, scores and dead letters are "
+                    + "written framed, their schemas registered under <topic>-value before submission; "
+                    + "empty = bare Avro");
+    public static final Option<Path> SCHEMA_REGISTRY_PROPERTIES = Option.path(RegistryEndpoint.PROPERTIES_FLAG, "",
+            "file of schema registry settings: " + RegistryEndpoint.BASIC_AUTH_USER_INFO + "=user:password or "
+                    + RegistryEndpoint.BEARER_AUTH_TOKEN + "=..., " + RegistryEndpoint.CONNECT_TIMEOUT_MS + ", "
+                    + RegistryEndpoint.REQUEST_TIMEOUT_MS + "; the place for its credentials (or "
+                    + RegistryEndpoint.ENV_PREFIX + "* environment variables, e.g. " + RegistryEndpoint.ENV_PREFIX
+                    + "BASIC_AUTH_USER_INFO)");
     public static final Option<Path> PSEUDONYMIZE_KEY_FILE = Option.path("pseudonymize-key-file", "",
             "file holding a secret key (>= 16 bytes); alerts and scores then carry hex(HMAC-SHA256(key, user_id)) "
                     + "instead of the user id; state and dead letters keep the raw id");
@@ -133,8 +146,9 @@ public final class JobConfig implements Serializable {
                     STOP_AT_LATEST, ALERTS_TOPIC, SCORES_TOPIC, DEAD_LETTER_TOPIC, SCORING, MODEL, MAX_EVENTS, HORIZON,
                     COOLDOWN, DELIVERY, TRANSACTIONAL_ID_PREFIX, CHECKPOINT_INTERVAL, CHECKPOINT_DIR, SAVEPOINT_DIR,
                     STATE_BACKEND, MAX_OUT_OF_ORDERNESS, IDLENESS, MAX_FUTURE_SKEW, MAX_ID_BYTES, STATE_TTL,
-                    MODEL_STATE_TTL, PARALLELISM,
-                    MAX_PARALLELISM, ORT_THREADS, SCORE_BATCH, SCORE_MAX_DELAY, ALERT_REASONS, KAFKA_PROPERTIES, PSEUDONYMIZE_KEY_FILE, HELP)
+                    MODEL_STATE_TTL, PARALLELISM, MAX_PARALLELISM, ORT_THREADS, SCORE_BATCH, SCORE_MAX_DELAY,
+                    ALERT_REASONS, KAFKA_PROPERTIES, SCHEMA_REGISTRY, SCHEMA_REGISTRY_PROPERTIES, PSEUDONYMIZE_KEY_FILE,
+                    HELP)
             .add(THRESHOLD, ALERT_RATE, KAFKA_PROPERTY);
 
     /** The alert and score sinks' guarantee. */
@@ -183,6 +197,12 @@ public final class JobConfig implements Serializable {
             }
         }
         kafkaProperties();
+        RegistryEndpoint registry = RegistryEndpoint.from(get(SCHEMA_REGISTRY), get(SCHEMA_REGISTRY_PROPERTIES),
+                System.getenv());
+        if (registry != null && get(INPUT_FORMAT) != InputFormat.AVRO) {
+            throw new ConfigException("--" + SCHEMA_REGISTRY.name() + " reads registry-framed Avro: it does not go "
+                    + "with --" + INPUT_FORMAT.name() + " " + get(INPUT_FORMAT).name().toLowerCase(java.util.Locale.ROOT));
+        }
     }
 
     static boolean isSecret(String property) {

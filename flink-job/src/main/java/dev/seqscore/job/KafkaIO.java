@@ -5,6 +5,9 @@ import dev.seqscore.avro.DeadLetter;
 import dev.seqscore.avro.Score;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.events.KafkaInputDeserializer;
+import dev.seqscore.registry.FramedAvroSerializationSchema;
+import dev.seqscore.registry.RegistryEndpoint;
+import dev.seqscore.registry.SubjectRegistration;
 import java.nio.charset.StandardCharsets;
 import java.util.Properties;
 import org.apache.flink.api.common.serialization.SerializationSchema;
@@ -14,12 +17,15 @@ import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.formats.avro.AvroSerializationSchema;
+import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.consumer.OffsetResetStrategy;
 
 /**
  * The job's edges: the Kafka source of clicks and the Kafka sinks of alerts, scores and dead letters, all built
- * from {@link JobConfig}. Values are plain Avro binary of the schemas in {@code schemas/}; keys are user ids, so a
- * consumer sees each user's alerts in order.
+ * from {@link JobConfig}. Values are plain Avro binary of the schemas in {@code schemas/}, or with
+ * {@code --schema-registry} registry-framed Avro (input: any compatible writer schema; output: the schemas
+ * registered under {@code <topic>-value} when the sinks are built, on the client); keys are user ids as UTF-8
+ * strings, so a consumer sees each user's alerts in order.
  */
 public final class KafkaIO {
     /** Kafka's broker default caps transactions at 15 minutes; stay under it but above checkpoint + recovery time. */
@@ -28,12 +34,15 @@ public final class KafkaIO {
     private KafkaIO() {}
 
     public static KafkaSource<InputRecord> source(JobConfig c) {
+        RegistryEndpoint registry = registry(c);
         KafkaSourceBuilder<InputRecord> b = KafkaSource.<InputRecord>builder()
                 .setBootstrapServers(c.get(JobConfig.BOOTSTRAP_SERVERS))
                 .setTopics(c.get(JobConfig.INPUT_TOPIC))
                 .setGroupId(c.get(JobConfig.GROUP_ID))
                 .setStartingOffsets(startingOffsets(c))
-                .setDeserializer(new KafkaInputDeserializer(c.get(JobConfig.INPUT_FORMAT)))
+                .setDeserializer(registry == null
+                        ? new KafkaInputDeserializer(c.get(JobConfig.INPUT_FORMAT))
+                        : new KafkaInputDeserializer(registry))
                 .setProperties(c.kafkaProperties())
                 // Offsets are committed on checkpoints, so a restart without state resumes where it left off.
                 .setProperty("commit.offsets.on.checkpoint", "true");
@@ -52,19 +61,39 @@ public final class KafkaIO {
         };
     }
 
+    /** The registry of {@code --schema-registry} with its credentials, or null for bare Avro. */
+    public static RegistryEndpoint registry(JobConfig c) {
+        return RegistryEndpoint.from(c.get(JobConfig.SCHEMA_REGISTRY), c.get(JobConfig.SCHEMA_REGISTRY_PROPERTIES),
+                System.getenv());
+    }
+
+    /**
+     * Bare Avro, or with a registry framed Avro whose schema is registered under the topic's value subject now,
+     * before submission: a registry that is unreachable or refuses the schema fails the build of the job.
+     */
+    static <T extends SpecificRecord> SerializationSchema<T> values(JobConfig c, String topic, Class<T> type,
+            org.apache.avro.Schema schema) {
+        RegistryEndpoint registry = registry(c);
+        if (registry == null) {
+            return AvroSerializationSchema.forSpecific(type);
+        }
+        return new FramedAvroSerializationSchema<>(type, SubjectRegistration.register(registry, topic, schema));
+    }
+
     public static KafkaSink<Alert> alertSink(JobConfig c) {
-        return sink(c, c.get(JobConfig.ALERTS_TOPIC), "alerts", AvroSerializationSchema.forSpecific(Alert.class),
+        return sink(c, c.get(JobConfig.ALERTS_TOPIC), "alerts", values(c, c.get(JobConfig.ALERTS_TOPIC), Alert.class, Alert.getClassSchema()),
                 a -> a.getUserId().getBytes(StandardCharsets.UTF_8));
     }
 
     public static KafkaSink<Score> scoreSink(JobConfig c) {
-        return sink(c, c.scoresTopic(), "scores", AvroSerializationSchema.forSpecific(Score.class),
+        return sink(c, c.scoresTopic(), "scores", values(c, c.scoresTopic(), Score.class, Score.getClassSchema()),
                 s -> s.getUserId().getBytes(StandardCharsets.UTF_8));
     }
 
     public static KafkaSink<DeadLetter> deadLetterSink(JobConfig c) {
         // Keyed by origin so that one partition's dead letters stay in order.
-        return sink(c, c.get(JobConfig.DEAD_LETTER_TOPIC), "dlq", AvroSerializationSchema.forSpecific(DeadLetter.class),
+        return sink(c, c.get(JobConfig.DEAD_LETTER_TOPIC), "dlq",
+                values(c, c.get(JobConfig.DEAD_LETTER_TOPIC), DeadLetter.class, DeadLetter.getClassSchema()),
                 d -> (d.getSourceTopic() + "-" + d.getSourcePartition()).getBytes(StandardCharsets.UTF_8));
     }
 

@@ -2,6 +2,7 @@ package dev.seqscore.tools.demo;
 
 import dev.seqscore.avro.ClickEvent;
 import dev.seqscore.events.ClickEventAvro;
+import dev.seqscore.registry.Framing;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Iterator;
@@ -14,8 +15,9 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
- * Streams clicks into a Kafka topic as Avro, keyed by user, at a steady rate in wall-clock time, injecting a malformed
- * record every so often to show the dead-letter path. Runs on its own daemon thread until {@link #stop()}.
+ * Streams clicks into a Kafka topic as Avro (registry-framed with a schema id when one is given), keyed by user, at a
+ * steady rate in wall-clock time, injecting a malformed record every so often to show the dead-letter path. Runs on
+ * its own daemon thread until {@link #stop()}.
  */
 final class ClickProducer implements AutoCloseable {
     private final String bootstrap;
@@ -23,6 +25,7 @@ final class ClickProducer implements AutoCloseable {
     private final Iterator<ClickEvent> clicks;
     private final long rate;
     private final long badEvery;
+    private final Integer schemaId;
     private final AtomicLong sent = new AtomicLong();
     private final AtomicLong malformed = new AtomicLong();
     private volatile boolean stopping;
@@ -30,6 +33,13 @@ final class ClickProducer implements AutoCloseable {
     private final Thread thread;
 
     ClickProducer(String bootstrap, String topic, Iterator<ClickEvent> clicks, long rate, long badEvery) {
+        this(bootstrap, topic, clicks, rate, badEvery, null);
+    }
+
+    /** @param schemaId the registry id of ClickEvent's schema to frame values with; null for bare Avro */
+    ClickProducer(String bootstrap, String topic, Iterator<ClickEvent> clicks, long rate, long badEvery,
+            Integer schemaId) {
+        this.schemaId = schemaId;
         this.bootstrap = bootstrap;
         this.topic = topic;
         this.clicks = clicks;
@@ -70,7 +80,8 @@ final class ClickProducer implements AutoCloseable {
             while (!stopping && clicks.hasNext()) {
                 ClickEvent e = clicks.next();
                 byte[] key = e.getUserId().getBytes(StandardCharsets.UTF_8);
-                byte[] value = ClickEventAvro.encode(e);
+                byte[] value = schemaId == null ? ClickEventAvro.encode(e)
+                        : Framing.frame(schemaId, ClickEventAvro.encode(e));
                 producer.send(new ProducerRecord<>(topic, key, value));
                 n++;
                 sent.incrementAndGet();

@@ -6,6 +6,7 @@ import dev.seqscore.job.JobConfig;
 import dev.seqscore.job.LocalFlink;
 import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.options.CommandLine;
+import dev.seqscore.options.ConfigException;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
 import dev.seqscore.options.OptionValues;
@@ -62,20 +63,29 @@ public final class Demo {
             "inject one malformed record every N clicks to show the dead-letter path; 0 = never", 0, Integer.MAX_VALUE);
     static final Option<Duration> REPORT_EVERY = Option.positiveDuration("report-every", "5s",
             "how often the summary prints");
+    static final Option<Boolean> START_SCHEMA_REGISTRY = Option.flag("start-schema-registry",
+            "start a real Apicurio Registry (in-memory, on a free loopback port, about 10 s; built into "
+                    + "schema-registry/target/) and run everything against it: framed clicks in, framed output out "
+                    + "(instead of --schema-registry URL)");
     static final PrefixOption<String> FLINK = new PrefixOption<>("flink", "<key>", Option.string("flink", "",
             "a Flink configuration option for the local cluster and job, e.g. "
                     + "--flink.execution.checkpointing.unaligned.enabled true"));
     static final OptionSet OPTIONS = new OptionSet()
             .add(DATA_DIR, SOURCE, RATE, DURATION, SIM_USERS, SIM_SESSIONS, KAFKA_PORT, WEB_PORT, METRICS_PORT,
-                    BIND_ADDRESS, BAD_EVERY, REPORT_EVERY, OptionSet.HELP)
+                    BIND_ADDRESS, BAD_EVERY, REPORT_EVERY, START_SCHEMA_REGISTRY, OptionSet.HELP)
             .add(FLINK)
             .addAll("The job's options (bin/seqscore job --help)", JobConfig.OPTIONS);
 
     private Demo() {}
 
     public static void main(String[] args) throws Exception {
-        OptionValues options = new CommandLine(OPTIONS, usage()).blankLineBeforeUsage(false).check(JobConfig::of)
-                .parseOrExit(args);
+        OptionValues options = new CommandLine(OPTIONS, usage()).blankLineBeforeUsage(false).check(v -> {
+            JobConfig.of(v);
+            if (v.get(START_SCHEMA_REGISTRY) && v.get(JobConfig.SCHEMA_REGISTRY) != null) {
+                throw new ConfigException("--" + START_SCHEMA_REGISTRY.name() + " starts a registry of its own: "
+                        + "not together with --" + JobConfig.SCHEMA_REGISTRY.name());
+            }
+        }).parseOrExit(args);
         if (options == null) {
             return;
         }

@@ -5,6 +5,10 @@ import dev.seqscore.features.ModelSpec;
 import dev.seqscore.job.JobConfig;
 import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.options.Option;
+import dev.seqscore.job.KafkaIO;
+import dev.seqscore.registry.RegistryEndpoint;
+import dev.seqscore.registry.SubjectRegistration;
+import dev.seqscore.schemaregistry.ApicurioRegistry;
 import dev.seqscore.job.LocalFlink;
 import dev.seqscore.job.SeqScoreJob;
 import dev.seqscore.kafka.EmbeddedKafka;
@@ -45,10 +49,12 @@ final class DemoStack implements AutoCloseable {
     final ClickFeed feed;
     final ClickProducer producer;
     private final Path checkpoints;
+    private final ApicurioRegistry registry;
     private boolean closed;
 
     private DemoStack(EmbeddedKafka kafka, LocalFlink flink, JobID job, JobConfig config, ModelBundle bundle,
-            ClickFeed feed, ClickProducer producer, Path checkpoints) {
+            ClickFeed feed, ClickProducer producer, Path checkpoints, ApicurioRegistry registry) {
+        this.registry = registry;
         this.kafka = kafka;
         this.flink = flink;
         this.job = job;
@@ -108,7 +114,14 @@ final class DemoStack implements AutoCloseable {
         EmbeddedKafka kafka = null;
         LocalFlink flink = null;
         Path checkpoints = null;
+        ApicurioRegistry apicurio = null;
         try {
+            if (options.get(Demo.START_SCHEMA_REGISTRY)) {
+                log.println("demo: starting Apicurio Registry (in-memory, loopback)...");
+                apicurio = ApicurioRegistry.start();
+                options = options.with(JobConfig.SCHEMA_REGISTRY, apicurio.url());
+                log.println("demo: Apicurio Registry at " + apicurio.url());
+            }
             log.println("demo: starting an embedded Kafka broker (KRaft)...");
             int kafkaPort = options.get(Demo.KAFKA_PORT);
             kafka = kafkaPort != 0 && portFree(kafkaPort, "the broker", log) ? EmbeddedKafka.start(kafkaPort)
@@ -149,13 +162,23 @@ final class DemoStack implements AutoCloseable {
                     : Option.cliName(config.get(JobConfig.STATE_BACKEND))));
             describeListeners(bind, log);
 
+            Integer schemaId = null;
+            RegistryEndpoint registry = KafkaIO.registry(config);
+            if (registry != null) {
+                // As a registry-aware producer would: register (or find) the schema, then frame with its id.
+                schemaId = SubjectRegistration.register(registry, config.get(JobConfig.INPUT_TOPIC), ClickEvent.getClassSchema());
+                log.println("demo: schema registry " + registry.url() + ": clicks are framed with ClickEvent's id "
+                        + schemaId + " (subject " + SubjectRegistration.valueSubject(config.get(JobConfig.INPUT_TOPIC))
+                        + "); alerts, scores and dead letters are framed with the ids of their own subjects");
+            }
             ClickProducer producer = new ClickProducer(kafka.bootstrapServers(), config.get(JobConfig.INPUT_TOPIC), feed,
-                    options.get(Demo.RATE), options.get(Demo.BAD_EVERY)).start();
+                    options.get(Demo.RATE), options.get(Demo.BAD_EVERY), schemaId).start();
             log.println("demo: streaming " + what + ", at " + options.get(Demo.RATE) + " clicks/s");
-            return new DemoStack(kafka, flink, job, config, bundle, feed, producer, checkpoints);
+            return new DemoStack(kafka, flink, job, config, bundle, feed, producer, checkpoints, apicurio);
         } catch (Exception | Error e) {
             closeQuietly(flink);
             closeQuietly(kafka);
+            closeQuietly(apicurio);
             deleteQuietly(checkpoints);
             throw e;
         }
@@ -182,6 +205,7 @@ final class DemoStack implements AutoCloseable {
         flink.cancel(job);
         closeQuietly(flink);
         closeQuietly(kafka);
+        closeQuietly(registry);
         deleteQuietly(checkpoints);
     }
 

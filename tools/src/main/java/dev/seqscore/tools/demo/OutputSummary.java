@@ -72,7 +72,7 @@ final class OutputSummary implements AutoCloseable {
                 if (r.key() != null) {
                     scoredUsers.add(r.key()); // scores are keyed by user id
                 }
-                Score score = AvroRecords.decode(r.value(), Score.class);
+                Score score = AvroRecords.decodeValue(r.value(), Score.class);
                 thresholds.forEach((output, threshold) -> {
                     Double v = score.getScores().get(output);
                     if (v != null && v >= threshold) {
@@ -80,7 +80,7 @@ final class OutputSummary implements AutoCloseable {
                     }
                 });
             } else if (r.topic().equals(alertsTopic)) {
-                Alert a = AvroRecords.decode(r.value(), Alert.class);
+                Alert a = AvroRecords.decodeValue(r.value(), Alert.class);
                 alertsByType.merge(a.getAlertType(), 1L, Long::sum);
                 List<String> ex = examples.computeIfAbsent(a.getAlertType(), k -> new ArrayList<>());
                 ex.add(example(a));
@@ -88,7 +88,7 @@ final class OutputSummary implements AutoCloseable {
                     ex.remove(0);
                 }
             } else {
-                deadByReason.merge(AvroRecords.decode(r.value(), DeadLetter.class).getReason(), 1L, Long::sum);
+                deadByReason.merge(AvroRecords.decodeValue(r.value(), DeadLetter.class).getReason(), 1L, Long::sum);
             }
         }
     }

@@ -29,6 +29,10 @@ import dev.seqscore.events.EventFileReader;
 import dev.seqscore.events.EventFileReader.Format;
 import dev.seqscore.events.FileRecord;
 import dev.seqscore.options.CommandLine;
+import dev.seqscore.job.JobConfig;
+import dev.seqscore.registry.Framing;
+import dev.seqscore.registry.RegistryEndpoint;
+import dev.seqscore.registry.SubjectRegistration;
 import dev.seqscore.options.ConfigException;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
@@ -36,8 +40,10 @@ import dev.seqscore.options.OptionValues;
 
 /**
  * {@code seqscore replay}: sends the events of a data file (Taobao, REES46 or canonical) to a Kafka topic as plain
- * Avro-binary {@link ClickEvent}s keyed by user id, the job's input format, optionally paced at a fixed rate. Rows the
- * reader rejects are counted by reason and skipped, so a replay of real data states exactly what it did not send.
+ * Avro-binary {@link ClickEvent}s keyed by user id, the job's input format, optionally paced at a fixed rate. With
+ * {@code --schema-registry} it registers the ClickEvent schema under {@code <topic>-value} first, as a
+ * registry-aware serializer would, and frames every value with its id. Rows the reader rejects are counted by
+ * reason and skipped, so a replay of real data states exactly what it did not send.
  */
 public final class Replay {
 
@@ -51,7 +57,7 @@ public final class Replay {
 
     /** Parsed flags. */
     record Options(Path input, Format format, String bootstrapServers, String topic, double rate, long limit,
-                   boolean sortByTime, KeyBy key) {}
+                   boolean sortByTime, KeyBy key, RegistryEndpoint registry) {}
 
     static final Option<Path> INPUT = Option.of("input", "FILE", "", "data file to read (required)",
             t -> Path.of(t.trim()));
@@ -89,7 +95,8 @@ public final class Replay {
             "send in event-time order, ties in file order; reads the whole file into memory first");
     static final Option<String> KEY = Option.oneOf("key", "user_id", "record key", "user_id", "none");
     public static final OptionSet OPTIONS = new OptionSet()
-            .add(INPUT, FORMAT, BOOTSTRAP_SERVERS, TOPIC, RATE, LIMIT, SORT_BY_TIME, KEY, OptionSet.HELP);
+            .add(INPUT, FORMAT, BOOTSTRAP_SERVERS, TOPIC, RATE, LIMIT, SORT_BY_TIME, KEY,
+                    JobConfig.SCHEMA_REGISTRY, JobConfig.SCHEMA_REGISTRY_PROPERTIES, OptionSet.HELP);
 
     static final String USAGE = OPTIONS.usage("bin/seqscore replay --input FILE --format taobao|rees46|canonical "
             + "[options]", "Sends each valid row of FILE to Kafka as an Avro-binary ClickEvent; rejected rows are "
@@ -142,8 +149,10 @@ public final class Replay {
             throw new ConfigException("--format is required (taobao, rees46 or canonical)");
         }
         KeyBy keyBy = v.get(KEY).equals("none") ? KeyBy.NONE : KeyBy.USER_ID;
+        RegistryEndpoint registry = RegistryEndpoint.from(v.get(JobConfig.SCHEMA_REGISTRY),
+                v.get(JobConfig.SCHEMA_REGISTRY_PROPERTIES), System.getenv());
         return new Options(file, v.get(FORMAT), v.get(BOOTSTRAP_SERVERS), v.get(TOPIC), v.get(RATE), v.get(LIMIT),
-                v.get(SORT_BY_TIME), keyBy);
+                v.get(SORT_BY_TIME), keyBy, registry);
     }
 
     private static String nonBlank(String t) {
@@ -182,6 +191,12 @@ public final class Replay {
         AtomicLong failed = new AtomicLong();
         AtomicReference<String> firstFailure = new AtomicReference<>();
         long sent = 0;
+        Integer schemaId = null;
+        if (o.registry() != null) {
+            schemaId = SubjectRegistration.register(o.registry(), o.topic(), ClickEvent.getClassSchema());
+            out.printf("replay: ClickEvent is schema id %d under %s at %s; values are registry-framed%n", schemaId,
+                    SubjectRegistration.valueSubject(o.topic()), o.registry().url());
+        }
 
         try (Stream<FileRecord> lines = EventFileReader.lines(o.input(), o.format());
              KafkaProducer<byte[], byte[]> producer = producer(o.bootstrapServers())) {
@@ -212,7 +227,8 @@ public final class Replay {
                     }
                 }
                 byte[] key = o.key() == KeyBy.USER_ID ? e.getUserId().getBytes(StandardCharsets.UTF_8) : null;
-                producer.send(new ProducerRecord<>(o.topic(), key, ClickEventAvro.encode(e)), (meta, ex) -> {
+                byte[] value = schemaId == null ? ClickEventAvro.encode(e) : Framing.frame(schemaId, ClickEventAvro.encode(e));
+                producer.send(new ProducerRecord<>(o.topic(), key, value), (meta, ex) -> {
                     if (ex != null) {
                         failed.incrementAndGet();
                         firstFailure.compareAndSet(null, ex.toString());
