@@ -192,6 +192,12 @@ public final class PipelineSettings implements Serializable {
             return args("--" + option.name() + "=" + (value instanceof Enum<?> e ? Option.cliName(e) : value));
         }
 
+        /** {@code --threshold.<output>} for each entry. */
+        public Builder thresholds(Map<String, Double> byOutput) {
+            byOutput.forEach((output, t) -> args("--" + JobConfig.THRESHOLD.prefix() + "." + output + "=" + t));
+            return this;
+        }
+
         public Builder clock(EventValidator.Clock v) { clock = v; return this; }
         public Builder pseudonymizer(Pseudonymizer v) { pseudonymizer = v; return this; }
 

@@ -82,9 +82,7 @@ class KafkaPipelineITCase {
         for (int o = 0; o < bundle.spec().outputs().size(); o++) {
             thresholds.put(bundle.spec().outputs().get(o).name(), quantile(probe.scores(), o, 0.97));
         }
-        PipelineSettings.Builder builder = PipelineSettings.builder(bundle);
-        thresholds.forEach((output, t) -> builder.args("--threshold." + output, Double.toString(t)));
-        PipelineSettings settings = builder.build();
+        PipelineSettings settings = PipelineSettings.builder(bundle).thresholds(thresholds).build();
         Backtest.Result expected = Backtest.run(env(2), rows, "taobao", settings);
         assertThat(expected.alerts()).as("the backtest raises alerts at these thresholds").isNotEmpty();
         assertThat(expected.deadLetters()).isEmpty();
