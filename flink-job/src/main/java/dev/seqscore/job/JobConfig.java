@@ -135,6 +135,11 @@ public final class JobConfig implements Serializable {
     public static final Option<Path> PSEUDONYMIZE_KEY_FILE = Option.path("pseudonymize-key-file", "",
             "file holding a secret key (>= 16 bytes); alerts and scores then carry hex(HMAC-SHA256(key, user_id)) "
                     + "instead of the user id; state and dead letters keep the raw id");
+    public static final Option<String> ERASURE_TOPIC = Option.string("erasure-topic", "",
+            "topic of erasure requests (a record's value names a user: the bare id, or {\"user_id\": \"...\"}): the "
+                    + "job clears everything it keeps for that user and answers on --erasure-audit-topic; empty = off");
+    public static final Option<String> ERASURE_AUDIT_TOPIC = Option.string("erasure-audit-topic", "",
+            "topic for the Avro ErasureAudit answer to every erasure request (required with --erasure-topic)");
     public static final Option<Boolean> HELP = OptionSet.HELP;
 
     /** Kafka client properties from the environment: SEQSCORE_KAFKA_SASL_JAAS_CONFIG is sasl.jaas.config. */
@@ -148,7 +153,7 @@ public final class JobConfig implements Serializable {
                     STATE_BACKEND, MAX_OUT_OF_ORDERNESS, IDLENESS, MAX_FUTURE_SKEW, MAX_ID_BYTES, STATE_TTL,
                     MODEL_STATE_TTL, PARALLELISM, MAX_PARALLELISM, ORT_THREADS, SCORE_BATCH, SCORE_MAX_DELAY,
                     ALERT_REASONS, KAFKA_PROPERTIES, SCHEMA_REGISTRY, SCHEMA_REGISTRY_PROPERTIES, PSEUDONYMIZE_KEY_FILE,
-                    HELP)
+                    ERASURE_TOPIC, ERASURE_AUDIT_TOPIC, HELP)
             .add(THRESHOLD, ALERT_RATE, KAFKA_PROPERTY);
 
     /** The alert and score sinks' guarantee. */
@@ -188,6 +193,14 @@ public final class JobConfig implements Serializable {
         Integer p = get(PARALLELISM);
         if (p != null && p > get(MAX_PARALLELISM)) {
             throw new ConfigException("--parallelism " + p + " exceeds --max-parallelism " + get(MAX_PARALLELISM));
+        }
+        if (!erasureTopic().isEmpty() && erasureAuditTopic().isEmpty()) {
+            throw new ConfigException("--" + ERASURE_TOPIC.name() + " needs --" + ERASURE_AUDIT_TOPIC.name()
+                    + ": every erasure request is answered there (user, when, whether any state was found)");
+        }
+        if (!erasureTopic().isEmpty() && erasureTopic().equals(get(INPUT_TOPIC))) {
+            throw new ConfigException("--" + ERASURE_TOPIC.name() + " must not be the input topic "
+                    + get(INPUT_TOPIC));
         }
         for (String property : values.get(KAFKA_PROPERTY).keySet()) {
             if (isSecret(property)) {
@@ -241,6 +254,16 @@ public final class JobConfig implements Serializable {
     /** Empty when the scores topic is off. */
     public String scoresTopic() {
         return get(SCORES_TOPIC) == null ? "" : get(SCORES_TOPIC).trim();
+    }
+
+    /** Empty when erasure requests are off. */
+    public String erasureTopic() {
+        return get(ERASURE_TOPIC) == null ? "" : get(ERASURE_TOPIC).trim();
+    }
+
+    /** Empty unless set. */
+    public String erasureAuditTopic() {
+        return get(ERASURE_AUDIT_TOPIC) == null ? "" : get(ERASURE_AUDIT_TOPIC).trim();
     }
 
     /** The bundle's location as given (a directory or URI); null means the bundle packaged with the job. */

@@ -2,7 +2,9 @@ package dev.seqscore.job;
 
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.DeadLetter;
+import dev.seqscore.avro.ErasureAudit;
 import dev.seqscore.avro.Score;
+import dev.seqscore.events.ErasureRequests;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.events.KafkaInputDeserializer;
 import dev.seqscore.registry.FramedAvroSerializationSchema;
@@ -52,6 +54,22 @@ public final class KafkaIO {
         return b.build();
     }
 
+    /**
+     * The erasure topic's requests, read with the clicks' group and starting offsets; offsets are committed on
+     * checkpoints, like the clicks'.
+     */
+    public static KafkaSource<InputRecord> erasureSource(JobConfig c) {
+        return KafkaSource.<InputRecord>builder()
+                .setBootstrapServers(c.get(JobConfig.BOOTSTRAP_SERVERS))
+                .setTopics(c.erasureTopic())
+                .setGroupId(c.get(JobConfig.GROUP_ID))
+                .setStartingOffsets(startingOffsets(c))
+                .setDeserializer(new ErasureRequests())
+                .setProperties(c.kafkaProperties())
+                .setProperty("commit.offsets.on.checkpoint", "true")
+                .build();
+    }
+
     static OffsetsInitializer startingOffsets(JobConfig c) {
         return switch (c.get(JobConfig.STARTING_OFFSETS)) {
             case EARLIEST -> OffsetsInitializer.earliest();
@@ -95,6 +113,12 @@ public final class KafkaIO {
         return sink(c, c.get(JobConfig.DEAD_LETTER_TOPIC), "dlq",
                 values(c, c.get(JobConfig.DEAD_LETTER_TOPIC), DeadLetter.class, DeadLetter.getClassSchema()),
                 d -> (d.getSourceTopic() + "-" + d.getSourcePartition()).getBytes(StandardCharsets.UTF_8));
+    }
+
+    public static KafkaSink<ErasureAudit> erasureAuditSink(JobConfig c) {
+        return sink(c, c.erasureAuditTopic(), "erasures",
+                values(c, c.erasureAuditTopic(), ErasureAudit.class, ErasureAudit.getClassSchema()),
+                e -> e.getUserId().getBytes(StandardCharsets.UTF_8));
     }
 
     private static <T> KafkaSink<T> sink(JobConfig c, String topic, String idSuffix, SerializationSchema<T> value,

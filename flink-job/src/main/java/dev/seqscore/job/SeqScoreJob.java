@@ -1,5 +1,6 @@
 package dev.seqscore.job;
 
+import dev.seqscore.events.ErasureRequests;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.options.CommandLine;
@@ -122,10 +123,17 @@ public final class SeqScoreJob {
         DataStream<InputRecord> clicks = env
                 .fromSource(KafkaIO.source(config), SeqScorePipeline.watermarks(settings), "Kafka clicks")
                 .uid("kafka-clicks-source");
-        SeqScorePipeline.Outputs out = SeqScorePipeline.build(clicks, settings);
+        DataStream<InputRecord> erasureRequests = config.erasureTopic().isEmpty() ? null : env
+                .fromSource(KafkaIO.erasureSource(config), ErasureRequests.watermarks(), "Kafka erasure requests")
+                .uid("kafka-erasure-source");
+        SeqScorePipeline.Outputs out = SeqScorePipeline.build(clicks, erasureRequests, settings);
 
         out.alerts().sinkTo(KafkaIO.alertSink(config)).name("Kafka alerts").uid("kafka-alerts-sink");
         out.deadLetters().sinkTo(KafkaIO.deadLetterSink(config)).name("Kafka dead letters").uid("kafka-dlq-sink");
+        if (erasureRequests != null) {
+            out.erasures().sinkTo(KafkaIO.erasureAuditSink(config)).name("Kafka erasure answers")
+                    .uid("kafka-erasure-audit-sink");
+        }
         if (!config.scoresTopic().isEmpty()) {
             out.scoreRecords(settings).sinkTo(KafkaIO.scoreSink(config)).name("Kafka scores").uid("kafka-scores-sink");
         }

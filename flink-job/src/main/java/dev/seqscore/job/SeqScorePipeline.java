@@ -3,6 +3,7 @@ package dev.seqscore.job;
 import dev.seqscore.alerts.AlertIds;
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.DeadLetter;
+import dev.seqscore.avro.ErasureAudit;
 import dev.seqscore.avro.Score;
 import dev.seqscore.events.DeadLetterReason;
 import dev.seqscore.events.DeadLetters;
@@ -43,6 +44,8 @@ public final class SeqScorePipeline {
     public static final String UID_SCORE = "score-sequences";
     public static final String UID_SCORE_RECORDS = "score-records";
     public static final String UID_PSEUDONYMIZE_ALERTS = "pseudonymize-alerts";
+    public static final String UID_VALIDATE_ERASURES = "validate-erasure-requests";
+    public static final String UID_PSEUDONYMIZE_ERASURES = "pseudonymize-erasure-answers";
 
     public static final OutputTag<DeadLetter> INVALID =
             new OutputTag<>("invalid-events", TypeInformation.of(DeadLetter.class));
@@ -50,7 +53,8 @@ public final class SeqScorePipeline {
     private SeqScorePipeline() {}
 
     /** What the pipeline produces; each stream is the caller's to sink. */
-    public record Outputs(DataStream<Alert> alerts, DataStream<ScoredEvent> scores, DataStream<DeadLetter> deadLetters) {
+    public record Outputs(DataStream<Alert> alerts, DataStream<ScoredEvent> scores, DataStream<DeadLetter> deadLetters,
+                          DataStream<ErasureAudit> erasures) {
         /** The scores as Avro {@link Score} records, for the scores topic. */
         public DataStream<Score> scoreRecords(PipelineSettings s) {
             List<String> names = s.outputNames();
@@ -75,6 +79,15 @@ public final class SeqScorePipeline {
     }
 
     public static Outputs build(DataStream<InputRecord> input, PipelineSettings s) {
+        return build(input, null, s);
+    }
+
+    /**
+     * The pipeline with erasure requests ({@link dev.seqscore.events.ErasureRequests}, null for none): each one
+     * clears what the scorer keeps for its user, and its answer comes out as {@link Outputs#erasures()}.
+     */
+    public static Outputs build(DataStream<InputRecord> input, DataStream<InputRecord> erasureRequests,
+            PipelineSettings s) {
         // Chained operators hand records on without a defensive copy (an Avro Alert's copy is a deep one). Safe here:
         // every operator makes new output objects, keeps none of its inputs, and changes an input only where it is
         // that input's one consumer (the pseudonymizer).
@@ -87,7 +100,20 @@ public final class SeqScorePipeline {
                 // that share a timestamp, and ties are applied in arrival order.
                 .setParallelism(input.getParallelism());
 
-        SingleOutputStreamOperator<ScoredEvent> scored = valid
+        DataStream<InputRecord> toScore = valid;
+        DataStream<DeadLetter> invalid = valid.getSideOutput(INVALID);
+        if (erasureRequests != null) {
+            SingleOutputStreamOperator<InputRecord> requests = erasureRequests
+                    .process(new Validate(s.validator()))
+                    .name("Validate erasure requests")
+                    .uid(UID_VALIDATE_ERASURES)
+                    .setParallelism(erasureRequests.getParallelism());
+            // After validation, so that the clicks keep their chain into it; requests join them on the way to the
+            // scorer, which applies each one at once, in the order they arrive.
+            toScore = valid.union(requests);
+            invalid = invalid.union(requests.getSideOutput(INVALID));
+        }
+        SingleOutputStreamOperator<ScoredEvent> scored = toScore
                 .keyBy(r -> r.userId, Types.STRING)
                 .transform("Score user sequences", TypeInformation.of(ScoredEvent.class),
                         new ScoringOperator(s.scoringSettings()))
@@ -100,9 +126,14 @@ public final class SeqScorePipeline {
                 .name("Pseudonymize alerts")
                 .uid(UID_PSEUDONYMIZE_ALERTS);
 
-        DataStream<DeadLetter> deadLetters = valid.getSideOutput(INVALID)
-                .union(scored.getSideOutput(ScoringOperator.LATE));
-        return new Outputs(published, scored, deadLetters);
+        DataStream<ErasureAudit> erasures = scored.getSideOutput(ScoringOperator.ERASURES);
+        if (s.pseudonymizer != null) {
+            erasures = erasures.map(new PseudonymizeErasures(s.pseudonymizer))
+                    .name("Pseudonymize erasure answers")
+                    .uid(UID_PSEUDONYMIZE_ERASURES);
+        }
+        DataStream<DeadLetter> deadLetters = invalid.union(scored.getSideOutput(ScoringOperator.LATE));
+        return new Outputs(published, scored, deadLetters, erasures);
     }
 
     /** Splits off what cannot be scored, counting every record and each reason. */
@@ -161,6 +192,22 @@ public final class SeqScorePipeline {
             a.setUserId(pseudonym);
             a.setAlertId(AlertIds.of(pseudonym, a.getEventTime().toEpochMilli(), a.getEventType(), a.getItemId(),
                     a.getAlertType()));
+            return a;
+        }
+    }
+
+    /** The answer to an erasure request names the pseudonym, as every other output does. */
+    static final class PseudonymizeErasures implements MapFunction<ErasureAudit, ErasureAudit> {
+        private static final long serialVersionUID = 1L;
+        private final Pseudonymizer pseudonymizer;
+
+        PseudonymizeErasures(Pseudonymizer pseudonymizer) {
+            this.pseudonymizer = pseudonymizer;
+        }
+
+        @Override
+        public ErasureAudit map(ErasureAudit a) {
+            a.setUserId(pseudonymizer.pseudonym(a.getUserId()));
             return a;
         }
     }

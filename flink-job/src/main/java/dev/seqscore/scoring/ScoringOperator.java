@@ -4,6 +4,7 @@ import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.alerts.AlertRecords;
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.DeadLetter;
+import dev.seqscore.avro.ErasureAudit;
 import dev.seqscore.events.DeadLetterReason;
 import dev.seqscore.events.DeadLetters;
 import dev.seqscore.events.InputRecord;
@@ -58,7 +59,8 @@ import org.apache.flink.util.OutputTag;
  * scored when full, after {@code maxDelay}, before every checkpoint barrier and at the end of input. Events waiting
  * for the watermark are written to keyed state only at checkpoints.
  *
- * <p>Outputs: the {@link ScoredEvent}s; alerts on {@link #ALERTS}; late events on {@link #LATE}.
+ * <p>Outputs: the {@link ScoredEvent}s; alerts on {@link #ALERTS}; late events on {@link #LATE}; the answer to
+ * every erasure request (an input record with {@code erasure} set) on {@link #ERASURES}.
  */
 public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         implements OneInputStreamOperator<InputRecord, ScoredEvent>, Triggerable<String, VoidNamespace> {
@@ -74,6 +76,9 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
     public static final OutputTag<DeadLetter> LATE =
             new OutputTag<>("late-events", TypeInformation.of(DeadLetter.class));
     public static final OutputTag<Alert> ALERTS = new OutputTag<>("alerts", TypeInformation.of(Alert.class));
+    /** The answer to every erasure request: with the raw user id, to be pseudonymised downstream if need be. */
+    public static final OutputTag<ErasureAudit> ERASURES =
+            new OutputTag<>("erasures", TypeInformation.of(ErasureAudit.class));
 
     private final ScoringSettings settings;
 
@@ -112,6 +117,7 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
     private transient Counter duplicates;
     private transient Counter lateDeadLetters;
     private transient Counter stateRestarts;
+    private transient Counter erasures;
     private transient Counter[] alertsByRule;
     private transient Histogram callMicros;
     private transient Histogram eventMicros;
@@ -229,6 +235,7 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         duplicates = metrics.counter(JobMetrics.DUPLICATE_EVENTS);
         lateDeadLetters = JobMetrics.deadLetters(metrics, DeadLetterReason.LATE_EVENT.name());
         stateRestarts = metrics.counter(JobMetrics.MODEL_STATE_RESTARTS);
+        erasures = metrics.counter(JobMetrics.USER_ERASURES);
         callMicros = JobMetrics.histogram(metrics, JobMetrics.INFERENCE_CALL_MICROS);
         eventMicros = JobMetrics.histogram(metrics, JobMetrics.INFERENCE_EVENT_MICROS);
         batchSize = JobMetrics.histogram(metrics, JobMetrics.BATCH_SIZE);
@@ -249,6 +256,10 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
     @Override
     public void processElement(StreamRecord<InputRecord> element) throws Exception {
         InputRecord r = element.getValue();
+        if (r.erasure) {
+            erase(r);
+            return;
+        }
         long t = r.eventTime;
         if (t <= inputWatermark) {
             late.inc();
@@ -262,6 +273,47 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         // Valid records no longer need their bytes; memory and checkpoints stay small.
         r.raw = null;
         pending.add(r);
+    }
+
+    /**
+     * Clears everything the operator keeps for the request's user, at once (in the order requests and clicks reach
+     * the scorer, not in event time): its events still waiting for the watermark, its value (window, lifetime record,
+     * model state, cooldowns), its cleanup timer and its waiting events in the last checkpoint's state; a row it has
+     * in the open batch is scored first, since that click came before the request. Answers every request, also for
+     * a user the operator never saw.
+     */
+    private void erase(InputRecord r) throws Exception {
+        String key = r.userId;
+        if (inBatch.contains(key)) {
+            flush();
+        }
+        int dropped = pending.removeUser(key);
+        setCurrentKey(key);
+        byte[] stored = user.value();
+        boolean persisted = persistedPending.remove(key);
+        if (persisted) {
+            pendingState.clear();
+        }
+        if (stored != null) {
+            long timer = step.timerOf(stored);
+            if (timer != UserStep.NONE) {
+                timers.deleteEventTimeTimer(VoidNamespace.INSTANCE, timer);
+            }
+            user.clear();
+            liveUsers.windowCleared();
+        }
+        boolean found = stored != null || dropped > 0 || persisted;
+        erasures.inc();
+        output.collect(ERASURES, new StreamRecord<>(ErasureAudit.newBuilder()
+                .setUserId(key)
+                .setRequestedAt(java.time.Instant.ofEpochMilli(r.eventTime))
+                .setErasedAt(java.time.Instant.ofEpochMilli(getProcessingTimeService().getCurrentProcessingTime()))
+                .setStateFound(found)
+                .setEventsDropped(dropped)
+                .setSourceTopic(r.sourceTopic)
+                .setSourcePartition(r.sourcePartition)
+                .setSourceOffset(r.sourceOffset)
+                .build()));
     }
 
     /** Makes the events the watermark passes ready, scores what fills batches, and holds it until they are out. */
@@ -385,6 +437,9 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
                         s.eventType, s.itemId, s.windowLength, s.scores, s.reasons, now), s.eventTime));
             });
             if (timer != UserStep.NONE) {
+                if (step.replacedTimer() != UserStep.NONE) {
+                    timers.deleteEventTimeTimer(VoidNamespace.INSTANCE, step.replacedTimer());
+                }
                 timers.registerEventTimeTimer(VoidNamespace.INSTANCE, timer);
             }
             user.update(step.completed());

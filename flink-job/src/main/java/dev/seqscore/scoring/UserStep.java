@@ -16,7 +16,8 @@ import dev.seqscore.features.PackedWindow;
  *
  * <p>Per event: {@link #add} (append to the window, the contract's reset rule, the row's features, the lifetime
  * record), the model call (the caller's), then {@link #complete} (the new recurrent state, the alert decision, the
- * cleanup timer). Holds one reusable {@link UserState} view; not thread-safe.
+ * cleanup timer). Each user has at most one timer, the one its value records, so that an erasure can delete it.
+ * Holds one reusable {@link UserState} view; not thread-safe.
  */
 public final class UserStep {
     /** Where an alert decision goes. */
@@ -44,6 +45,7 @@ public final class UserStep {
 
     private boolean restarted;
     private boolean created;
+    private long replacedTimer = NONE;
 
     public UserStep(ScoringSettings settings) {
         this.spec = settings.bundle().spec();
@@ -145,12 +147,24 @@ public final class UserStep {
         }
         long due = eventTime + horizonMs;
         long timer = view.timerAt();
+        replacedTimer = NONE;
         if (timer == UserState.NO_TIMER || timer > due) {
-            // One timer per user: a later one (the end of a retention) is left to find itself stale.
+            // One timer per user: a later one (the end of a retention) makes way for the window's.
+            replacedTimer = timer;
             view.timerAt(due);
             return due;
         }
         return NONE;
+    }
+
+    /** The timer the last {@link #complete} moved its user's cleanup from, to delete; {@link #NONE} if none. */
+    public long replacedTimer() {
+        return replacedTimer;
+    }
+
+    /** The time of the user's one cleanup timer as {@code stored} records it; {@link #NONE} for none. */
+    public long timerOf(byte[] stored) {
+        return view.wrap(stored).timerAt();
     }
 
     /** The value as {@link #complete} left it. */
