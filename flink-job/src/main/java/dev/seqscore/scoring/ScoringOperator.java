@@ -198,7 +198,8 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         incremental = served.incremental();
         modelTag = served.versionTag();
         stateSize = served.stateSize();
-        resetGapMs = spec.streaming().map(ModelSpec.Streaming::resetGapMs).orElse(0L);
+        // A bundle without a streaming model defines no reset gap: the lifetime record is never reset then.
+        resetGapMs = spec.streaming().map(ModelSpec.Streaming::resetGapMs).orElse(Long.MAX_VALUE);
         policy = settings.alerts();
         explainAt = settings.explainAt();
 
