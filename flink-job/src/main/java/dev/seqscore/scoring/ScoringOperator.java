@@ -198,8 +198,12 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         incremental = served.incremental();
         modelTag = served.versionTag();
         stateSize = served.stateSize();
-        // A bundle without a streaming model defines no reset gap: the lifetime record is never reset then.
-        resetGapMs = spec.streaming().map(ModelSpec.Streaming::resetGapMs).orElse(Long.MAX_VALUE);
+        // The reset rule's gap: the streaming model's (a bundle without one defines none), or what the model-state
+        // TTL keeps the lifetime record and state for (0: the horizon) if shorter. A user back after that starts
+        // anew even when the timer has not dropped the value yet (the watermark jumped past it, or a cooldown keeps
+        // the value), so that scores do not depend on how the watermark moved.
+        long kept = settings.modelStateTtlMs() > 0 ? settings.modelStateTtlMs() : settings.horizonMs();
+        resetGapMs = Math.min(kept, spec.streaming().map(ModelSpec.Streaming::resetGapMs).orElse(Long.MAX_VALUE));
         policy = settings.alerts();
         explainAt = settings.explainAt();
 
