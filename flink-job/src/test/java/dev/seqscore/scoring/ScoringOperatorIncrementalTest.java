@@ -296,6 +296,43 @@ class ScoringOperatorIncrementalTest {
         }
     }
 
+    /**
+     * A user back after more than the model-state TTL (0: the horizon) is a new user, however the watermark moved in
+     * between: whether it passed the user's last event + TTL first (the timer dropped the value) or jumped to the
+     * returning event (nothing dropped yet), and also when a running cooldown keeps the value. Scores must not
+     * depend on the watermark's steps, or a replay would not reproduce them.
+     */
+    @Test
+    void aUserBackAfterTheModelStateTtlIsNewWhateverTheWatermarksSteps() throws Exception {
+        long hour = ScoringFixture.ONE_HOUR;
+        long[][] cases = {{2 * hour, 0}, {0, 0}, {0, 3 * hour}}; // model-state TTL, cooldown
+        for (long[] c : cases) {
+            long retention = c[0] > 0 ? c[0] : hour;
+            Instant back = T0.plusMillis(retention + 1);
+            List<float[]> scores = new ArrayList<>();
+            for (boolean stepped : new boolean[] {true, false}) {
+                harness = ScoringHarness.open(incremental().horizonMs(hour).modelStateTtlMs(c[0]).cooldownMs(c[1])
+                        .thresholds(0.0, 0.0).maxBatch(1).build());
+                harness.send(click(ALICE).type("cart").at(T0));
+                harness.watermark(ms(T0));
+                harness.send(click(ALICE).type("view").item("i2").at(back));
+                harness.send(click("newcomer").type("view").item("i2").at(back));
+                if (stepped) {
+                    harness.watermark(ms(back) - 1);
+                }
+                harness.watermark(ms(back));
+                assertThat(harness.scored(ALICE).get(1).scores)
+                        .as("TTL %d ms, cooldown %d ms, watermark %s: back after the TTL is a new user", c[0], c[1],
+                                stepped ? "stepping past last + TTL" : "jumping")
+                        .containsExactly(harness.scored("newcomer").get(0).scores);
+                scores.add(harness.scored(ALICE).get(1).scores);
+                harness.close();
+                harness = null;
+            }
+            assertThat(scores.get(0)).containsExactly(scores.get(1));
+        }
+    }
+
     // ---------------------------------------------------------------- helpers
 
     /** {@code count} events of one user a minute apart, alternating view and cart. */
