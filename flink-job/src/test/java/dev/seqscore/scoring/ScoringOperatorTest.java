@@ -658,6 +658,55 @@ class ScoringOperatorTest {
         assertThat(scored()).as("scored before the second checkpoint: not again").isEmpty();
     }
 
+    /** As above, on RocksDB: the restore reads the waiting events of every user back through its key iterator. */
+    @BothModes
+    void onRocksDbWaitingEventsValuesAndTimersSurviveARestore(Scoring mode) throws Exception {
+        ScoringFixture.Settings s = settings(mode).horizonMs(ONE_HOUR).modelStateTtlMs(0).cooldownMs(0);
+        assumeServes(mode);
+        harness = ScoringHarness.open(s.build(), new EmbeddedRocksDBStateBackend());
+        List<Clicks.Builder> alice = List.of(click(ALICE).item("a1").at(T0), click(ALICE).item("a2").at(T0_PLUS_1M),
+                click(ALICE).item("a3").at(T0_PLUS_2M));
+        List<Clicks.Builder> bob = List.of(click(BOB).item("b1").at(T0), click(BOB).item("b2").at(T0_PLUS_2M));
+        harness.sendAll(alice);
+        harness.sendAll(bob);
+        watermark(ms(T0));
+        var snapshot = harness.checkpoint(1L);
+        assertThat(harness.usersWith(ScoringOperator.PENDING_STATE)).isEqualTo(2);
+        List<ScoredEvent> before = new ArrayList<>(scored());
+        harness.close();
+
+        harness = ScoringHarness.restore(s.build(), snapshot, new EmbeddedRocksDBStateBackend(), null);
+        watermark(ms(T0_PLUS_2M));
+
+        List<ScoredEvent> all = new ArrayList<>(before);
+        all.addAll(scored());
+        assertMatchesReference(alice, all.stream().filter(e -> e.userId.equals(ALICE)).toList());
+        assertMatchesReference(bob, all.stream().filter(e -> e.userId.equals(BOB)).toList());
+        watermark(ms(T0_PLUS_2M) + ONE_HOUR);
+        harness.checkpoint(2L);
+        assertThat(harness.usersWith(ScoringOperator.USER_STATE)).isZero();
+        assertThat(harness.usersWith(ScoringOperator.PENDING_STATE)).isZero();
+        assertThat(harness.timers()).isZero();
+    }
+
+    /** At the end of a bounded input (the watermark at its maximum, then finish) nothing ready is left behind. */
+    @BothModes
+    void whatIsReadyAtTheEndOfInputIsScored(Scoring mode) throws Exception {
+        open(mode);
+        List<Clicks.Builder> alice = List.of(click(ALICE).item("a1").at(T0), click(ALICE).item("a2").at(T0_PLUS_1M));
+        harness.sendAll(alice);
+        send(click(BOB).at(T0_PLUS_1M));
+        harness.h.processWatermark(Long.MAX_VALUE);
+        assertThat(scored()).as("a batch of two, waiting to fill").isEmpty();
+
+        harness.operator().finish();
+
+        assertThat(scored()).extracting(e -> e.itemId).containsExactly("a1", "i1", "a2");
+        assertMatchesReference(alice, harness.scored(ALICE));
+        assertThat(harness.h.getOutput()).last().isEqualTo(Watermark.MAX_WATERMARK);
+        assertThat(harness.timers()).isZero();
+    }
+
     /**
      * Waiting events are in operator memory: keyed state "pending" is not written per event, holds exactly each
      * user's waiting events (in the order they will be scored) after a checkpoint, stays as that checkpoint wrote it
