@@ -274,17 +274,20 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         InputRecord r = element.getValue();
         long t = r.eventTime;
         if (t <= inputWatermark) {
-            late.inc();
-            lateDeadLetters.inc();
-            output.collect(LATE, new StreamRecord<>(DeadLetters.of(DeadLetterReason.LATE_EVENT,
-                    "event_time " + t + " is not after the watermark " + inputWatermark + ": events of user "
-                            + r.userId + " up to there are already scored",
-                    r, getProcessingTimeService().getCurrentProcessingTime())));
+            late(r, "event_time " + t + " is not after the watermark " + inputWatermark + ": events of user "
+                    + r.userId + " up to there are already scored");
             return;
         }
         // Valid records no longer need their bytes; memory and checkpoints stay small.
         r.raw = null;
         pending.add(r);
+    }
+
+    private void late(InputRecord r, String detail) {
+        late.inc();
+        lateDeadLetters.inc();
+        output.collect(LATE, new StreamRecord<>(DeadLetters.of(DeadLetterReason.LATE_EVENT, detail, r,
+                getProcessingTimeService().getCurrentProcessingTime())));
     }
 
     /** Makes the events the watermark passes ready, scores what fills batches, and holds it until they are out. */
@@ -342,12 +345,20 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         int typeId = spec.typeId(r.eventType);
         long t = r.eventTime;
         PackedWindow window = view.window();
+        view.readLifetime(lifetime);
+        long applied = Math.max(window.isEmpty() ? Long.MIN_VALUE : window.newestTime(),
+                lifetime.isEmpty() ? Long.MIN_VALUE : lifetime.last());
+        if (t < applied) {
+            // Only after a restore, which starts without a watermark: an event that was late before the failure.
+            late(r, "event_time " + t + " is before " + applied + ", the last applied event of user " + r.userId
+                    + ": events of the user up to there are already scored");
+            return;
+        }
         if (!window.append(Fnv1a64.hash(r.itemId), Fnv1a64.hash(r.categoryId == null ? "" : r.categoryId), typeId,
                 t)) {
             duplicates.inc();
             return;
         }
-        view.readLifetime(lifetime);
         if (lifetime.resetIfGap(t, resetGapMs)) {
             view.resetState();
         }
