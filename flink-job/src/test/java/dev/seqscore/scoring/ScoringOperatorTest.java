@@ -658,6 +658,37 @@ class ScoringOperatorTest {
         assertThat(scored()).as("scored before the second checkpoint: not again").isEmpty();
     }
 
+    /**
+     * The watermark is not part of a checkpoint: after a restore the operator starts without one, so an event that
+     * was behind it before the failure (replayed from the source) is not behind the new one. Behind what its user's
+     * state has already applied, it cannot be scored in order: it goes to the LATE output, as it would have before,
+     * instead of failing the job (and every restart after it, on the same replayed event).
+     */
+    @BothModes
+    void afterARestoreAnEventBehindItsUsersAppliedEventsIsLateNotAFailure(Scoring mode) throws Exception {
+        open(mode);
+        ScoringSettings s = harness.settings;
+        List<Clicks.Builder> history = List.of(click(ALICE).item("a1").at(T0_PLUS_1M),
+                click(ALICE).item("same-time").at(T0_PLUS_1M), click(ALICE).item("a3").at(T0_PLUS_3M));
+        send(history.get(0));
+        watermark(ms(T0_PLUS_1M));
+        var snapshot = harness.checkpoint(1L);
+        harness.close();
+
+        harness = ScoringHarness.restore(s, snapshot);
+        send(click(ALICE).item("behind").at(T0).from("clicks", 0, 7L));
+        send(history.get(1));
+        send(history.get(2));
+        watermark(ms(T0_PLUS_3M));
+
+        assertThat(harness.late()).extracting(d -> d.getReason() + "@" + d.getSourceOffset())
+                .containsExactly("LATE_EVENT@7");
+        assertThat(harness.late().get(0).getDetail()).contains(Long.toString(ms(T0_PLUS_1M)));
+        assertThat(scored()).extracting(e -> e.itemId).containsExactly("same-time", "a3");
+        ScoringReference.assertMatches(reference(mode).steps(history, s.maxEvents(), s.horizonMs()).subList(1, 3),
+                scored(), SCORE_TOLERANCE);
+    }
+
     /** As above, on RocksDB: the restore reads the waiting events of every user back through its key iterator. */
     @BothModes
     void onRocksDbWaitingEventsValuesAndTimersSurviveARestore(Scoring mode) throws Exception {
