@@ -37,7 +37,8 @@ import org.junit.jupiter.api.io.TempDir;
  * batches (one row per user per batch); state another model version wrote, or another state size, or no state (a
  * value the windowed model wrote) is started again from zeros while the window and lifetime record are kept, and
  * only another model's state counts as a restart; the reset rule makes a user back after more than the reset gap a
- * new user, and a gap of exactly the reset gap does not. Skipped when the bundle has no streaming model.
+ * new user, and a gap of exactly the reset gap does not; back after more than the model-state TTL a user is new
+ * however the watermark moved meanwhile. Skipped when the bundle has no streaming model.
  */
 class ScoringOperatorIncrementalTest {
     private static final float SCORE_TOLERANCE = 1e-5f;

@@ -72,11 +72,13 @@ import org.junit.jupiter.api.io.TempDir;
  * {@link ScoringOperator} in a keyed harness on the bundle, with either model (each test runs once per
  * {@code --scoring} mode): events wait for the watermark and are scored in event-time order whatever the arrival
  * order; the window is capped by count and by horizon; exact duplicates are dropped; events at or behind the
- * watermark go to the LATE side output with their origin; every score equals an independent computation
+ * watermark go to the LATE side output with their origin, and so do events behind their user's applied ones after
+ * a restore (which starts without a watermark); every score equals an independent computation
  * ({@link ScoringReference}), bit for bit at batch size 1; ready events of many users share one model call, scored when
- * the batch is full, on the latency deadline and before a checkpoint barrier, with the watermark held behind them;
- * waiting events, user values and timers survive a restore; a user value costs one read and one write per event and
- * one timer; with no model-state TTL and no cooldown, nothing is left once the watermark passes newest + H.
+ * the batch is full, on the latency deadline, before a checkpoint barrier and at the end of input, with the watermark
+ * (and the user timers it would fire) held behind them; waiting events, user values and timers survive a restore; a
+ * user value costs one read and one write per event and one timer; with no model-state TTL and no cooldown, nothing
+ * is left once the watermark passes newest + H.
  *
  * <p>Changed from the two operators this one replaced: events waiting for the watermark are in operator memory, not
  * keyed state and timers (so a waiting event costs neither), and reach keyed state only in a snapshot; a user's
