@@ -153,8 +153,10 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         pendingState = restorable(new ListStateDescriptor<>(PENDING_STATE, TypeInformation.of(InputRecord.class)));
         if (context.isRestored()) {
             // Collected first: a RocksDB key iterator must not see the writes of the loop below.
-            List<String> keys = getKeyedStateBackend().<VoidNamespace>getKeys(PENDING_STATE, VoidNamespace.INSTANCE)
-                    .map(k -> (String) k).toList();
+            List<String> keys;
+            try (var stream = getKeyedStateBackend().<VoidNamespace>getKeys(PENDING_STATE, VoidNamespace.INSTANCE)) {
+                keys = stream.map(k -> (String) k).toList();
+            }
             for (String key : keys) {
                 setCurrentKey(key);
                 for (InputRecord r : pendingState.get()) {
@@ -262,17 +264,20 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         }
         long t = r.eventTime;
         if (t <= inputWatermark) {
-            late.inc();
-            lateDeadLetters.inc();
-            output.collect(LATE, new StreamRecord<>(DeadLetters.of(DeadLetterReason.LATE_EVENT,
-                    "event_time " + t + " is not after the watermark " + inputWatermark + ": events of user "
-                            + r.userId + " up to there are already scored",
-                    r, getProcessingTimeService().getCurrentProcessingTime())));
+            late(r, "event_time " + t + " is not after the watermark " + inputWatermark + ": events of user "
+                    + r.userId + " up to there are already scored");
             return;
         }
         // Valid records no longer need their bytes; memory and checkpoints stay small.
         r.raw = null;
         pending.add(r);
+    }
+
+    private void late(InputRecord r, String detail) {
+        late.inc();
+        lateDeadLetters.inc();
+        output.collect(LATE, new StreamRecord<>(DeadLetters.of(DeadLetterReason.LATE_EVENT, detail, r,
+                getProcessingTimeService().getCurrentProcessingTime())));
     }
 
     /**
@@ -368,8 +373,13 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
     private void enqueue(String key, InputRecord r) throws Exception {
         setCurrentKey(key);
         int row = step.add(user.value(), r, batch);
-        if (row < 0) {
+        if (row == UserStep.DUPLICATE) {
             duplicates.inc();
+            return;
+        }
+        if (row == UserStep.BEHIND) {
+            late(r, "event_time " + r.eventTime + " is before " + step.applied() + ", the last applied event of user "
+                    + r.userId + ": events of the user up to there are already scored");
             return;
         }
         if (step.restarted()) {

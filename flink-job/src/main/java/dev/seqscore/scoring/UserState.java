@@ -102,8 +102,9 @@ public final class UserState {
     /**
      * Makes this view show {@code stored}: null for a new user. An array of another layout (another model's state
      * size, another number of alert types or vocabulary size) is converted: the window is kept; the lifetime record
-     * if the vocabulary is the same; alert times if the alert types are; the recurrent state if its size is (whether
-     * it may be used is the caller's to judge by {@link #stateTag()}).
+     * if the vocabulary is the same; alert times if the alert types are; the recurrent state if its size is; the tag
+     * of the model that wrote it always (whether the state may be used, or another model's was dropped, is the
+     * caller's to judge by {@link #stateTag()}).
      *
      * @throws IllegalStateException if {@code stored} is not a user state this class wrote
      */
@@ -137,6 +138,8 @@ public final class UserState {
         }
         byte[] b = Arrays.copyOf(template, windowAt + stored.length - storedWindowAt);
         LONG.set(b, AT_TIMER, (long) LONG.get(stored, AT_TIMER));
+        // Also when the state itself cannot be kept, so that the caller sees another model's state was there.
+        LONG.set(b, AT_TAG, (long) LONG.get(stored, AT_TAG));
         if (storedVocabulary == vocabulary) {
             System.arraycopy(stored, HEADER_BYTES, b, lifetimeAt, Lifetime.bytes(vocabulary));
         }
@@ -145,7 +148,6 @@ public final class UserState {
             System.arraycopy(stored, storedAlertsAt, b, alertsAt, alertTypes * Long.BYTES);
         }
         if (storedStateSize == stateSize) {
-            LONG.set(b, AT_TAG, (long) LONG.get(stored, AT_TAG));
             System.arraycopy(stored, storedAlertsAt + storedAlerts * Long.BYTES, b, stateAt, stateSize * Float.BYTES);
         }
         System.arraycopy(stored, storedWindowAt, b, windowAt, stored.length - storedWindowAt);

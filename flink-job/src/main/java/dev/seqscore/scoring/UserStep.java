@@ -30,6 +30,10 @@ public final class UserStep {
     public record Cleanup(byte[] value, long nextTimer) {}
 
     public static final long NONE = UserState.NO_TIMER;
+    /** {@link #add}: an exact duplicate of an event in the window. */
+    public static final int DUPLICATE = -1;
+    /** {@link #add}: earlier than an event the user's state has already applied (only after a restore). */
+    public static final int BEHIND = -2;
 
     private final ModelSpec spec;
     private final boolean incremental;
@@ -46,6 +50,7 @@ public final class UserStep {
     private boolean restarted;
     private boolean created;
     private long replacedTimer = NONE;
+    private long applied;
 
     public UserStep(ScoringSettings settings) {
         this.spec = settings.bundle().spec();
@@ -53,8 +58,13 @@ public final class UserStep {
         this.incremental = served.incremental();
         this.modelTag = served.versionTag();
         this.stateSize = served.stateSize();
-        // A bundle without a streaming model defines no reset gap: the lifetime record is never reset then.
-        this.resetGapMs = spec.streaming().map(ModelSpec.Streaming::resetGapMs).orElse(Long.MAX_VALUE);
+        // The reset rule's gap: the streaming model's (a bundle without one defines none), or what the model-state TTL
+        // keeps the lifetime record and state for (0: the horizon) if shorter. A user back after that starts anew
+        // even when the timer has not dropped the value yet (the watermark jumped past it, or a cooldown keeps the
+        // value), so that scores do not depend on how the watermark moved.
+        long kept = settings.modelStateTtlMs() > 0 ? settings.modelStateTtlMs() : settings.horizonMs();
+        this.resetGapMs = Math.min(kept, spec.streaming().map(ModelSpec.Streaming::resetGapMs)
+                .orElse(Long.MAX_VALUE));
         this.horizonMs = settings.horizonMs();
         this.modelStateTtlMs = settings.modelStateTtlMs();
         this.policy = settings.alerts();
@@ -70,7 +80,8 @@ public final class UserStep {
      * then the lifetime record with the event. Afterwards {@link #state()} is the value to keep until the model has
      * scored the row.
      *
-     * @return the row, or -1 for an exact duplicate of an event in the window, which changes nothing
+     * @return the row; {@link #DUPLICATE} for an exact duplicate of an event in the window, {@link #BEHIND} for an
+     *         event earlier than one the state has applied: both change nothing
      */
     public int add(byte[] stored, InputRecord r, FeatureBatch batch) {
         view.wrap(stored);
@@ -79,11 +90,17 @@ public final class UserStep {
         int typeId = spec.typeId(r.eventType);
         long t = r.eventTime;
         PackedWindow window = view.window();
+        view.readLifetime(lifetime);
+        applied = Math.max(window.isEmpty() ? Long.MIN_VALUE : window.newestTime(),
+                lifetime.isEmpty() ? Long.MIN_VALUE : lifetime.last());
+        if (t < applied) {
+            // Only after a restore, which starts without a watermark: an event that was late before the failure.
+            return BEHIND;
+        }
         if (!window.append(Fnv1a64.hash(r.itemId), Fnv1a64.hash(r.categoryId == null ? "" : r.categoryId), typeId,
                 t)) {
-            return -1;
+            return DUPLICATE;
         }
-        view.readLifetime(lifetime);
         if (lifetime.resetIfGap(t, resetGapMs)) {
             view.resetState();
         }
@@ -97,6 +114,11 @@ public final class UserStep {
         lifetime.apply(t, typeId);
         view.writeLifetime(lifetime);
         return row;
+    }
+
+    /** The time of the last event the user's state had applied when {@link #add} found its event {@link #BEHIND}. */
+    public long applied() {
+        return applied;
     }
 
     /** The state {@link #add} left, to store once the row is scored. */
