@@ -132,7 +132,7 @@ class KafkaPipelineITCase {
             assertThat(got.getWindowLength()).isEqualTo(want.getWindowLength());
             assertThat(got.getThreshold()).isEqualTo(want.getThreshold());
             assertThat(got.getScore()).isCloseTo(want.getScore(), within(1e-5));
-            assertThat(got.getModelVersion()).isEqualTo(bundle.spec().modelVersion());
+            assertThat(got.getModelVersion()).isEqualTo(settings.served.modelVersion());
             assertThat(got.getReasons()).as("every alert says why").isNotEmpty();
             // Batches differ between the runs, so drops differ in the last bits; only clear reasons must agree.
             for (var reason : got.getReasons()) {
