@@ -61,9 +61,10 @@ def carrier(metrics: dict) -> str:
         parts.append(f"`{o}`: " + " > ".join(f"{m} {_auc(models, m, o):.3f}" for m in ranked))
     text = ("Which branch carries the signal: ranked by cross-validated ROC-AUC, the single branches and the linear "
             "model give " + "; ".join(parts) + ".")
-    if "logistic" in models and all(_auc(models, "logistic", o) >= max(_auc(models, m, o) for m in
-                                                                      ("profile_mlp", "lstm", "transformer")
-                                                                      if m in models) for o in OUTPUT_NAMES):
+    branches = [m for m in ("profile_mlp", "lstm", "transformer") if m in models]
+    if "logistic" in models and branches and all(_auc(models, "logistic", o) >= max(_auc(models, m, o)
+                                                                                    for m in branches)
+                                                 for o in OUTPUT_NAMES):
         text += " The signal is in the window profile, and a linear model on it captures it; the sequence branches"
         text += " alone rank events clearly worse."
     served = metrics["served"]
@@ -96,9 +97,11 @@ def render(spec: dict, metrics: dict, report: str, quick: bool, command: str, se
         "# Model card: SeqScore default model",
         "",
         f"- model_version: `{spec['model_version']}` (see model-spec.json)",
-        "- files: model.onnx (served), model-spec.json (every feature constant, thresholds and their rules, score",
-        "  quantiles), golden.jsonl (parity vectors), metrics.json (cross-validated metrics of every model),",
-        "  MODEL_CARD.md, model.pt (PyTorch weights, for offline `score` / `evaluate` / `export` only)",
+        "- files: model.onnx (the windowed model, `--scoring windowed`), step.onnx (the streaming model, format 3,",
+        "  `--scoring incremental`), model-spec.json (every feature constant, thresholds and their rules, score",
+        "  quantiles; the `streaming` section), golden.jsonl and golden-step.jsonl (parity vectors), metrics.json",
+        "  (cross-validated metrics of every model), MODEL_CARD.md, model.pt (PyTorch weights of both models, for",
+        "  offline `score` / `evaluate` / `export` only)",
         f"- produced by: `{command}`" + ("  **(--quick run: NOT a real model)**" if quick else ""),
         "",
         "## Intended use",
@@ -194,6 +197,7 @@ def render(spec: dict, metrics: dict, report: str, quick: bool, command: str, se
                           _f(r[o]["pr_auc"], 3), _f(r[o]["brier"]), _f(r[o]["ece"])]
             L.append(f"| {m} | " + " | ".join(cells) + " |")
         L.append("")
+    L += streaming_section(spec, metrics)
     L += importance_section(spec, metrics)
     L += ["### What was tried", WHAT_WAS_TRIED, "",
           f"Training time of this run: {seconds:.0f} s wall clock with {threads} torch thread(s) on a shared, loaded"
@@ -275,3 +279,115 @@ the two outputs' out-of-fold ROC-AUC; commands as `seqscore_export train --out /
   (inside the graph) finishes the job; the old class-weighted model's scores were inflated.
 - Two torch threads on this shared machine made a training step 5-10 times slower than one (OpenMP threads spin
   while they wait for a core); training uses one."""
+
+
+STREAM_ROWS = (("streaming", "streaming model, lifetime state (served, `--scoring incremental`)"),
+               ("streaming_no_memory", "streaming model without lifetime memory (ablation)"),
+               ("fusion", "windowed fusion model, bidirectional (`--scoring windowed`)"),
+               ("logistic", "logistic regression, window profile only"),
+               ("logistic_lifetime", "logistic regression, window profile + lifetime features"),
+               ("gbt", "gradient-boosted trees, window profile only"),
+               ("gbt_lifetime", "gradient-boosted trees, window profile + lifetime features"))
+REBUILT_ROWS = (("lifetime_state", "lifetime state carried over the whole history (as served)"),
+                ("state_zeroed", "recurrent state zeroed at the split, lifetime record kept (a model change)"),
+                ("state_and_record_rebuilt", "state zeroed and lifetime record rebuilt from the window at the split"),
+                ("windowed_fusion", "windowed fusion model on the same events"))
+
+
+def streaming_section(spec: dict, metrics: dict) -> list:
+    sm = metrics.get("streaming")
+    st = spec.get("streaming")
+    if not sm or not st:
+        return []
+    models = dict(metrics["models"], **sm["models"])
+    cfg = sm["final_model"]["config"]
+    opt = sm["options"]
+    L = ["## Streaming model (format 3)",
+         f"`step.onnx` (streaming model_version `{st['model_version']}`) scores one event from its window (the six"
+         " windowed inputs), the user's 10 standardised lifetime features (`streaming.lifetime_features`, from the"
+         " model-independent lifetime record the job keeps, reset after"
+         f" {st['reset_gap_ms'] // 86400000} days of silence) and a recurrent state of {st['state_size']} floats"
+         " (the LSTM's h and c); it returns `scores` [B, 2] (calibrated probabilities, purchase_30m then churn_24h)"
+         " and `state_out` [B, Z]. docs/feature-contract.md, \"Streaming model\", is the contract.",
+         "",
+         f"Architecture: {sm['models']['streaming']['description']}. The attention read-out is one Transformer"
+         " encoder layer evaluated only at the newest window position (query = the newest token, keys/values = every"
+         " real window position, padding masked); with a single layer, the newest position's output of the"
+         " windowed model's bidirectional layer is exactly this causal read-out, so the masked-event pretrained"
+         " weights carry over exactly (tests/test_streaming.py checks it)."
+         f" Sizes: d_model {cfg['d_model']}, LSTM hidden {cfg['state_hidden']} (state {2 * cfg['state_hidden']}),"
+         f" profile MLP {cfg['profile_hidden']}, head {cfg['head_hidden']}, dropout {cfg['dropout']}.",
+         f"Training: whole user sequences (nn.LSTM over each user's events, state zero at the first event and after a"
+         f" reset); {int(opt['restart_fraction'] * 100)} % of a batch's users restart their state at zero at a random"
+         " event (lifetime record intact), so that a state zeroed mid-history by a model change still works;"
+         f" {int(opt['loss_fraction'] * 100)} % of each batch's events are scored (the LSTM sees all);"
+         f" {opt['users_per_batch']} users per batch, Adam lr {opt['lr']}, weight decay {opt['weight_decay']};"
+         " the wide path starts at the logistic regression on profile + lifetime and the head's last layer at zero"
+         " (epoch 0 is that LR); the encoder layer and embeddings start from the fold's masked-event pretraining"
+         f" ({'yes' if opt['pretrained_encoder'] else 'not in this run'}); epochs chosen on the out-of-fold ROC-AUC"
+         f" as for the windowed models ({sm['final_model']['epochs']} for the served one). `step()` (exported) and"
+         " the training forward compute the same numbers (within 1e-5; tests/test_streaming.py).",
+         "",
+         "### Cross-validated comparison (same folds, seeds and metrics as above)",
+         "",
+         "| model | purchase ROC-AUC | churn ROC-AUC | purchase PR-AUC | churn PR-AUC | purchase Brier | churn Brier"
+         " | purchase ECE | churn ECE | epochs |",
+         "|---|---|---|---|---|---|---|---|---|---|"]
+    for m, title in STREAM_ROWS:
+        if m not in models:
+            continue
+        r = models[m]["cv"]
+        ep = models[m].get("epochs")
+        L.append(f"| {title} (`{m}`) | {_ms(r['purchase_30m']['roc_auc'])} | {_ms(r['churn_24h']['roc_auc'])} |"
+                 f" {_ms(r['purchase_30m']['pr_auc'])} | {_ms(r['churn_24h']['pr_auc'])} |"
+                 f" {_ms(r['purchase_30m']['brier'], 4)} | {_ms(r['churn_24h']['brier'], 4)} |"
+                 f" {_ms(r['purchase_30m']['ece'], 4)} | {_ms(r['churn_24h']['ece'], 4)} | {'-' if ep is None else ep} |")
+    L += ["", "Models: " + "; ".join(f"`{m}` = {models[m]['description']}" for m, _ in STREAM_ROWS if m in models)
+          + ".", ""]
+    cmp_ = sm["comparison_with_streaming"]
+    L.append("Streaming model minus each other model (ROC-AUC, mean over folds; paired per-fold sd; folds won):")
+    L.append("")
+    for o in OUTPUT_NAMES:
+        L.append(f"- `{o}`: " + "; ".join(
+            f"{m} {r['diff']:+.4f} (sd {r['paired_diff_sd']:.4f}, {r['folds_won']} of "
+            f"{len(models[m]['cv'][o]['roc_auc']['folds'])})" for m, r in cmp_[o].items()) + ".")
+    L.append("")
+    L.append("Targets:")
+    for name, t in sm.get("targets", {}).items():
+        d = ", ".join(f"{o} {t['diff'][o]:+.4f}" for o in OUTPUT_NAMES)
+        what = {"no_worse_than_windowed_fusion_by_0.005": "no worse than the windowed fusion model by more than 0.005"
+                                                         " on both outputs",
+                "ahead_of_logistic_lifetime": "ahead of the logistic regression on window + lifetime features on"
+                                              " both outputs",
+                "ahead_of_gbt_lifetime": "ahead of the gradient-boosted trees on window + lifetime features on both"
+                                         " outputs"}.get(name, name)
+        L.append(f"- {what}: **{'met' if t['met'] else 'NOT met'}** ({d}).")
+    L.append("")
+    rb = sm.get("rebuilt")
+    if rb and "conditions" in rb:
+        L += ["### Lifetime memory against a rebuilt state",
+              rb["method"] + f"; {rb['events']} events. ROC-AUC, mean ± sd over the folds:",
+              "",
+              "| state at 2017-12-02 00:00 | purchase ROC-AUC | churn ROC-AUC |",
+              "|---|---|---|"]
+        for c, title in REBUILT_ROWS:
+            if c in rb["conditions"]:
+                r = rb["conditions"][c]
+                L.append(f"| {title} | {_ms(r['purchase_30m'])} | {_ms(r['churn_24h'])} |")
+        L.append("")
+    L += ["### Streaming thresholds",
+          "Same rule as the windowed model, on the streaming model's out-of-fold scores (`streaming.outputs`):", ""]
+    for o in st["outputs"]:
+        r = o["threshold_rule"]
+        c = o.get("calibration", {})
+        L.append(f"- `{o['name']}` ({o['alert_type']}): threshold {o['threshold']:.6f}. Rule: {r['kind']} "
+                 f"{r['target']} (used: {r['used']}). Out of fold: precision {_f(r.get('oof_precision'))}, recall "
+                 f"{_f(r.get('oof_recall'))}, alert rate {_f(r.get('oof_alert_rate'))}. Platt a={c.get('a', 1):.4f},"
+                 f" b={c.get('b', 0):.4f}.")
+    gs = sm.get("golden_step")
+    if gs:
+        L += ["", f"golden-step.jsonl: {gs['users']} real users, {gs['events']} events ({gs['users_over_N']} users"
+                  f" with more than N events, {gs['users_with_gap_over_horizon']} with a gap beyond the horizon),"
+                  " scored by `step()` event by event with the state fed back."]
+    L.append("")
+    return L

@@ -59,30 +59,33 @@ class StreamingModel(nn.Module):
         nn.init.zeros_(self.head[-1].bias)
         self.register_buffer("calib_a", torch.ones(2))
         self.register_buffer("calib_b", torch.zeros(2))
+        heads = cfg["heads"]
+        hm = (torch.arange(d)[:, None] // (d // heads) == torch.arange(heads)[None, :]).float()
+        self.register_buffer("head_map", hm, persistent=False)  # [d, heads]: dimension i belongs to head i // (d/h)
 
     # ---------------------------------------------------------------- shared pieces
     def readout(self, x, mask):
         """The encoder layer's output at the newest (last) position: x [B, n, d] embedded window (n <= N, aligned
-        to the window's end), mask [B, n]. Same computation as nn.TransformerEncoderLayer (post-norm, ReLU)."""
+        to the window's end), mask [B, n]. Same computation as nn.TransformerEncoderLayer (post-norm, ReLU), written
+        without reshapes so that the exported graph stays small: a head's score is the sum of q * k over its
+        dimensions (a matmul with the one-hot head map), its weights spread back to its dimensions the same way."""
         tr = self.transformer
         n = x.shape[1]
         pos = tr.pos if n == tr.pos.shape[1] else tr.pos[:, tr.pos.shape[1] - n:]
         h = tr.norm(x + pos)
         layer = tr.encoder.layers[0]
         att = layer.self_attn
-        d = h.shape[-1]
-        nh = att.num_heads
-        hd = d // nh
+        d = self.cfg["d_model"]
+        hd = d // att.num_heads
         W, b = att.in_proj_weight, att.in_proj_bias
-        q = Fn.linear(h[:, -1], W[:d], b[:d]) * (float(hd) ** -0.5)         # [B, d]
-        kv = Fn.linear(h, W[d:], b[d:])                                      # [B, n, 2d]
-        k = kv[..., :d].reshape(-1, n, nh, hd).transpose(1, 2)               # [B, nh, n, hd]
-        v = kv[..., d:].reshape(-1, n, nh, hd).transpose(1, 2)
-        s = torch.matmul(q.reshape(-1, nh, 1, hd), k.transpose(2, 3))        # [B, nh, 1, n]
-        s = s + ((1.0 - mask) * NEG).reshape(-1, 1, 1, n)
-        a = torch.softmax(s, dim=-1)
+        q = Fn.linear(h[:, -1], W[:d], b[:d]) * (float(hd) ** -0.5)           # [B, d]
+        k = Fn.linear(h, W[d:2 * d], b[d:2 * d])                               # [B, n, d]
+        v = Fn.linear(h, W[2 * d:], b[2 * d:])                                 # [B, n, d]
+        s = torch.matmul(q.unsqueeze(1) * k, self.head_map)                   # [B, n, heads]
+        s = s + ((1.0 - mask) * NEG).unsqueeze(-1)
+        a = torch.softmax(s, dim=1)
         a = Fn.dropout(a, att.dropout, self.training)
-        o = torch.matmul(a, v).reshape(-1, d)                                # [B, d]
+        o = (torch.matmul(a, self.head_map.t()) * v).sum(1)                   # [B, d]
         o = att.out_proj(o)
         y = layer.norm1(h[:, -1] + layer.dropout1(o))
         y = layer.norm2(y + layer.dropout2(layer.linear2(layer.dropout(torch.relu(layer.linear1(y))))))
@@ -105,12 +108,13 @@ class StreamingModel(nn.Module):
         if not self.cfg["use_state"]:
             state = torch.zeros_like(state)
         h0, c0 = state[:, :H], state[:, H:]
-        inp = torch.cat([x[:, -1], lifetime], dim=-1)
-        gates = (Fn.linear(inp, self.lstm.weight_ih_l0, self.lstm.bias_ih_l0)
-                 + Fn.linear(h0, self.lstm.weight_hh_l0, self.lstm.bias_hh_l0))
-        i, f, g, o = gates.chunk(4, dim=-1)  # PyTorch's gate order
-        c1 = torch.sigmoid(f) * c0 + torch.sigmoid(i) * torch.tanh(g)
-        h1 = torch.sigmoid(o) * torch.tanh(c1)
+        # one Gemm for both of the cell's products: [x, lifetime, h] @ [W_ih, W_hh]^T + (b_ih + b_hh)
+        gates = Fn.linear(torch.cat([x[:, -1], lifetime, h0], dim=-1),
+                          torch.cat([self.lstm.weight_ih_l0, self.lstm.weight_hh_l0], dim=1),
+                          self.lstm.bias_ih_l0 + self.lstm.bias_hh_l0)
+        sg = torch.sigmoid(gates)  # PyTorch's gate order i, f, g, o; g takes tanh
+        c1 = sg[:, H:2 * H] * c0 + sg[:, :H] * torch.tanh(gates[:, 2 * H:3 * H])
+        h1 = sg[:, 3 * H:] * torch.tanh(c1)
         return self._head_logits(h1, read, profile, lifetime), torch.cat([h1, c1], dim=-1)
 
     def step(self, event_type, item_bucket, category_bucket, seq_numeric, mask, profile, lifetime, state):
