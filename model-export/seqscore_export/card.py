@@ -283,6 +283,7 @@ the two outputs' out-of-fold ROC-AUC; commands as `seqscore_export train --out /
 
 STREAM_ROWS = (("streaming", "streaming model, lifetime state (served, `--scoring incremental`)"),
                ("streaming_no_memory", "streaming model without lifetime memory (ablation)"),
+               ("streaming_no_state", "streaming model without recurrent state, lifetime features kept (ablation)"),
                ("fusion", "windowed fusion model, bidirectional (`--scoring windowed`)"),
                ("logistic", "logistic regression, window profile only"),
                ("logistic_lifetime", "logistic regression, window profile + lifetime features"),
@@ -321,7 +322,8 @@ def streaming_section(spec: dict, metrics: dict) -> list:
          f" reset); {int(opt['restart_fraction'] * 100)} % of a batch's users restart their state at zero at a random"
          " event (lifetime record intact), so that a state zeroed mid-history by a model change still works;"
          f" {int(opt['loss_fraction'] * 100)} % of each batch's events are scored (the LSTM sees all);"
-         f" {opt['users_per_batch']} users per batch, Adam lr {opt['lr']}, weight decay {opt['weight_decay']};"
+         f" {opt['users_per_batch']} users per batch, Adam lr {opt['lr']} (wide path {opt.get('wide_lr')}),"
+         f" weight decay {opt['weight_decay']};"
          " the wide path starts at the logistic regression on profile + lifetime and the head's last layer at zero"
          " (epoch 0 is that LR); the encoder layer and embeddings start from the fold's masked-event pretraining"
          f" ({'yes' if opt['pretrained_encoder'] else 'not in this run'}); epochs chosen on the out-of-fold ROC-AUC"

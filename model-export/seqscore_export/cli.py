@@ -74,10 +74,15 @@ def _add_train_args(p):
     p.add_argument("--ff", type=int, default=32, help="Transformer feed-forward width")
     p.add_argument("--head-hidden", type=int, default=32, help="hidden width of the MLP head")
     p.add_argument("--dropout", type=float, default=0.1, help="dropout in the Transformer and the head")
-    p.add_argument("--stream-epochs", type=int, default=6,
+    p.add_argument("--stream-epochs", type=int, default=8,
                    help="maximum epochs (passes over the training users) of the streaming model; cross-validation "
                         "picks the count (0 = its linear start)")
     p.add_argument("--stream-lr", type=float, default=1e-3, help="Adam learning rate of the streaming model")
+    p.add_argument("--stream-wide-lr", type=float, default=1e-4,
+                   help="Adam learning rate of the streaming model's wide path (which starts at the logistic "
+                        "regression on profile + lifetime)")
+    p.add_argument("--stream-dropout", type=float, default=0.3,
+                   help="dropout in the streaming model's encoder layer and head")
     p.add_argument("--state-hidden", type=int, default=16,
                    help="LSTM hidden size of the streaming model (state_size = 2 x this: h and c)")
     p.add_argument("--users-per-batch", type=int, default=8, help="user sequences per streaming training batch")
@@ -89,6 +94,9 @@ def _add_train_args(p):
     p.add_argument("--golden-users", type=int, default=36, help="users in golden-step.jsonl (>= 30 for the "
                                                                 "committed bundle)")
     p.add_argument("--no-gbt", action="store_true", help="skip the gradient-boosted-trees baselines")
+    p.add_argument("--stream-models", default="streaming,streaming_no_memory",
+                   help="streaming variants to cross-validate: streaming (served) and the ablations "
+                        "streaming_no_memory (no state, no lifetime features) and streaming_no_state (no state)")
     p.add_argument("--models", default=DEFAULT_MODELS,
                    help="comma-separated models to cross-validate; fusion and/or fusion_no_pretrain must be among "
                         "them (the better of the two by cross-validated ROC-AUC is served)")
@@ -372,12 +380,16 @@ def _train_streaming(args, ds, opts, cfg, cvres, corpus, final, Ta, P, rules) ->
                                       ds.constants["time"]["utc_offset_ms"], LT.RESET_GAP_MS)
     so = S.StreamOptions(epochs=args.stream_epochs, users_per_batch=args.users_per_batch,
                          loss_fraction=args.loss_fraction, restart_fraction=args.restart_fraction, lr=args.stream_lr,
-                         weight_decay=args.weight_decay)
+                         wide_lr=args.stream_wide_lr, weight_decay=args.weight_decay)
     if args.quick:
         so.epochs = 1
-    scfg = dict(cfg, state_hidden=args.state_hidden)
-    sres = SC.run_stream_cv(ds, life_raw, start, cvres.folds, opts, so, scfg, cvres.seq_inits, gbt=not args.no_gbt,
-                            fusion_oof=cvres.oof_logits.get("fusion"))
+    scfg = dict(cfg, state_hidden=args.state_hidden, dropout=args.stream_dropout)
+    variants = [m.strip() for m in args.stream_models.split(",") if m.strip()]
+    if "streaming" not in variants or any(m not in SC.STREAM_VARIANTS for m in variants):
+        raise ValueError(f"--stream-models {args.stream_models!r}: streaming plus any of "
+                         f"{', '.join(m for m in SC.STREAM_VARIANTS if m != 'streaming')}")
+    sres = SC.run_stream_cv(ds, life_raw, start, cvres.folds, opts, so, scfg, cvres.seq_inits, variants=tuple(variants),
+                            gbt=not args.no_gbt, fusion_oof=cvres.oof_logits.get("fusion"))
     seq_init = final.get("seq_init")
     if seq_init is None and corpus is not None:  # the served windowed model skipped pretraining; the streaming one
         pm = T.build_seq_model(ds.constants, P, cfg, opts.seed + 77_000)  # uses it (as in its cross-validation)
@@ -401,7 +413,8 @@ def _train_streaming(args, ds, opts, cfg, cvres, corpus, final, Ta, P, rules) ->
         "lifetime": {"features": [f["name"] for f in life_stats], "reset_gap_ms": LT.RESET_GAP_MS,
                      "resets_in_data": int(start.sum() - len(np.unique(ds.users)))},
         "options": {"epochs": so.epochs, "users_per_batch": so.users_per_batch, "loss_fraction": so.loss_fraction,
-                    "restart_fraction": so.restart_fraction, "lr": so.lr, "weight_decay": so.weight_decay,
+                    "restart_fraction": so.restart_fraction, "lr": so.lr, "wide_lr": so.wide_lr,
+                    "weight_decay": so.weight_decay,
                     "pretrained_encoder": any(x is not None for x in (cvres.seq_inits or []))},
         "final_model": {"epochs": sfinal["epochs"], "seconds": sfinal["seconds"], "history": sfinal["history"],
                         "config": smodel.cfg, "state_size": smodel.state_size},

@@ -263,6 +263,7 @@ class StreamOptions:
     loss_fraction: float = 0.25     # events of a batch whose windows are read out and scored (the LSTM sees all)
     restart_fraction: float = 0.3   # users of a batch whose state restarts at zero at a random event
     lr: float = 1e-3
+    wide_lr: Optional[float] = None  # learning rate of the wide path (None: lr)
     weight_decay: float = 1e-4
     max_users_per_epoch: Optional[int] = None
 
@@ -297,7 +298,10 @@ def fit_streaming(constants: dict, n_profile: int, n_life: int, cfg: dict, T, li
     if on_epoch is not None:
         on_epoch(0, model)
     rng = np.random.default_rng(seed)
-    optim = torch.optim.Adam(model.parameters(), lr=so.lr, weight_decay=so.weight_decay)
+    wide = list(model.wide.parameters())
+    rest = [p for n, p in model.named_parameters() if not n.startswith("wide.")]
+    optim = torch.optim.Adam([{"params": rest}, {"params": wide, "lr": so.lr if so.wide_lr is None else so.wide_lr}],
+                             lr=so.lr, weight_decay=so.weight_decay)
     runs = user_runs(users, train_rows)
     t0 = time.time()
     history = []

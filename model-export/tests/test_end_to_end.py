@@ -231,6 +231,13 @@ def test_score_and_evaluate(bundle, tmp_path, capsys):
     res = json.loads(capsys.readouterr().out)
     assert set(res["metrics"]) == {"purchase_30m", "churn_24h"}
     assert set(res["metrics"]["purchase_30m"]) >= {"roc_auc", "pr_auc", "brier", "ece"}
+    # format 3: incremental (the streaming model) by default, the windowed model on request; they differ
+    assert res["scoring"] == "incremental"
+    out_w = tmp_path / "scores_windowed.csv"
+    assert cli.main(["score", "--model", bundle, "--format", "taobao", "--input", str(src), "--output", str(out_w),
+                     "--scoring", "windowed"]) == 0
+    rows_w = list(csv.reader(open(out_w)))
+    assert [r[:4] for r in rows_w] == [r[:4] for r in rows] and rows_w[1:] != rows[1:]
 
 
 def test_metrics_json_has_every_model(bundle):
@@ -252,6 +259,17 @@ def test_metrics_json_has_every_model(bundle):
     for g in m["importance"]["groups"].values():
         for o in ("purchase_30m", "churn_24h"):
             assert -1.0 <= g[o]["mean"] <= 1.0
+    st = m["streaming"]
+    assert set(st["models"]) >= {"streaming", "streaming_no_memory", "logistic_lifetime", "gbt", "gbt_lifetime"}
+    for name, v in st["models"].items():
+        for o in ("purchase_30m", "churn_24h"):
+            assert len(v["cv"][o]["roc_auc"]["folds"]) == m["evaluation"]["folds"], (name, o)
+    for o in ("purchase_30m", "churn_24h"):
+        assert {"fusion", "logistic", "logistic_lifetime", "gbt_lifetime"} <= set(st["comparison_with_streaming"][o])
+    assert set(st["targets"]) == {"no_worse_than_windowed_fusion_by_0.005", "ahead_of_logistic_lifetime",
+                                  "ahead_of_gbt_lifetime"}
+    assert set(st["rebuilt"]["conditions"]) >= {"lifetime_state", "state_zeroed", "state_and_record_rebuilt"}
+    assert st["golden_step"]["users"] >= 30
 
 
 def test_reason_groups_partition_the_profile(bundle):
