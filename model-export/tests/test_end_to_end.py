@@ -309,3 +309,20 @@ def test_quick_train_on_rees46_survives_short_data(tmp_path):
     assert spec["outputs"][1]["calibration"] == {"method": "platt", "a": 1.0, "b": 0.0,
                                                  "fitted_on": "out-of-fold logits of the cross-validation"}
     assert sum(1 for _ in open(out / "golden.jsonl")) == 50
+
+
+@requires_data
+def test_export_round_trip_format3(bundle, tmp_path):
+    """export rebuilds both graphs and the spec from model.pt: same bytes, same spec (both model versions)."""
+    src = tmp_path / "small.csv"
+    with open(taobao_sample()) as f:
+        src.write_text("".join(f.readline() for _ in range(3000)))
+    out = tmp_path / "re"
+    assert cli.main(["export", "--model", bundle, "--out", str(out), "--format", "taobao", "--input", str(src),
+                     "--golden", "30", "--golden-users", "5"]) == 0
+    a = json.load(open(os.path.join(bundle, "model-spec.json")))
+    b = json.load(open(out / "model-spec.json"))
+    assert a == b
+    for name in ("model.onnx", "step.onnx"):
+        assert open(os.path.join(bundle, name), "rb").read() == open(out / name, "rb").read(), name
+    assert sum(1 for _ in open(out / "golden-step.jsonl")) == 5
