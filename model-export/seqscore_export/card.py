@@ -217,12 +217,16 @@ def render(spec: dict, metrics: dict, report: str, quick: bool, command: str, se
         "## Serving cost",
         "Budget: at most 100 µs per event at batch 64 on one core in ONNX Runtime Java; measured with",
         "`bin/seqscore bench` (1 intra-op thread); the figures for this bundle and the command are in",
-        "docs/benchmarks.md.",
+        "docs/benchmarks.md. step.onnx (the streaming model) has 68 compute nodes besides constants, against the",
+        "windowed graph's 138, and one more small input and output (the 32-float state); its cost is measured on",
+        "the Java side.",
         "",
         "## Limits",
         f"- Small training set ({td['users']} users, 9 days); fold sds show how noisy the metrics are. The time view"
         " covers only two days.",
         "- Churn here means 24 h of silence in a 9-day log; it is a proxy, not customer churn.",
+        "- The lifetime record covers at most the 9 days of the data here: the reset after 30 days of silence and"
+        " histories longer than 9 days were never seen in training.",
         "- Item and category ids are hashed into buckets (collisions); item identities barely transfer between users.",
         "- The epoch count is chosen on the same out-of-fold predictions that are reported (a selection among at most"
         " six epoch counts per model), which flatters every deep model slightly; no nested cross-validation.",
@@ -344,8 +348,8 @@ def streaming_section(spec: dict, metrics: dict) -> list:
                  f" {_ms(r['purchase_30m']['pr_auc'])} | {_ms(r['churn_24h']['pr_auc'])} |"
                  f" {_ms(r['purchase_30m']['brier'], 4)} | {_ms(r['churn_24h']['brier'], 4)} |"
                  f" {_ms(r['purchase_30m']['ece'], 4)} | {_ms(r['churn_24h']['ece'], 4)} | {'-' if ep is None else ep} |")
-    L += ["", "Models: " + "; ".join(f"`{m}` = {models[m]['description']}" for m, _ in STREAM_ROWS if m in models)
-          + ".", ""]
+    L += ["", "Models (the windowed ones as above): " + "; ".join(
+        f"`{m}` = {models[m]['description']}" for m, _ in STREAM_ROWS if m in sm["models"]) + ".", ""]
     cmp_ = sm["comparison_with_streaming"]
     L.append("Streaming model minus each other model (ROC-AUC, mean over folds; paired per-fold sd; folds won):")
     L.append("")
@@ -354,16 +358,23 @@ def streaming_section(spec: dict, metrics: dict) -> list:
             f"{m} {r['diff']:+.4f} (sd {r['paired_diff_sd']:.4f}, {r['folds_won']} of "
             f"{len(models[m]['cv'][o]['roc_auc']['folds'])})" for m, r in cmp_[o].items()) + ".")
     L.append("")
-    L.append("Targets:")
+    L.append("Targets (a difference smaller than its paired per-fold sd is a tie within noise, not a demonstrated win):")
     for name, t in sm.get("targets", {}).items():
-        d = ", ".join(f"{o} {t['diff'][o]:+.4f}" for o in OUTPUT_NAMES)
+        d = ", ".join(
+            f"{o} {t['diff'][o]:+.4f} (paired sd {cmp_[o][t['against']]['paired_diff_sd']:.4f}, "
+            f"{cmp_[o][t['against']]['folds_won']} of {len(models['streaming']['cv'][o]['roc_auc']['folds'])} folds"
+            + ("; a tie within noise" if abs(t['diff'][o]) < cmp_[o][t['against']]['paired_diff_sd'] else "") + ")"
+            for o in OUTPUT_NAMES)
         what = {"no_worse_than_windowed_fusion_by_0.005": "no worse than the windowed fusion model by more than 0.005"
                                                          " on both outputs",
                 "ahead_of_logistic_lifetime": "ahead of the logistic regression on window + lifetime features on"
                                               " both outputs",
                 "ahead_of_gbt_lifetime": "ahead of the gradient-boosted trees on window + lifetime features on both"
                                          " outputs"}.get(name, name)
-        L.append(f"- {what}: **{'met' if t['met'] else 'NOT met'}** ({d}).")
+        tie = any(abs(t["diff"][o]) < cmp_[o][t["against"]]["paired_diff_sd"] for o in OUTPUT_NAMES)
+        verdict_ = "NOT met" if not t["met"] else ("met by the letter, not demonstrated on every output" if tie
+                                                     and t["margin"] >= 0 else "met")
+        L.append(f"- {what}: **{verdict_}** ({d}).")
     L.append("")
     rb = sm.get("rebuilt")
     if rb and "conditions" in rb:
@@ -376,6 +387,15 @@ def streaming_section(spec: dict, metrics: dict) -> list:
             if c in rb["conditions"]:
                 r = rb["conditions"][c]
                 L.append(f"| {title} | {_ms(r['purchase_30m'])} | {_ms(r['churn_24h'])} |")
+        c = rb["conditions"]
+        if {"lifetime_state", "state_zeroed", "state_and_record_rebuilt"} <= set(c):
+            d0 = [c["state_zeroed"][o]["mean"] - c["lifetime_state"][o]["mean"] for o in OUTPUT_NAMES]
+            d1 = [c["state_and_record_rebuilt"][o]["mean"] - c["lifetime_state"][o]["mean"] for o in OUTPUT_NAMES]
+            L.append("")
+            L.append(f"Zeroing the recurrent state at the split changes ROC-AUC by {d0[0]:+.4f} (purchase) and"
+                     f" {d0[1]:+.4f} (churn): after a model change the job loses almost nothing as long as it keeps"
+                     f" the lifetime record. Rebuilding the record from the window costs {d1[0]:+.4f} and {d1[1]:+.4f}:"
+                     " the lifetime record is what carries the history.")
         L.append("")
     L += ["### Streaming thresholds",
           "Same rule as the windowed model, on the streaming model's out-of-fold scores (`streaming.outputs`):", ""]
@@ -386,7 +406,7 @@ def streaming_section(spec: dict, metrics: dict) -> list:
                  f"{r['target']} (used: {r['used']}). Out of fold: precision {_f(r.get('oof_precision'))}, recall "
                  f"{_f(r.get('oof_recall'))}, alert rate {_f(r.get('oof_alert_rate'))}. Platt a={c.get('a', 1):.4f},"
                  f" b={c.get('b', 0):.4f}.")
-    L += ["### Streaming: what was tried", STREAMING_TRIED, ""]
+    L += ["", "### Streaming: what was tried", STREAMING_TRIED, ""]
     gs = sm.get("golden_step")
     if gs:
         L += ["", f"golden-step.jsonl: {gs['users']} real users, {gs['events']} events ({gs['users_over_N']} users"
@@ -415,7 +435,7 @@ the train options named, on the same loaded 2-core machine):
 - In every run churn ended between -0.0015 and +0.0002 of the LR on window + lifetime (fold sd about 0.015): neither
   the LSTM over the whole history, the profile MLP nor the trees found churn signal beyond a linear model of the
   window and the lifetime record; the lifetime features themselves are what moves churn (LR 0.748 -> 0.761).
-- Zeroing the recurrent state changes the scores of only the next few events (on the preview model, the mean
-  absolute logit change was 0.006 at the first event after the zeroing and halved with every further event): the
-  LSTM's state carries short-term memory; the long-term history is in the lifetime record, which the job keeps
-  across model changes."""
+- Zeroing the recurrent state changes the scores of only the next few events: on the served model, zeroing every
+  user's state at 2017-12-02 00:00 changed the first event's logits by 0.0008 (purchase) and 0.031 (churn) on
+  average, and the change about halved with every further event (0.0003 churn by the tenth). The LSTM's state carries
+  short-term memory; the long-term history is in the lifetime record, which the job keeps across model changes."""
