@@ -137,7 +137,7 @@ final class DemoStack implements AutoCloseable {
             ModelBundle bundle = SeqScoreJob.loadModel(config);
             ModelSpec.Served served = PipelineSettings.from(config, bundle).served;
             log.println("demo: " + Option.cliName(served.scoring()) + " scoring, model " + served.modelVersion()
-                    + " (" + bundle.onnxPath() + "), window " + bundle.spec().maxEvents() + " events / "
+                    + " (" + bundle.onnxPath(served.scoring()) + "), window " + bundle.spec().maxEvents() + " events / "
                     + Duration.ofMillis(bundle.spec().horizonMs()));
 
             String bind = options.get(Demo.BIND_ADDRESS);
