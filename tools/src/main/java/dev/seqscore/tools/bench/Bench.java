@@ -43,7 +43,12 @@ public final class Bench {
             "only compare window state layouts (ValueState ring buffer, ListState, MapState) on heap and RocksDB: "
                     + "events/s with full windows and savepoint bytes per user (users: smoke 2k, quick 20k, full 100k), "
                     + "then the job's own state per user on RocksDB");
+    static final Option<Path> KV_CACHE_PROBE = Option.path("kv-cache-probe", "",
+            "only time the bundle's step graph against the K/V-cache probe graph in this directory "
+                    + "(probe-kvcache.onnx, made by: cd model-export && python3 -m seqscore_export.kv_probe --out DIR), "
+                    + "JMH, batch 1 and 64");
     static final OptionSet OPTIONS = new OptionSet().add(BUNDLE, BATCH, THREADS, QUICK, SMOKE, JMH_ONLY, STATE_LAYOUTS,
+            KV_CACHE_PROBE,
             OptionSet.HELP);
 
     public static void main(String[] args) throws Exception {
@@ -60,6 +65,10 @@ public final class Bench {
         if (!Files.isRegularFile(Path.of(bundle, "golden.jsonl"))) {
             System.err.println("error: " + bundle + " is not a model bundle with golden.jsonl");
             System.exit(2);
+        }
+        if (v.get(KV_CACHE_PROBE) != null) {
+            kvCacheProbe(Path.of(bundle), v.get(KV_CACHE_PROBE), quick);
+            return;
         }
         if (v.get(STATE_LAYOUTS)) {
             String mode = v.get(SMOKE) ? "smoke" : quick ? "quick" : "full";
@@ -196,6 +205,44 @@ public final class Bench {
         r.put("state_users", (double) users);
         StringBuilder json = new StringBuilder("{");
         r.forEach((k, val) -> json.append(json.length() > 1 ? ", " : "").append('"').append(k).append("\": ")
+                .append(String.format(Locale.ROOT, "%.3f", val)));
+        System.out.println(json.append('}'));
+    }
+
+    /** The served step graph against the K/V-cache probe, per call and per event; the last line is JSON. */
+    private static void kvCacheProbe(Path bundle, Path probeDir, boolean quick) throws RunnerException {
+        ModelBundle b = ModelBundle.load(bundle);
+        String step = bundle.resolve(b.spec().served(Scoring.INCREMENTAL).onnxFile()).toAbsolutePath().toString();
+        String probe = probeDir.resolve("probe-kvcache.onnx").toAbsolutePath().toString();
+        TimeValue iteration = TimeValue.seconds(quick ? 1 : 2);
+        Collection<RunResult> results = new Runner(new OptionsBuilder()
+                .include(GraphBenchmark.class.getName())
+                .param("graph", step, probe)
+                .param("batch", "1", "64")
+                .forks(1)
+                .warmupIterations(quick ? 2 : 3)
+                .warmupTime(iteration)
+                .measurementIterations(quick ? 3 : 5)
+                .measurementTime(iteration)
+                .shouldFailOnError(true)
+                .build()).run();
+        Map<String, Double> perEvent = new LinkedHashMap<>();
+        System.out.printf("%n%-22s %6s %16s %16s%n", "graph", "batch", "us/call", "us/event");
+        for (RunResult r : results) {
+            String g = r.getParams().getParam("graph").equals(step) ? "step" : "kv_cache_probe";
+            int batch = Integer.parseInt(r.getParams().getParam("batch"));
+            double us = r.getPrimaryResult().getScore();
+            double err = r.getPrimaryResult().getScoreError();
+            System.out.printf(Locale.ROOT, "%-22s %6d %8.2f ± %5.2f %8.3f ± %5.3f%n", g, batch, us, err, us / batch,
+                    err / batch);
+            perEvent.put(g + "_batch" + batch + "_us_per_event", us / batch);
+        }
+        for (String batch : new String[] {"1", "64"}) {
+            perEvent.put("step_over_kv_cache_batch" + batch, perEvent.get("step_batch" + batch + "_us_per_event")
+                    / perEvent.get("kv_cache_probe_batch" + batch + "_us_per_event"));
+        }
+        StringBuilder json = new StringBuilder("{");
+        perEvent.forEach((k, val) -> json.append(json.length() > 1 ? ", " : "").append('"').append(k).append("\": ")
                 .append(String.format(Locale.ROOT, "%.3f", val)));
         System.out.println(json.append('}'));
     }
