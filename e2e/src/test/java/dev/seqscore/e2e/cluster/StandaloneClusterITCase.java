@@ -2,6 +2,7 @@ package dev.seqscore.e2e.cluster;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.ClickEvent;
@@ -166,8 +167,10 @@ class StandaloneClusterITCase {
                 assertThat(out.scores.stream().map(s -> Map.entry(s.getUserId(), s.getEventTime())))
                         .containsExactlyInAnyOrderElementsOf(
                                 events.stream().map(e -> Map.entry(e.getUserId(), e.getEventTime())).toList());
-                String modelVersion = new ObjectMapper().readTree(model.resolve("model-spec.json").toFile())
-                        .path("model_version").asText();
+                // The served model's: the streaming one (--scoring incremental, the default) when the bundle has one.
+                JsonNode spec = new ObjectMapper().readTree(model.resolve("model-spec.json").toFile());
+                String modelVersion = (spec.has("streaming") ? spec.get("streaming") : spec).path("model_version")
+                        .asText();
                 assertThat(out.scores).allSatisfy(s -> {
                     assertThat(s.getModelVersion()).isEqualTo(modelVersion);
                     assertThat(s.getScores()).containsOnlyKeys("purchase_30m", "churn_24h");
