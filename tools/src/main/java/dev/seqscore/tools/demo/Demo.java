@@ -3,7 +3,7 @@ package dev.seqscore.tools.demo;
 import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.job.JobConfig;
-import dev.seqscore.job.LocalFlink;
+import dev.seqscore.offline.LocalFlink;
 import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.options.CommandLine;
 import dev.seqscore.options.Option;

@@ -5,7 +5,7 @@ import dev.seqscore.features.ModelSpec;
 import dev.seqscore.job.JobConfig;
 import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.options.Option;
-import dev.seqscore.job.LocalFlink;
+import dev.seqscore.offline.LocalFlink;
 import dev.seqscore.job.SeqScoreJob;
 import dev.seqscore.kafka.EmbeddedKafka;
 import dev.seqscore.model.ModelBundle;

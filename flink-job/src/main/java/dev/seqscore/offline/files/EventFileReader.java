@@ -1,4 +1,4 @@
-package dev.seqscore.events;
+package dev.seqscore.offline.files;
 
 import java.io.BufferedReader;
 import java.io.Closeable;

@@ -1,4 +1,4 @@
-package dev.seqscore.job;
+package dev.seqscore.offline;
 
 import java.net.URI;
 import java.net.http.HttpClient;

@@ -1,4 +1,4 @@
-package dev.seqscore.job;
+package dev.seqscore.offline;
 
 import dev.seqscore.options.CommandLine;
 import dev.seqscore.options.Option;
@@ -6,14 +6,18 @@ import dev.seqscore.options.OptionSet;
 import dev.seqscore.options.OptionValues;
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.DeadLetter;
-import dev.seqscore.events.DuplicateFilter;
-import dev.seqscore.events.EventFileReader;
-import dev.seqscore.events.FileRecord;
+import dev.seqscore.offline.files.DuplicateFilter;
+import dev.seqscore.offline.files.EventFileReader;
+import dev.seqscore.offline.files.FileRecord;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.reasons.Reason;
 import dev.seqscore.scoring.ScoredEvent;
+import dev.seqscore.job.JobConfig;
+import dev.seqscore.job.PipelineSettings;
+import dev.seqscore.job.SeqScoreJob;
+import dev.seqscore.job.SeqScorePipeline;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

@@ -1,10 +1,12 @@
-package dev.seqscore.events;
+package dev.seqscore.offline.files;
 
 import java.io.IOException;
 import java.util.List;
 import java.util.Map;
 
 import dev.seqscore.avro.ClickEvent;
+import dev.seqscore.events.DropKind;
+import dev.seqscore.events.Rejection;
 
 /**
  * Canonical CSV rows: a header naming at least {@code user_id,event_type,item_id,event_time} (epoch ms), optionally
