@@ -133,6 +133,24 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         this.settings = settings;
     }
 
+    /**
+     * The descriptor of the per-user {@link UserState} value, with the processing-time TTL backstop ({@code ttl},
+     * {@link ScoringSettings#effectiveStateTtl()}; zero: none). The one definition the job and the offline state
+     * bootstrap and inspection share: TTL changes how the value is serialized, so a savepoint written with another
+     * descriptor would not restore.
+     */
+    public static ValueStateDescriptor<byte[]> userStateDescriptor(Duration ttl) {
+        ValueStateDescriptor<byte[]> desc =
+                new ValueStateDescriptor<>(USER_STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+        if (!ttl.isZero()) {
+            desc.enableTimeToLive(StateTtlConfig.newBuilder(ttl)
+                    .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
+                    .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                    .build());
+        }
+        return desc;
+    }
+
     @Override
     public void initializeState(StateInitializationContext context) throws Exception {
         super.initializeState(context);
@@ -188,16 +206,7 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         policy = settings.alerts();
         explainAt = settings.explainAt();
 
-        ValueStateDescriptor<byte[]> desc =
-                new ValueStateDescriptor<>(USER_STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
-        Duration ttl = settings.effectiveStateTtl();
-        if (!ttl.isZero()) {
-            desc.enableTimeToLive(StateTtlConfig.newBuilder(ttl)
-                    .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
-                    .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                    .build());
-        }
-        user = getPartitionedState(desc);
+        user = getPartitionedState(userStateDescriptor(settings.effectiveStateTtl()));
         timers = getInternalTimerService(TIMERS, VoidNamespaceSerializer.INSTANCE, this);
 
         step = new UserStep(settings);
