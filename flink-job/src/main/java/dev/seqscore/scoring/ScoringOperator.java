@@ -16,11 +16,13 @@ import dev.seqscore.model.OnnxScorer;
 import dev.seqscore.reasons.Explainer;
 import dev.seqscore.reasons.Reason;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.stream.Stream;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.StateTtlConfig;
@@ -157,9 +159,19 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         // Union state: on restore every subtask sees every entry and picks its own (or a share, after rescaling).
         liveUsersState = context.getOperatorStateStore().getUnionListState(
                 new ListStateDescriptor<>("live-users", PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO));
-        liveUsers = LiveUsers.restore(liveUsersState.get(),
+        List<long[]> liveEntries = new ArrayList<>();
+        liveUsersState.get().forEach(liveEntries::add);
+        liveUsers = LiveUsers.restore(liveEntries,
                 getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
                 getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks());
+        user = getPartitionedState(userStateDescriptor(settings.effectiveStateTtl()));
+        if (context.isRestored() && liveEntries.isEmpty()) {
+            // A savepoint with keyed state but without the gauge's union state: the offline bootstrap writes only the
+            // users' values. Counted once, here; from then on the gauge counts as usual.
+            try (Stream<Object> keys = getKeyedStateBackend().getKeys(USER_STATE, VoidNamespace.INSTANCE)) {
+                liveUsers = new LiveUsers(keys.count());
+            }
+        }
         pending = new PendingEvents();
         persistedPending = new HashSet<>();
         pendingState = restorable(new ListStateDescriptor<>(PENDING_STATE, TypeInformation.of(InputRecord.class)));
@@ -206,7 +218,6 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         policy = settings.alerts();
         explainAt = settings.explainAt();
 
-        user = getPartitionedState(userStateDescriptor(settings.effectiveStateTtl()));
         timers = getInternalTimerService(TIMERS, VoidNamespaceSerializer.INSTANCE, this);
 
         step = new UserStep(settings);
