@@ -48,7 +48,7 @@ import org.apache.flink.streaming.api.environment.LocalStreamEnvironment;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
-import org.apache.flink.util.ExceptionUtils;
+import org.apache.flink.util.SerializedThrowable;
 
 /**
  * {@code bin/seqscore bootstrap} (and {@code flink run -c dev.seqscore.offline.Bootstrap} on a cluster): writes a
@@ -278,9 +278,12 @@ public final class Bootstrap {
                     + Timestamps.format(untilMs));
         } catch (Exception e) {
             deleteQuietly(request.savepoint());
-            Throwable cause = ExceptionUtils.findThrowable(e, ConfigException.class).orElse(null);
-            if (cause != null) {
-                throw new ConfigException(cause.getMessage(), e);
+            // The job's own refusals (a row after T, an empty file) come back as the job's failure cause.
+            for (Throwable t = e; t != null; t = t.getCause()) {
+                if (t instanceof ConfigException || (t instanceof SerializedThrowable st
+                        && ConfigException.class.getName().equals(st.getOriginalErrorClassName()))) {
+                    throw new ConfigException(t.getMessage(), e);
+                }
             }
             throw e;
         }
