@@ -158,6 +158,15 @@ public final class Option<T> implements Serializable {
         return new Option<>(name, "false", help, null, b.parser, true);
     }
 
+    /**
+     * A flag whose default is given: {@code ""} reads as null when absent (the command decides, e.g. "on when the
+     * data is there"); present means true, {@code --name=false} turns it off.
+     */
+    public static Option<Boolean> flag(String name, String defaultText, String help) {
+        Option<Boolean> b = bool(name, defaultText, help);
+        return new Option<>(name, defaultText, help, null, b.parser, true);
+    }
+
     public static Option<Path> path(String name, String defaultText, String help) {
         return of(name, "PATH", defaultText, help, s -> Path.of(s.trim()));
     }
