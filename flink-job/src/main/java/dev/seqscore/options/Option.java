@@ -197,7 +197,8 @@ public final class Option<T> implements Serializable {
      * reads as null; any other option's parser judges an empty text (a required name, say, rejects it).
      */
     public T parse(String text) {
-        if (text.isEmpty() && defaultText.isEmpty() && !flag) {
+        if (text.isEmpty() && defaultText.isEmpty()) {
+            // A flag is never given an empty text (present reads "true"): empty is its empty default, unset.
             return null;
         }
         return parseGiven(text);
