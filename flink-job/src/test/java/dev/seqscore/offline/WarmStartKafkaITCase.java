@@ -18,6 +18,7 @@ import dev.seqscore.scoring.ScoredEvent;
 import dev.seqscore.testing.KafkaTopics;
 import dev.seqscore.testing.RepoPaths;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -103,6 +104,8 @@ class WarmStartKafkaITCase {
         StreamExecutionEnvironment env = env();
         Configuration restore = new Configuration();
         restore.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint.toString());
+        // Kept after the cancel, for bin/seqscore state to read a retained (incremental RocksDB) checkpoint below.
+        restore.setString("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION");
         env.configure(restore);
         SeqScoreJob.assemble(env, JobConfig.parse(args.toArray(String[]::new)), bundle);
         JobClient job = env.executeAsync("warm-start");
@@ -130,6 +133,17 @@ class WarmStartKafkaITCase {
                     + "|" + s.getWindowLength(), 1, Integer::sum);
         }
         assertThat(got).as("every score from T on, once, equal to the backtest's").isEqualTo(want);
+
+        // bin/seqscore state reads the retained checkpoint: the bootstrapped users are there, with the rule.
+        Path checkpoint;
+        try (Stream<Path> files = Files.walk(tmp.resolve("checkpoints"))) {
+            checkpoint = files.filter(f -> f.getFileName().toString().equals("_metadata"))
+                    .max(Comparator.comparing(f -> f.toFile().lastModified())).orElseThrow().getParent();
+        }
+        StateInspector.Report state = StateInspector.inspect(env(), checkpoint.toString(), null,
+                JobConfig.StateBackend.ROCKSDB, false);
+        assertThat(state.users()).isGreaterThanOrEqualTo(boot.users());
+        assertThat(state.windowRules()).containsOnlyKeys("N=50 H=PT24H");
 
         Set<String> ids = new HashSet<>();
         for (Alert a : committedAlerts) {

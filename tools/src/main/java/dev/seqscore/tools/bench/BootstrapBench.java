@@ -64,7 +64,9 @@ public final class BootstrapBench {
     static final Option<Integer> BENCH_PARALLELISM = Option.positiveInt("bootstrap-parallelism", "2",
             "the bootstrap's parallelism");
     static final Option<Boolean> KEEP = Option.flag("keep", "keep the history file and the savepoint");
-    static final OptionSet OPTIONS = new OptionSet().add(USERS, WORK_DIR, HEAP, BENCH_PARALLELISM, KEEP,
+    static final Option<Boolean> JFR = Option.flag("jfr",
+            "record a JFR CPU profile of the bootstrap JVM into the work directory (bootstrap.jfr)");
+    static final OptionSet OPTIONS = new OptionSet().add(USERS, WORK_DIR, HEAP, BENCH_PARALLELISM, KEEP, JFR,
             OptionSet.HELP);
 
     /** 2017-12-02T00:00:00+08:00: the sample's first 7 days end here. */
@@ -139,6 +141,9 @@ public final class BootstrapBench {
                 "--input", history.toString(), "--format", "canonical", "--until", Long.toString(T),
                 "--savepoint", savepoint.toString(), "--state-backend", "rocksdb",
                 "--parallelism", Integer.toString(o.get(BENCH_PARALLELISM))));
+        if (o.get(JFR)) {
+            cmd.add(1, "-XX:StartFlightRecording=filename=" + work.resolve("bootstrap.jfr") + ",settings=profile");
+        }
         System.err.println("bench: " + String.join(" ", cmd.subList(cmd.indexOf("dev.seqscore.offline.Bootstrap"),
                 cmd.size())));
         Process p = new ProcessBuilder(cmd).redirectError(work.resolve("bootstrap.log").toFile()).start();
