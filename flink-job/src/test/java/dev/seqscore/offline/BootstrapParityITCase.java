@@ -8,6 +8,7 @@ import dev.seqscore.job.JobConfig;
 import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.job.SavepointCheck;
 import dev.seqscore.job.SavepointManifest;
+import dev.seqscore.job.SeqScoreJob;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.offline.files.EventFileReader;
 import dev.seqscore.offline.files.FileRecord;
@@ -31,6 +32,11 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
+import org.apache.flink.client.program.StreamContextEnvironment;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.DeploymentOptions;
+import org.apache.flink.configuration.StateRecoveryOptions;
+import org.apache.flink.core.execution.DefaultExecutorServiceLoader;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
@@ -195,6 +201,26 @@ class BootstrapParityITCase {
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("window rule")
                 .hasMessageContaining("--horizon 86400000ms");
+    }
+
+    @Order(2)
+    @Test
+    void flinkRunDashSWithAnotherMaxParallelismFailsInMainBeforeSubmission() {
+        // flink run -s reaches main() as execution.state-recovery.path in the context environment's configuration.
+        Configuration cli = new Configuration();
+        cli.set(StateRecoveryOptions.SAVEPOINT_PATH, SAVEPOINTS.get(JobConfig.StateBackend.HASHMAP).toString());
+        cli.set(DeploymentOptions.TARGET, "local");
+        StreamContextEnvironment.setAsContext(new DefaultExecutorServiceLoader(), cli,
+                Thread.currentThread().getContextClassLoader(), false, false);
+        try {
+            assertThatThrownBy(() -> SeqScoreJob.main(new String[] {"--model", model, "--max-parallelism", "64",
+                    "--checkpoint-dir", tmp.resolve("unused-checkpoints").toUri().toString()}))
+                    .isInstanceOf(ConfigException.class)
+                    .hasMessageContaining("cannot start from")
+                    .hasMessageContaining("start the job with --max-parallelism 128");
+        } finally {
+            StreamContextEnvironment.unsetAsContext();
+        }
     }
 
     @Order(3)
