@@ -33,6 +33,7 @@ import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.core.execution.DetachedJobExecutionResult;
 import org.apache.flink.core.fs.FileStatus;
 import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.Path;
@@ -286,6 +287,10 @@ public final class Bootstrap {
                 }
             }
             throw e;
+        }
+        if (done instanceof DetachedJobExecutionResult) {
+            throw new ConfigException("the bootstrap ran detached (flink run -d): it must wait for its job to count "
+                    + "the users and write " + SavepointManifest.FILE + "; run it without -d");
         }
         long userCount = counter(done, BootstrapScorer.USERS);
         long events = counter(done, BootstrapScorer.EVENTS);
