@@ -48,6 +48,15 @@ public final class SavepointCheck {
                         + m.horizonMs() + "ms, or bootstrap again with this job's --" + JobConfig.MAX_EVENTS.name()
                         + " and --" + JobConfig.HORIZON.name() + " (and model)");
             }
+            boolean jobTtl = !s.scoringSettings().effectiveStateTtl().isZero();
+            if ((m.stateTtlMs() != 0) != jobTtl) {
+                // The TTL wraps each serialized value: a restore with the other setting fails in the scorer.
+                problems.add("the savepoint's values were written " + (jobTtl ? "without" : "with")
+                        + " the processing-time TTL backstop and this job runs " + (jobTtl ? "with" : "without")
+                        + " it: start it with --" + JobConfig.STATE_TTL.name() + " "
+                        + (jobTtl ? "0" : Duration.ofMillis(m.stateTtlMs()).toHours() + "h") + ", or bootstrap "
+                        + "again with this job's --" + JobConfig.STATE_TTL.name());
+            }
             if (!m.modelVersion().equals(s.served.modelVersion()) || !m.scoring().equals(Option.cliName(s.scoring))) {
                 warnings.println("warning: the savepoint was bootstrapped for model " + m.modelVersion() + " ("
                         + m.scoring() + "); this job serves " + s.served.modelVersion() + " ("

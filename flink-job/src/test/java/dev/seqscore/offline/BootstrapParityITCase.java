@@ -201,6 +201,10 @@ class BootstrapParityITCase {
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("window rule")
                 .hasMessageContaining("--horizon 86400000ms");
+        assertThatThrownBy(() -> SavepointCheck.check(savepoint,
+                settings(JobConfig.StateBackend.HASHMAP, "--state-ttl", "0"), quiet))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("written with the processing-time TTL");
     }
 
     @Order(2)
