@@ -336,17 +336,6 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
     private void enqueue(String key, InputRecord r) throws Exception {
         setCurrentKey(key);
         int row = step.add(user.value(), r, batch);
-        if (row == UserStep.BEHIND) {
-            // Not behind the watermark, which starts anew after a restore, but behind what the state already holds
-            // (a warm start's seam, or a record the old job's watermark had passed): late, as it would have been.
-            late.inc();
-            lateDeadLetters.inc();
-            output.collect(LATE, new StreamRecord<>(DeadLetters.of(DeadLetterReason.LATE_EVENT,
-                    "event_time " + r.eventTime + " is before the newest event of user " + r.userId
-                            + " in the restored state: events up to there are already scored",
-                    r, getProcessingTimeService().getCurrentProcessingTime())));
-            return;
-        }
         if (row < 0) {
             duplicates.inc();
             return;
