@@ -29,10 +29,6 @@ public final class UserStep {
     public record Cleanup(byte[] value, long nextTimer) {}
 
     public static final long NONE = UserState.NO_TIMER;
-    /** {@link #add}: an exact duplicate of an event in the window. */
-    public static final int DUPLICATE = -1;
-    /** {@link #add}: earlier than the user's newest applied event, so it cannot be appended. */
-    public static final int BEHIND = -2;
 
     private final ModelSpec spec;
     private final boolean incremental;
@@ -71,9 +67,7 @@ public final class UserStep {
      * then the lifetime record with the event. Afterwards {@link #state()} is the value to keep until the model has
      * scored the row.
      *
-     * @return the row; {@link #DUPLICATE} for an exact duplicate of an event in the window, or {@link #BEHIND} for
-     *     an event earlier than the user's newest applied one (possible only after a restore, when the watermark
-     *     starts anew), both of which change nothing
+     * @return the row, or -1 for an exact duplicate of an event in the window, which changes nothing
      */
     public int add(byte[] stored, InputRecord r, FeatureBatch batch) {
         view.wrap(stored);
@@ -82,14 +76,11 @@ public final class UserStep {
         int typeId = spec.typeId(r.eventType);
         long t = r.eventTime;
         PackedWindow window = view.window();
-        view.readLifetime(lifetime);
-        if ((!window.isEmpty() && t < window.newestTime()) || (!lifetime.isEmpty() && t < lifetime.last())) {
-            return BEHIND;
-        }
         if (!window.append(Fnv1a64.hash(r.itemId), Fnv1a64.hash(r.categoryId == null ? "" : r.categoryId), typeId,
                 t)) {
-            return DUPLICATE;
+            return -1;
         }
+        view.readLifetime(lifetime);
         if (lifetime.resetIfGap(t, resetGapMs)) {
             view.resetState();
         }
