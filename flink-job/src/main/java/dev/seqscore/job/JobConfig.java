@@ -8,6 +8,7 @@ import dev.seqscore.options.OptionSet;
 import dev.seqscore.options.OptionValues;
 import dev.seqscore.options.PrefixOption;
 import dev.seqscore.registry.RegistryEndpoint;
+import dev.seqscore.options.Timestamps;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.Serializable;
@@ -37,8 +38,12 @@ public final class JobConfig implements Serializable {
             "value format of the input topic", InputFormat::parse);
     public static final Option<String> GROUP_ID =
             Option.nonBlank("group-id", "seqscore", "consumer group id (offsets are committed on checkpoints)");
-    public static final Option<StartingOffsets> STARTING_OFFSETS = Option.enumOf("starting-offsets", "committed",
-            "where to start reading: the group's committed offsets, earliest or latest", StartingOffsets.class);
+    public static final Option<StartingOffsets> STARTING_OFFSETS = Option.of("starting-offsets",
+            "committed|earliest|latest|timestamp:TIME", "committed",
+            "where to start reading when the source has no state: the group's committed offsets, earliest, latest, or "
+                    + "timestamp:TIME, the first record whose Kafka timestamp is at or after TIME in each partition "
+                    + "(" + Timestamps.FORMS + "; after a warm-start bootstrap: its --until)",
+            StartingOffsets::parse);
     public static final Option<OffsetReset> OFFSET_RESET = Option.enumOf("offset-reset", "earliest",
             "with --starting-offsets committed, where to start when the group has no offset", OffsetReset.class);
     public static final Option<Boolean> STOP_AT_LATEST = Option.bool("stop-at-latest", "false",
@@ -159,8 +164,49 @@ public final class JobConfig implements Serializable {
     /** The alert and score sinks' guarantee. */
     public enum Delivery { EXACTLY_ONCE, AT_LEAST_ONCE }
 
-    /** Where the Kafka source starts when the job starts without state. */
-    public enum StartingOffsets { COMMITTED, EARLIEST, LATEST }
+    /**
+     * Where the Kafka source starts when the job starts without source state: {@code committed}, {@code earliest},
+     * {@code latest} or {@code timestamp:TIME} ({@link Timestamps}).
+     *
+     * @param timestampMs for {@link Kind#TIMESTAMP}, the Kafka record timestamp to start at (epoch ms); else 0
+     */
+    public record StartingOffsets(Kind kind, long timestampMs) implements Serializable {
+        public enum Kind { COMMITTED, EARLIEST, LATEST, TIMESTAMP }
+
+        public static final StartingOffsets COMMITTED = new StartingOffsets(Kind.COMMITTED, 0);
+        public static final StartingOffsets EARLIEST = new StartingOffsets(Kind.EARLIEST, 0);
+        public static final StartingOffsets LATEST = new StartingOffsets(Kind.LATEST, 0);
+
+        public static StartingOffsets timestamp(long epochMs) {
+            return new StartingOffsets(Kind.TIMESTAMP, epochMs);
+        }
+
+        /** @throws IllegalArgumentException naming the four forms */
+        public static StartingOffsets parse(String text) {
+            String v = text.trim();
+            String lower = v.toLowerCase(java.util.Locale.ROOT);
+            switch (lower) {
+                case "committed": return COMMITTED;
+                case "earliest": return EARLIEST;
+                case "latest": return LATEST;
+                default: break;
+            }
+            if (lower.startsWith("timestamp:")) {
+                long t = Timestamps.parse(v.substring("timestamp:".length()));
+                if (t < 0) {
+                    throw new IllegalArgumentException("'" + text + "': the time must not be before 1970");
+                }
+                return timestamp(t);
+            }
+            throw new IllegalArgumentException("'" + text + "' is not one of committed, earliest, latest, "
+                    + "timestamp:TIME (TIME: " + Timestamps.FORMS + ")");
+        }
+
+        @Override
+        public String toString() {
+            return kind == Kind.TIMESTAMP ? "timestamp:" + timestampMs : Option.cliName(kind);
+        }
+    }
 
     /** With {@link StartingOffsets#COMMITTED}, where a partition without a committed offset starts. */
     public enum OffsetReset { EARLIEST, LATEST }

@@ -71,9 +71,13 @@ public final class KafkaIO {
     }
 
     static OffsetsInitializer startingOffsets(JobConfig c) {
-        return switch (c.get(JobConfig.STARTING_OFFSETS)) {
+        JobConfig.StartingOffsets s = c.get(JobConfig.STARTING_OFFSETS);
+        return switch (s.kind()) {
             case EARLIEST -> OffsetsInitializer.earliest();
             case LATEST -> OffsetsInitializer.latest();
+            // The first offset whose record timestamp is at or after T, per partition (the end where none is): the
+            // seam after a warm-start bootstrap that read the records before T.
+            case TIMESTAMP -> OffsetsInitializer.timestamp(s.timestampMs());
             case COMMITTED -> OffsetsInitializer.committedOffsets(c.get(JobConfig.OFFSET_RESET)
                     == JobConfig.OffsetReset.LATEST ? OffsetResetStrategy.LATEST : OffsetResetStrategy.EARLIEST);
         };

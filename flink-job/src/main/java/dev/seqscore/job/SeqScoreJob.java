@@ -11,6 +11,7 @@ import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.configuration.StateBackendOptions;
+import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -39,7 +40,13 @@ public final class SeqScoreJob {
         JobConfig config = JobConfig.of(options);
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         try {
-            assemble(env, config, loadModel(config));
+            ModelBundle bundle = loadModel(config);
+            // flink run -s reaches main() as this option: check the savepoint before Flink tries to restore it.
+            String savepoint = env.getConfiguration().get(StateRecoveryOptions.SAVEPOINT_PATH);
+            if (savepoint != null && !savepoint.isBlank()) {
+                SavepointCheck.check(savepoint, PipelineSettings.from(config, bundle), System.err);
+            }
+            assemble(env, config, bundle);
         } catch (IllegalArgumentException | ConfigException e) {
             // A missing or broken model, or flags that do not fit it: say what, not where in our code.
             System.err.println("error: " + e.getMessage());

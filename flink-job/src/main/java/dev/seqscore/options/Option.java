@@ -158,6 +158,15 @@ public final class Option<T> implements Serializable {
         return new Option<>(name, "false", help, null, b.parser, true);
     }
 
+    /**
+     * A flag whose default is given: {@code ""} reads as null when absent (the command decides, e.g. "on when the
+     * data is there"); present means true, {@code --name=false} turns it off.
+     */
+    public static Option<Boolean> flag(String name, String defaultText, String help) {
+        Option<Boolean> b = bool(name, defaultText, help);
+        return new Option<>(name, defaultText, help, null, b.parser, true);
+    }
+
     public static Option<Path> path(String name, String defaultText, String help) {
         return of(name, "PATH", defaultText, help, s -> Path.of(s.trim()));
     }
@@ -188,7 +197,8 @@ public final class Option<T> implements Serializable {
      * reads as null; any other option's parser judges an empty text (a required name, say, rejects it).
      */
     public T parse(String text) {
-        if (text.isEmpty() && defaultText.isEmpty() && !flag) {
+        if (text.isEmpty() && defaultText.isEmpty()) {
+            // A flag is never given an empty text (present reads "true"): empty is its empty default, unset.
             return null;
         }
         return parseGiven(text);

@@ -17,11 +17,13 @@ import dev.seqscore.model.OnnxScorer;
 import dev.seqscore.reasons.Explainer;
 import dev.seqscore.reasons.Reason;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.stream.Stream;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.StateTtlConfig;
@@ -139,15 +141,43 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         this.settings = settings;
     }
 
+    /**
+     * The descriptor of the per-user {@link UserState} value, with the processing-time TTL backstop ({@code ttl},
+     * {@link ScoringSettings#effectiveStateTtl()}; zero: none). The one definition the job and the offline state
+     * bootstrap and inspection share: TTL changes how the value is serialized, so a savepoint written with another
+     * descriptor would not restore.
+     */
+    public static ValueStateDescriptor<byte[]> userStateDescriptor(Duration ttl) {
+        ValueStateDescriptor<byte[]> desc =
+                new ValueStateDescriptor<>(USER_STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+        if (!ttl.isZero()) {
+            desc.enableTimeToLive(StateTtlConfig.newBuilder(ttl)
+                    .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
+                    .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                    .build());
+        }
+        return desc;
+    }
+
     @Override
     public void initializeState(StateInitializationContext context) throws Exception {
         super.initializeState(context);
         // Union state: on restore every subtask sees every entry and picks its own (or a share, after rescaling).
         liveUsersState = context.getOperatorStateStore().getUnionListState(
                 new ListStateDescriptor<>("live-users", PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO));
-        liveUsers = LiveUsers.restore(liveUsersState.get(),
+        List<long[]> liveEntries = new ArrayList<>();
+        liveUsersState.get().forEach(liveEntries::add);
+        liveUsers = LiveUsers.restore(liveEntries,
                 getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
                 getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks());
+        user = getPartitionedState(userStateDescriptor(settings.effectiveStateTtl()));
+        if (context.isRestored() && liveEntries.isEmpty()) {
+            // A savepoint with keyed state but without the gauge's union state: the offline bootstrap writes only the
+            // users' values. Counted once, here; from then on the gauge counts as usual.
+            try (Stream<Object> keys = getKeyedStateBackend().getKeys(USER_STATE, VoidNamespace.INSTANCE)) {
+                liveUsers = new LiveUsers(keys.count());
+            }
+        }
         pending = new PendingEvents();
         persistedPending = new HashSet<>();
         pendingState = restorable(new ListStateDescriptor<>(PENDING_STATE, TypeInformation.of(InputRecord.class)));
@@ -196,16 +226,6 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         policy = settings.alerts();
         explainAt = settings.explainAt();
 
-        ValueStateDescriptor<byte[]> desc =
-                new ValueStateDescriptor<>(USER_STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
-        Duration ttl = settings.effectiveStateTtl();
-        if (!ttl.isZero()) {
-            desc.enableTimeToLive(StateTtlConfig.newBuilder(ttl)
-                    .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
-                    .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                    .build());
-        }
-        user = getPartitionedState(desc);
         timers = getInternalTimerService(TIMERS, VoidNamespaceSerializer.INSTANCE, this);
 
         step = new UserStep(settings);

@@ -69,7 +69,7 @@ public record ScoringSettings(ModelBundle bundle, Scoring scoring, int maxEvents
     }
 
     /** The processing-time TTL on a user's state: the backstop, but never shorter than what event time keeps. */
-    Duration effectiveStateTtl() {
+    public Duration effectiveStateTtl() {
         if (stateTtl.isZero()) {
             return Duration.ZERO;
         }

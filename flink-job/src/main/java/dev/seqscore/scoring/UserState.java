@@ -94,6 +94,38 @@ public final class UserState {
         }
     }
 
+    /**
+     * A stored value's header, read without a view of this operator's layout: what an inspection of a savepoint needs
+     * to decode a value of any layout. The lifetime record starts at {@link #HEADER_BYTES}, the A alert times
+     * follow it ({@link Lifetime#bytes(int)} for V later), then Z floats of state, then the window at
+     * {@code windowAt}.
+     */
+    public record Header(int format, int alertTypes, int windowAt, int vocabulary, int stateSize, long timerAt,
+            long stateTag, int maxEvents, long horizonMs) {
+
+        /** Where the alert times start. */
+        public int alertsAt() {
+            return HEADER_BYTES + Lifetime.bytes(vocabulary);
+        }
+
+        /** The last alert time of alert type {@code a} in {@code stored}, or {@link #NO_ALERT}. */
+        public long lastAlert(byte[] stored, int a) {
+            return (long) LONG.get(stored, alertsAt() + a * Long.BYTES);
+        }
+    }
+
+    /** @throws IllegalStateException if {@code stored} is not a user state this class wrote */
+    public static Header header(byte[] stored) {
+        if (stored == null || stored.length < HEADER_BYTES || stored[AT_FORMAT] != FORMAT) {
+            throw new IllegalStateException("not a SeqScore user state of format " + FORMAT);
+        }
+        return new Header(stored[AT_FORMAT], stored[AT_ALERTS], Short.toUnsignedInt((short) SHORT.get(stored, AT_WINDOW)),
+                Short.toUnsignedInt((short) SHORT.get(stored, AT_VOCABULARY)),
+                Short.toUnsignedInt((short) SHORT.get(stored, AT_STATE_SIZE)), (long) LONG.get(stored, AT_TIMER),
+                (long) LONG.get(stored, AT_TAG), Short.toUnsignedInt((short) SHORT.get(stored, AT_MAX_EVENTS)),
+                (long) LONG.get(stored, AT_HORIZON));
+    }
+
     /** Bytes before the window in this layout: what a user with an empty window costs. */
     public int prefixBytes() {
         return windowAt;

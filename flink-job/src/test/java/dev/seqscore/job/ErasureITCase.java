@@ -3,6 +3,7 @@ package dev.seqscore.job;
 import static dev.seqscore.testing.Clicks.T0;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.seqscore.offline.Backtest;
 import dev.seqscore.avro.ErasureAudit;
 import dev.seqscore.avro.Score;
 import dev.seqscore.events.ClickEventAvro;
@@ -151,14 +152,14 @@ class ErasureITCase {
 
     /** The scores, by output, that the pipeline gives this click of a user it has never seen. */
     private java.util.Map<String, Double> freshUserScores(ProducerRecord<byte[], byte[]> record) throws Exception {
-        var row = dev.seqscore.events.EventFileReader.Format.CANONICAL;
+        var row = dev.seqscore.offline.files.EventFileReader.Format.CANONICAL;
         Path file = dir.resolve("fresh.jsonl");
         var e = ClickEventAvro.decode(record.value());
         Files.writeString(file, "{\"user_id\":\"" + e.getUserId() + "\",\"event_type\":\"" + e.getEventType()
                 + "\",\"item_id\":\"" + e.getItemId() + "\",\"category_id\":\"" + e.getCategoryId()
                 + "\",\"event_time\":" + e.getEventTime().toEpochMilli() + "}\n");
-        List<dev.seqscore.events.FileRecord> rows;
-        try (Stream<dev.seqscore.events.FileRecord> lines = dev.seqscore.events.EventFileReader.lines(file, row)) {
+        List<dev.seqscore.offline.files.FileRecord> rows;
+        try (Stream<dev.seqscore.offline.files.FileRecord> lines = dev.seqscore.offline.files.EventFileReader.lines(file, row)) {
             rows = lines.toList();
         }
         PipelineSettings settings = PipelineSettings.builder(ModelBundle.load(RepoPaths.defaultModel())).build();

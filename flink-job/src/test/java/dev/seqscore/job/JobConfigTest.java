@@ -146,6 +146,22 @@ class JobConfigTest {
     }
 
     @Test
+    void startingOffsetsTakeATimestampInEitherForm() {
+        assertThat(JobConfig.parse("--starting-offsets", "timestamp:1512086400000").get(JobConfig.STARTING_OFFSETS))
+                .isEqualTo(JobConfig.StartingOffsets.timestamp(1512086400000L));
+        assertThat(JobConfig.parse("--starting-offsets", "Timestamp:2017-12-01T00:00:00Z")
+                .get(JobConfig.STARTING_OFFSETS)).isEqualTo(JobConfig.StartingOffsets.timestamp(1512086400000L));
+        assertThat(JobConfig.parse("--starting-offsets", "timestamp:2017-12-01T08:00:00+08:00")
+                .get(JobConfig.STARTING_OFFSETS).timestampMs()).isEqualTo(1512086400000L);
+        assertThatThrownBy(() -> JobConfig.parse("--starting-offsets", "timestamp:soon"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--starting-offsets")
+                .hasMessageContaining("epoch milliseconds or an ISO-8601 time");
+        assertThatThrownBy(() -> JobConfig.parse("--starting-offsets", "beginning"))
+                .hasMessageContaining("committed, earliest, latest, timestamp:TIME");
+    }
+
+    @Test
     void unknownOptionIsNamedInTheError() {
         assertThatThrownBy(() -> JobConfig.parse("--bootstrap-server", "b:9092"))
                 .isInstanceOf(ConfigException.class)
@@ -217,6 +233,9 @@ class JobConfigTest {
         "delivery, exactly_once",
         "delivery, none",
         "starting-offsets, beginning",
+        "starting-offsets, timestamp:",
+        "starting-offsets, timestamp:yesterday",
+        "starting-offsets, timestamp:-5",
         "offset-reset, committed",
         "input-format, protobuf",
         "stop-at-latest, yes",

@@ -7,7 +7,7 @@ import dev.seqscore.e2e.drill.Drill.Injection;
 import dev.seqscore.e2e.drill.Drill.Kind;
 import dev.seqscore.e2e.drill.Expected.ScoreKey;
 import dev.seqscore.e2e.probe.JvmProbe;
-import dev.seqscore.events.FileRecord;
+import dev.seqscore.offline.files.FileRecord;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;

@@ -289,7 +289,7 @@ class StandaloneClusterITCase {
     }
 
     /** The shaded jar that {@code mvn package} of flink-job builds; the reactor builds it before this module. */
-    private static Path shadedJar(Path root) throws IOException {
+    static Path shadedJar(Path root) throws IOException {
         Path target = root.resolve("flink-job/target");
         try (Stream<Path> files = Files.exists(target) ? Files.list(target) : Stream.empty()) {
             return files.filter(f -> f.getFileName().toString().matches("seqscore-flink-job-.*-shaded\\.jar"))
@@ -301,7 +301,7 @@ class StandaloneClusterITCase {
     }
 
     /** The repository root: failsafe passes it; from an IDE, the nearest parent holding models/default. */
-    private static Path repoRoot() {
+    static Path repoRoot() {
         String prop = System.getProperty("seqscore.repo.root");
         if (prop != null && Files.isDirectory(Path.of(prop, "models/default"))) {
             return Path.of(prop).toAbsolutePath();

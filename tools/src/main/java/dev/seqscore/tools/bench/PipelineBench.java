@@ -9,7 +9,7 @@ import dev.seqscore.features.Lifetime;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.features.WindowEvent;
 import dev.seqscore.job.JobConfig;
-import dev.seqscore.job.LocalFlink;
+import dev.seqscore.offline.LocalFlink;
 import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.job.SeqScoreJob;
 import dev.seqscore.job.SeqScorePipeline;

@@ -9,7 +9,9 @@ import dev.seqscore.job.KafkaIO;
 import dev.seqscore.registry.RegistryEndpoint;
 import dev.seqscore.registry.SubjectRegistration;
 import dev.seqscore.schemaregistry.ApicurioRegistry;
-import dev.seqscore.job.LocalFlink;
+import dev.seqscore.offline.Bootstrap;
+import dev.seqscore.offline.LocalFlink;
+import dev.seqscore.offline.files.EventFileReader;
 import dev.seqscore.job.SeqScoreJob;
 import dev.seqscore.kafka.EmbeddedKafka;
 import dev.seqscore.model.ModelBundle;
@@ -85,19 +87,33 @@ final class DemoStack implements AutoCloseable {
                         + " (set --data-dir or SEQSCORE_DATA_DIR, or use --source simulator)");
             }
         }
+        Boolean warmFlag = options.get(Demo.WARM_START);
+        if (Boolean.TRUE.equals(warmFlag) && !source.equals("sample")) {
+            throw new IllegalArgumentException("--warm-start needs --source sample: the bootstrap reads the sample's "
+                    + "first days");
+        }
+        boolean warm = source.equals("sample") && !Boolean.FALSE.equals(warmFlag);
         ClickFeed feed;
         String what;
+        List<ClickEvent> history = List.of();
+        Instant warmUntil = null;
         if (source.equals("sample")) {
             List<ClickEvent> round = new ArrayList<>(ClickFeed.readTaobao(sampleFile));
             if (Files.isReadable(extraFile)) {
                 round.addAll(ClickFeed.readTaobao(extraFile));
             }
+            if (warm) {
+                warmUntil = warmStartCut(round);
+                history = SampleReplay.before(round, warmUntil);
+            }
             // Clicks from the future are dead letters: the replay ends a day before the wall clock.
-            SampleReplay replay = new SampleReplay(round, Instant.now().minus(Duration.ofDays(1)));
+            SampleReplay replay = new SampleReplay(round, warmUntil, Instant.now().minus(Duration.ofDays(1)));
             feed = ClickFeed.replayed(replay);
             what = String.format("the Taobao user sample (%,d clicks of %s%s over 9 days) in event-time order, "
                     + "replayed round after round with fresh user ids", replay.roundSize(), sampleFile.getFileName(),
-                    Files.isReadable(extraFile) ? " and " + extraFile.getFileName() : "");
+                    Files.isReadable(extraFile) ? " and " + extraFile.getFileName() : "")
+                    + (warm ? ", the first round from " + warmUntil + " on (the days before are the warm start's "
+                            + "history)" : "");
         } else {
             List<ClickEvent> real = source.equals("stream") ? ClickFeed.readTaobao(streamFile) : List.of();
             Instant simStart = real.isEmpty() ? SIMULATION_START : real.get(0).getEventTime();
@@ -151,9 +167,15 @@ final class DemoStack implements AutoCloseable {
             }
             flink = LocalFlink.start(bind, webPort, config.get(JobConfig.PARALLELISM),
                     flinkOverrides(bind, metricsPort, options.get(Demo.FLINK)));
+            String savepoint = null;
+            if (warm) {
+                savepoint = warmStart(flink, config, history, warmUntil, checkpoints, log);
+            } else if (source.equals("sample")) {
+                log.println("demo: cold start (--warm-start=false): every user's window starts empty");
+            }
             StreamExecutionEnvironment env = flink.environment();
             SeqScoreJob.assemble(env, config, bundle);
-            JobID job = flink.submit(env, "SeqScore demo");
+            JobID job = flink.submit(env, "SeqScore demo", savepoint);
             String host = LocalFlink.clientAddress(bind);
             log.println("demo: job " + job + " submitted; Flink web UI and REST API: " + flink.restAddress()
                     + (metricsPort == 0 ? "" : "; Prometheus metrics: http://" + host + ":" + metricsPort + "/metrics"));
@@ -182,6 +204,39 @@ final class DemoStack implements AutoCloseable {
             deleteQuietly(checkpoints);
             throw e;
         }
+    }
+
+    /** T of the demo's warm start: midnight (China time, the data's) after the sample's first 7 days. */
+    static Instant warmStartCut(List<ClickEvent> round) {
+        Instant first = round.stream().map(ClickEvent::getEventTime).min(Instant::compareTo).orElseThrow();
+        Duration china = Duration.ofHours(8);
+        Instant firstMidnight = first.plus(china).truncatedTo(java.time.temporal.ChronoUnit.DAYS).minus(china);
+        return firstMidnight.plus(Duration.ofDays(7));
+    }
+
+    /**
+     * Writes the history as a canonical CSV and bootstraps the job's state from it on the demo's cluster, exactly as
+     * {@code bin/seqscore bootstrap} does; returns the savepoint to start the job from.
+     */
+    private static String warmStart(LocalFlink flink, JobConfig config, List<ClickEvent> history, Instant until,
+            Path work, PrintStream log) throws Exception {
+        Path file = work.resolve("warm-start-history.csv");
+        try (java.io.BufferedWriter w = Files.newBufferedWriter(file)) {
+            w.write("user_id,item_id,category_id,event_type,event_time\n");
+            for (ClickEvent c : history) {
+                w.write(c.getUserId() + "," + c.getItemId() + "," + c.getCategoryId() + "," + c.getEventType() + ","
+                        + c.getEventTime().toEpochMilli() + "\n");
+            }
+        }
+        Path savepoint = work.resolve("warm-start-savepoint");
+        log.println(String.format("demo: warm start: bootstrapping the job's state from the sample's %,d clicks before "
+                + "%s (bin/seqscore bootstrap)...", history.size(), until));
+        Bootstrap.Result r = Bootstrap.run(flink.environment(config.get(JobConfig.PARALLELISM)), config,
+                Bootstrap.Request.file(file.toString(), EventFileReader.Format.CANONICAL, until.toEpochMilli(),
+                        savepoint.toString()), log);
+        log.println(String.format("demo: warm start: %,d users with state from %,d events in %.1f s; the job starts "
+                + "from %s", r.users(), r.events(), r.seconds(), savepoint));
+        return savepoint.toString();
     }
 
     /** What the producer has sent so far. */

@@ -1,8 +1,9 @@
-package dev.seqscore.events;
+package dev.seqscore.offline.files;
 
 import java.util.Objects;
 
 import dev.seqscore.avro.ClickEvent;
+import dev.seqscore.events.DropKind;
 
 /**
  * One line of an input data file as read by {@link EventFileReader}: where it was, what it said, and either the

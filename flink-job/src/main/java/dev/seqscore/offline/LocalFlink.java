@@ -1,4 +1,4 @@
-package dev.seqscore.job;
+package dev.seqscore.offline;
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -17,6 +17,7 @@ import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.configuration.WebOptions;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
+import org.apache.flink.runtime.jobgraph.SavepointRestoreSettings;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.graph.StreamGraph;
 
@@ -138,8 +139,16 @@ public final class LocalFlink implements AutoCloseable {
 
     /** Submits what was built on {@code env} and returns once the cluster accepted it. */
     public JobID submit(StreamExecutionEnvironment env, String jobName) throws Exception {
+        return submit(env, jobName, null);
+    }
+
+    /** As {@link #submit(StreamExecutionEnvironment, String)}, starting from a savepoint unless it is null. */
+    public JobID submit(StreamExecutionEnvironment env, String jobName, String savepoint) throws Exception {
         StreamGraph graph = env.getStreamGraph();
         graph.setJobName(jobName);
+        if (savepoint != null) {
+            graph.setSavepointRestoreSettings(SavepointRestoreSettings.forPath(savepoint));
+        }
         return cluster.submitJob(graph.getJobGraph(Thread.currentThread().getContextClassLoader()))
                 .get(60, TimeUnit.SECONDS).getJobID();
     }

@@ -1,9 +1,11 @@
-package dev.seqscore.events;
+package dev.seqscore.offline.files;
 
 import java.util.List;
 import java.util.Map;
 
 import dev.seqscore.avro.ClickEvent;
+import dev.seqscore.events.DropKind;
+import dev.seqscore.events.Rejection;
 
 /**
  * Taobao UserBehavior rows: no header; {@code user_id,item_id,category_id,behavior_type,timestamp_seconds};

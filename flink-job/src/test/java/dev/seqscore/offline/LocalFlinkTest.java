@@ -1,4 +1,4 @@
-package dev.seqscore.job;
+package dev.seqscore.offline;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,13 +1,14 @@
-package dev.seqscore.job;
+package dev.seqscore.offline;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.seqscore.events.EventFileReader;
-import dev.seqscore.events.FileRecord;
+import dev.seqscore.offline.files.EventFileReader;
+import dev.seqscore.offline.files.FileRecord;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.testing.RepoPaths;
+import dev.seqscore.job.PipelineSettings;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

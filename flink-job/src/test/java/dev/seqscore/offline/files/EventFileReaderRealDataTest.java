@@ -1,4 +1,4 @@
-package dev.seqscore.events;
+package dev.seqscore.offline.files;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -15,7 +15,7 @@ import java.util.stream.Stream;
 
 import org.junit.jupiter.api.Test;
 
-import dev.seqscore.events.EventFileReader.Format;
+import dev.seqscore.offline.files.EventFileReader.Format;
 
 /**
  * The readers against the real public datasets (not in the repository; skipped where absent): every row is read;

@@ -1,8 +1,8 @@
-package dev.seqscore.events;
+package dev.seqscore.offline.files;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.seqscore.events.EventFileReader.Format;
+import dev.seqscore.offline.files.EventFileReader.Format;
 import java.io.IOException;
 import java.io.StringReader;
 import java.util.List;

@@ -1,4 +1,4 @@
-package dev.seqscore.events;
+package dev.seqscore.offline.files;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.seqscore.avro.ClickEvent;
-import dev.seqscore.events.EventFileReader.Format;
+import dev.seqscore.offline.files.EventFileReader.Format;
 import dev.seqscore.testing.RepoPaths;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

@@ -1,10 +1,12 @@
-package dev.seqscore.events;
+package dev.seqscore.offline.files;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import dev.seqscore.avro.ClickEvent;
+import dev.seqscore.events.DropKind;
+import dev.seqscore.events.Rejection;
 
 /**
  * Canonical JSONL: one object per line with the keys of {@link ClickEventJson}. Ids are strings or integers; ids and

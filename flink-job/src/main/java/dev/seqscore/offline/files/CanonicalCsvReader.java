@@ -1,15 +1,17 @@
-package dev.seqscore.events;
+package dev.seqscore.offline.files;
 
 import java.io.IOException;
 import java.util.List;
 import java.util.Map;
 
 import dev.seqscore.avro.ClickEvent;
+import dev.seqscore.events.DropKind;
+import dev.seqscore.events.Rejection;
 
 /**
  * Canonical CSV rows: a header naming at least {@code user_id,event_type,item_id,event_time} (epoch ms), optionally
  * {@code category_id,price,session_id}; an empty cell is null. The event type is passed through: whether it is in
- * the model's vocabulary is the job's check ({@link EventValidator}), since this reader does not know the model.
+ * the model's vocabulary is the job's check ({@link dev.seqscore.events.EventValidator}), since this reader does not know the model.
  */
 final class CanonicalCsvReader extends RowReader {
     static final List<String> REQUIRED = List.of("user_id", "event_type", "item_id", "event_time");

@@ -1,9 +1,10 @@
-package dev.seqscore.job;
+package dev.seqscore.offline;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.seqscore.events.EventFileReader;
-import dev.seqscore.events.FileRecord;
+import dev.seqscore.offline.files.EventFileReader;
+import dev.seqscore.offline.files.FileRecord;
+import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.model.ModelBundle;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,4 +1,4 @@
-package dev.seqscore.events;
+package dev.seqscore.offline.files;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -18,7 +18,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import dev.seqscore.avro.ClickEvent;
-import dev.seqscore.events.EventFileReader.Format;
+import dev.seqscore.offline.files.EventFileReader.Format;
 
 class EventFileReaderTest {
 

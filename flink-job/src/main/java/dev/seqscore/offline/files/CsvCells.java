@@ -1,4 +1,8 @@
-package dev.seqscore.events;
+package dev.seqscore.offline.files;
+
+import dev.seqscore.events.ClickRules;
+import dev.seqscore.events.DropKind;
+import dev.seqscore.events.Rejection;
 
 import java.io.IOException;
 import java.util.ArrayList;

@@ -1,4 +1,4 @@
-package dev.seqscore.events;
+package dev.seqscore.offline.files;
 
 import java.io.BufferedReader;
 import java.io.Closeable;
@@ -27,7 +27,7 @@ import dev.seqscore.avro.ClickEvent;
  *
  * <p>This class opens the file, finds its layout and walks its lines; one {@link RowReader} per format maps the rows
  * ({@link TaobaoReader}, {@link Rees46Reader}, {@link CanonicalCsvReader}, {@link CanonicalJsonReader}), with the
- * shared cell rules in {@link CsvCells} and the field rules in {@link ClickRules}. Canonical files are CSV or JSONL,
+ * shared cell rules in {@link CsvCells} and the field rules in {@link dev.seqscore.events.ClickRules}. Canonical files are CSV or JSONL,
  * told apart by the extension ({@code .jsonl}/{@code .json}/{@code .ndjson} vs {@code .csv}) or else by whether the
  * first non-blank line starts with <code>{</code>. Exact duplicates need the whole file: {@link DuplicateFilter}.
  *

@@ -1,4 +1,4 @@
-package dev.seqscore.events;
+package dev.seqscore.offline.files;
 
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Set;
 
 import dev.seqscore.avro.ClickEvent;
+import dev.seqscore.events.DropKind;
 
 /**
  * The cleaning contract's last rule over a whole file: a row with the same user, item, event type and event time as

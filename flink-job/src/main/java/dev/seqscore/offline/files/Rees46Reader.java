@@ -1,4 +1,4 @@
-package dev.seqscore.events;
+package dev.seqscore.offline.files;
 
 import java.io.IOException;
 import java.time.LocalDateTime;
@@ -11,6 +11,8 @@ import java.util.Locale;
 import java.util.Map;
 
 import dev.seqscore.avro.ClickEvent;
+import dev.seqscore.events.DropKind;
+import dev.seqscore.events.Rejection;
 
 /**
  * REES46 (Open CDP) rows, columns found by header name: {@code event_time} "YYYY-MM-DD HH:MM:SS UTC",

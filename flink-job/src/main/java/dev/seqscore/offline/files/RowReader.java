@@ -1,8 +1,11 @@
-package dev.seqscore.events;
+package dev.seqscore.offline.files;
 
 import java.time.Instant;
 
 import dev.seqscore.avro.ClickEvent;
+import dev.seqscore.events.ClickRules;
+import dev.seqscore.events.DropKind;
+import dev.seqscore.events.Rejection;
 
 /**
  * Turns one non-blank data line of a file into its {@link FileRecord}: one subclass per format. A subclass parses

@@ -1,19 +1,27 @@
-package dev.seqscore.job;
+package dev.seqscore.offline;
 
 import dev.seqscore.options.CommandLine;
+import dev.seqscore.options.ConfigException;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
 import dev.seqscore.options.OptionValues;
+import dev.seqscore.options.Timestamps;
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.DeadLetter;
-import dev.seqscore.events.DuplicateFilter;
-import dev.seqscore.events.EventFileReader;
-import dev.seqscore.events.FileRecord;
+import dev.seqscore.offline.files.DuplicateFilter;
+import dev.seqscore.offline.files.EventFileReader;
+import dev.seqscore.offline.files.FileRecord;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.reasons.Reason;
 import dev.seqscore.scoring.ScoredEvent;
+import dev.seqscore.job.JobConfig;
+import dev.seqscore.job.PipelineSettings;
+import dev.seqscore.job.SavepointCheck;
+import dev.seqscore.job.SavepointManifest;
+import dev.seqscore.job.SeqScoreJob;
+import dev.seqscore.job.SeqScorePipeline;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -28,6 +36,9 @@ import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.StateBackendOptions;
+import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -52,8 +63,12 @@ public final class Backtest {
     public static final Option<Boolean> REASONS_COLUMN = Option.flag("reasons-column",
             "add a reasons column to the CSV: for each output that reached its threshold, its reasons as "
                     + "'output: group +drop (text); ...'");
+    public static final Option<String> FROM_SAVEPOINT = Option.string("from-savepoint", "",
+            "start the job from this savepoint or retained checkpoint (path or URI), e.g. one bin/seqscore bootstrap "
+                    + "wrote: then --input should hold what came after its T (rows before T are skipped and counted, "
+                    + "the savepoint already holds them); --state-backend applies");
     public static final OptionSet OPTIONS = new OptionSet()
-            .add(INPUT, FORMAT, OUTPUT, ALERTS_OUTPUT, REASONS_COLUMN, OptionSet.HELP)
+            .add(INPUT, FORMAT, OUTPUT, ALERTS_OUTPUT, REASONS_COLUMN, FROM_SAVEPOINT, OptionSet.HELP)
             .addAll("The job's model, window and alert options apply too", JobConfig.OPTIONS);
 
     private Backtest() {}
@@ -100,10 +115,28 @@ public final class Backtest {
         try (java.util.stream.Stream<FileRecord> lines = EventFileReader.lines(input, options.get(FORMAT))) {
             rows = lines.toList();
         }
+        Configuration job = new Configuration();
+        String savepoint = options.get(FROM_SAVEPOINT);
+        if (savepoint != null && !savepoint.isBlank()) {
+            try {
+                SavepointCheck.check(savepoint, settings, System.err);
+            } catch (ConfigException e) {
+                fail(e.getMessage());
+            }
+            job = fromSavepoint(savepoint, config.get(JobConfig.STATE_BACKEND));
+            long until = SavepointManifest.read(savepoint).map(SavepointManifest::untilMs).orElse(Long.MIN_VALUE);
+            List<FileRecord> after = rows.stream().filter(row -> !row.isValid()
+                    || row.event().getEventTime().toEpochMilli() >= until).toList();
+            if (after.size() < rows.size()) {
+                System.err.println("backtest: skipped " + (rows.size() - after.size()) + " rows before the savepoint's"
+                        + " T " + Timestamps.format(until) + ": the savepoint already holds them");
+            }
+            rows = after;
+        }
         Result r;
         try (LocalFlink flink = LocalFlink.start(Runtime.getRuntime().availableProcessors())) {
             r = run(flink.environment(Runtime.getRuntime().availableProcessors()), rows,
-                    input.getFileName().toString(), settings);
+                    input.getFileName().toString(), settings, job);
         }
         writeCsv(r, settings, options.get(OUTPUT), options.get(REASONS_COLUMN));
         if (options.get(ALERTS_OUTPUT) != null) {
@@ -130,6 +163,29 @@ public final class Backtest {
      */
     public static Result run(StreamExecutionEnvironment env, List<FileRecord> fileRows, String source,
             PipelineSettings settings) throws Exception {
+        return run(env, fileRows, source, settings, new Configuration());
+    }
+
+    /**
+     * The job's configuration to start from a savepoint (or retained checkpoint), optionally with a state backend;
+     * for {@link #run(StreamExecutionEnvironment, List, String, PipelineSettings, Configuration)}.
+     */
+    public static Configuration fromSavepoint(String savepoint, JobConfig.StateBackend backend) {
+        Configuration c = new Configuration();
+        c.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
+        if (backend != null) {
+            c.set(StateBackendOptions.STATE_BACKEND, Option.cliName(backend));
+        }
+        return c;
+    }
+
+    /**
+     * As {@link #run(StreamExecutionEnvironment, List, String, PipelineSettings)}, with options for the job (e.g.
+     * {@link #fromSavepoint}) applied to {@code env} first.
+     */
+    public static Result run(StreamExecutionEnvironment env, List<FileRecord> fileRows, String source,
+            PipelineSettings settings, Configuration jobOptions) throws Exception {
+        env.configure(jobOptions);
         List<FileRecord> rows = DuplicateFilter.apply(fileRows);
         List<InputRecord> inputs = new ArrayList<>();
         Map<String, Long> rejected = new TreeMap<>();
