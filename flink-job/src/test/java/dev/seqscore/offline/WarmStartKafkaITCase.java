@@ -1,6 +1,7 @@
 package dev.seqscore.offline;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.ClickEvent;
@@ -120,19 +121,30 @@ class WarmStartKafkaITCase {
             job.cancel().get();
         }
 
-        Map<String, Integer> want = new HashMap<>();
+        // Each event once; scores equal up to float noise: ONNX Runtime may round a row differently by one unit in the
+        // last place when the job's batch around it differs from the backtest's.
+        Map<String, Integer> wantCount = new HashMap<>();
+        Map<String, float[]> wantScores = new HashMap<>();
         for (ScoredEvent s : expectedScores) {
-            want.merge(s.userId + "|" + s.eventTime + "|" + s.eventType + "|" + s.itemId + "|"
-                    + (double) s.scores[0] + "|" + (double) s.scores[1] + "|" + s.windowLength, 1, Integer::sum);
+            String key = s.userId + "|" + s.eventTime + "|" + s.eventType + "|" + s.itemId + "|" + s.windowLength;
+            wantCount.merge(key, 1, Integer::sum);
+            wantScores.put(key, s.scores);
         }
-        Map<String, Integer> got = new HashMap<>();
+        Map<String, Integer> gotCount = new HashMap<>();
         List<String> names = settings.outputNames();
         for (Score s : committedScores) {
-            got.merge(s.getUserId() + "|" + s.getEventTime().toEpochMilli() + "|" + s.getEventType() + "|"
-                    + s.getItemId() + "|" + s.getScores().get(names.get(0)) + "|" + s.getScores().get(names.get(1))
-                    + "|" + s.getWindowLength(), 1, Integer::sum);
+            String key = s.getUserId() + "|" + s.getEventTime().toEpochMilli() + "|" + s.getEventType() + "|"
+                    + s.getItemId() + "|" + s.getWindowLength();
+            gotCount.merge(key, 1, Integer::sum);
+            float[] want = wantScores.get(key);
+            if (want != null) {
+                for (int o = 0; o < names.size(); o++) {
+                    assertThat(s.getScores().get(names.get(o))).as("%s %s", key, names.get(o))
+                            .isCloseTo(want[o], within(1e-6));
+                }
+            }
         }
-        assertThat(got).as("every score from T on, once, equal to the backtest's").isEqualTo(want);
+        assertThat(gotCount).as("every score from T on, once, as the backtest's").isEqualTo(wantCount);
 
         // bin/seqscore state reads the retained checkpoint: the bootstrapped users are there, with the rule.
         Path checkpoint;
@@ -154,7 +166,7 @@ class WarmStartKafkaITCase {
         assertThat(ids).isEqualTo(wantAlerts.keySet());
         for (Alert a : committedAlerts) {
             Alert w = wantAlerts.get(a.getAlertId());
-            assertThat(a.getScore()).isEqualTo(w.getScore());
+            assertThat(a.getScore()).isCloseTo(w.getScore(), within(1e-6));
             assertThat(a.getWindowLength()).isEqualTo(w.getWindowLength());
             assertThat(a.getReasons().stream().map(r -> r.getGroup() + ": " + r.getText()).toList())
                     .isEqualTo(w.getReasons().stream().map(r -> r.getGroup() + ": " + r.getText()).toList());
