@@ -13,6 +13,7 @@ import numpy as np
 
 from . import data as D
 from . import features as F
+from . import lifetime as LT
 
 log = logging.getLogger("seqscore_export")
 HF = argparse.ArgumentDefaultsHelpFormatter
@@ -73,6 +74,29 @@ def _add_train_args(p):
     p.add_argument("--ff", type=int, default=32, help="Transformer feed-forward width")
     p.add_argument("--head-hidden", type=int, default=32, help="hidden width of the MLP head")
     p.add_argument("--dropout", type=float, default=0.1, help="dropout in the Transformer and the head")
+    p.add_argument("--stream-epochs", type=int, default=8,
+                   help="maximum epochs (passes over the training users) of the streaming model; cross-validation "
+                        "picks the count (0 = its linear start)")
+    p.add_argument("--stream-lr", type=float, default=1e-3, help="Adam learning rate of the streaming model")
+    p.add_argument("--stream-wide-lr", type=float, default=1e-4,
+                   help="Adam learning rate of the streaming model's wide path (which starts at the logistic "
+                        "regression on profile + lifetime)")
+    p.add_argument("--stream-dropout", type=float, default=0.3,
+                   help="dropout in the streaming model's encoder layer and head")
+    p.add_argument("--state-hidden", type=int, default=16,
+                   help="LSTM hidden size of the streaming model (state_size = 2 x this: h and c)")
+    p.add_argument("--users-per-batch", type=int, default=8, help="user sequences per streaming training batch")
+    p.add_argument("--loss-fraction", type=float, default=0.25,
+                   help="fraction of a streaming batch's events that are scored (the LSTM runs over all of them)")
+    p.add_argument("--restart-fraction", type=float, default=0.3,
+                   help="fraction of a streaming batch's users whose recurrent state restarts at zero at a random "
+                        "event (lifetime record intact), as after a model change")
+    p.add_argument("--golden-users", type=int, default=36, help="users in golden-step.jsonl (>= 30 for the "
+                                                                "committed bundle)")
+    p.add_argument("--no-gbt", action="store_true", help="skip the gradient-boosted-trees baselines")
+    p.add_argument("--stream-models", default="streaming,streaming_no_memory",
+                   help="streaming variants to cross-validate: streaming (served) and the ablations "
+                        "streaming_no_memory (no state, no lifetime features) and streaming_no_state (no state)")
     p.add_argument("--models", default=DEFAULT_MODELS,
                    help="comma-separated models to cross-validate; fusion and/or fusion_no_pretrain must be among "
                         "them (the better of the two by cross-validated ROC-AUC is served)")
@@ -105,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=os.path.join(D.repo_root(), "models", "default"), help="source bundle")
     p.add_argument("--out", required=True, help="output bundle directory")
     p.add_argument("--golden", type=int, default=240, help="number of golden windows")
-    p.add_argument("--seed", type=int, default=17, help="seed for golden window selection")
+    p.add_argument("--golden-users", type=int, default=36, help="users in golden-step.jsonl (format 3 bundles)")
+    p.add_argument("--seed", type=int, default=17, help="seed for golden window and user selection")
 
     p = sub.add_parser("evaluate", formatter_class=HF, help="metrics of a bundle on a data file",
                        description="Score events with the bundle (PyTorch weights) and print ROC-AUC, PR-AUC, Brier "
@@ -116,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=os.path.join(D.repo_root(), "models", "default"), help="bundle directory")
     p.add_argument("--from-ms", type=int, default=None, help="only events at or after this time (epoch ms)")
 
+    p.add_argument("--scoring", choices=("incremental", "windowed"), default=None,
+                   help="incremental: the streaming model (step.onnx's weights; each user's events in order, lifetime "
+                        "record and recurrent state carried); windowed: the windowed model (model.onnx's weights); "
+                        "default: incremental for a format 3 bundle, windowed otherwise")
+
     p = sub.add_parser("score", formatter_class=HF, help="write per-event scores to CSV (offline, PyTorch)",
                        description="One row per input event after cleaning, sorted by (user_id, event_time, "
                                    "file order): user_id,timestamp,event_type,item_id,purchase_30m,churn_24h. "
@@ -125,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=os.path.join(D.repo_root(), "models", "default"), help="bundle directory")
     p.add_argument("--output", default="-", help="output CSV path, - for stdout")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+
+    p.add_argument("--scoring", choices=("incremental", "windowed"), default=None,
+                   help="incremental: the streaming model (step.onnx's weights; each user's events in order, lifetime "
+                        "record and recurrent state carried); windowed: the windowed model (model.onnx's weights); "
+                        "default: incremental for a format 3 bundle, windowed otherwise")
 
     p = sub.add_parser("clean", formatter_class=HF, help="apply the cleaning contract to one file",
                        description="Read one file with the cleaning rules of docs/feature-contract.md and write "
@@ -229,6 +264,8 @@ def cmd_train(args) -> int:
     if not (args.quick or args.no_time_view):
         tv = CV.time_view(ds, opts, models, cfg, cvres, corpus, served)
     model, Ta, seq_feats, prof_feats, final = CV.fit_final(ds, opts, cfg, cvres, served, corpus)
+    t_stream = time.time()
+    stream = _train_streaming(args, ds, opts, cfg, cvres, corpus, final, Ta, len(prof_feats), rules)
 
     # thresholds and quantiles: the served model's out-of-fold logits under its final calibration
     z = cvres.oof_logits[served]
@@ -258,9 +295,19 @@ def cmd_train(args) -> int:
     os.makedirs(args.out, exist_ok=True)
     spec = X.build_spec(constants, seq_feats, prof_feats, out_extra, training_data)
     X.export_onnx(model, os.path.join(args.out, "model.onnx"), {k: v[:4] for k, v in Ta.items()})
-    X.save_checkpoint(os.path.join(args.out, "model.pt"), model, CV.arch_of(served))
+    smodel = stream["model"]
+    spec["format_version"] = X.STREAMING_FORMAT_VERSION
+    spec["streaming"] = X.streaming_section(stream["life_stats"], smodel.state_size, LT.RESET_GAP_MS,
+                                            stream["outputs_extra"], constants["window"]["max_events"],
+                                            len(seq_feats), len(prof_feats), [f["name"] for f in prof_feats])
+    X.export_step_onnx(smodel, os.path.join(args.out, "step.onnx"), {k: v[:4] for k, v in Ta.items()},
+                       stream["life"][:4])
+    X.save_bundle_checkpoint(os.path.join(args.out, "model.pt"), model, CV.arch_of(served), smodel)
     spec = X.finalize_spec(args.out, spec)
     n_g = _write_golden(args.out, ds.encoder, np.arange(len(ds.events)), Ta, model, args.golden, args.seed)
+    gs = _write_golden_step(args.out, ds.encoder, Ta, stream["life"], stream["start"], smodel, args.golden_users,
+                            args.seed)
+    stream["metrics"]["golden_step"] = gs
     metrics = {
         "evaluation": {
             "method": f"{opts.folds}-fold cross-validation by user; every model on the same folds; metrics per "
@@ -282,6 +329,7 @@ def cmd_train(args) -> int:
         "pretraining": {"folds": cvres.pretraining, "final": final["pretraining"], "sources": corpus_sources},
         "final_model": {"arch": CV.arch_of(served), "epochs": cvres.epochs[served], "seconds": final["seconds"],
                         "history": final["history"], "config": model.cfg},
+        "streaming": stream["metrics"],
         "train_seconds": round(time.time() - t_start, 1),
     }
     with open(os.path.join(args.out, "metrics.json"), "w", encoding="utf-8") as f:
@@ -295,12 +343,111 @@ def cmd_train(args) -> int:
         f.write(card)
     print(f"bundle: {args.out} (model_version {spec['model_version']}, served {served}, {n_g} golden windows, "
           f"{time.time() - t_start:.0f}s)", file=sys.stderr)
-    for m, r in cvres.models.items():
+    for m, r in list(cvres.models.items()) + list(stream["metrics"]["models"].items()):
         cvm = r["cv"]
         print(f"  {m:20s} " + " | ".join(
             f"{o} ROC-AUC {cvm[o]['roc_auc']['mean']:.4f} ± {cvm[o]['roc_auc']['sd']:.4f}" for o in F.OUTPUT_NAMES),
             file=sys.stderr)
     return 0
+
+
+def _thresholds(rules, z, calibration, y, w, source):
+    from .metrics import QUANTILE_RATES, choose_threshold, score_quantiles, sigmoid
+    out = {}
+    for j, o in enumerate(F.OUTPUT_NAMES):
+        a, b = calibration[j]
+        p_all = sigmoid(a * z[:, j] + b)
+        lab = w[:, j] > 0
+        thr, rec = choose_threshold(rules[o], y[lab, j], p_all[lab], p_all)
+        out[o] = {"threshold": thr, "threshold_rule": rec,
+                  "calibration": {"method": "platt", "a": a, "b": b, "fitted_on": source},
+                  "score_quantiles": {"source": "out-of-fold scores of every event (calibrated)",
+                                      "events": int(len(p_all)), "alert_rate": QUANTILE_RATES,
+                                      "threshold": score_quantiles(p_all)}}
+    return out
+
+
+def _train_streaming(args, ds, opts, cfg, cvres, corpus, final, Ta, P, rules) -> dict:
+    """Cross-validates the streaming model and its baselines on the windowed harness's folds, trains the served
+    streaming model on every user, and returns what the export and metrics need."""
+    from . import cv as CV
+    from . import stream_cv as SC
+    from . import streaming as S
+    from . import train as T
+    t0 = time.time()
+    life_raw, start = LT.lifetime_raw(ds.events.user, ds.events.time_ms, ds.events.etype,
+                                      ds.constants["event_types"]["vocabulary"],
+                                      ds.constants["time"]["utc_offset_ms"], LT.RESET_GAP_MS)
+    so = S.StreamOptions(epochs=args.stream_epochs, users_per_batch=args.users_per_batch,
+                         loss_fraction=args.loss_fraction, restart_fraction=args.restart_fraction, lr=args.stream_lr,
+                         wide_lr=args.stream_wide_lr, weight_decay=args.weight_decay)
+    if args.quick:
+        so.epochs = 1
+    scfg = dict(cfg, state_hidden=args.state_hidden, dropout=args.stream_dropout)
+    variants = [m.strip() for m in args.stream_models.split(",") if m.strip()]
+    if "streaming" not in variants or any(m not in SC.STREAM_VARIANTS for m in variants):
+        raise ValueError(f"--stream-models {args.stream_models!r}: streaming plus any of "
+                         f"{', '.join(m for m in SC.STREAM_VARIANTS if m != 'streaming')}")
+    sres = SC.run_stream_cv(ds, life_raw, start, cvres.folds, opts, so, scfg, cvres.seq_inits, variants=tuple(variants),
+                            gbt=not args.no_gbt, fusion_oof=cvres.oof_logits.get("fusion"))
+    seq_init = final.get("seq_init")
+    if seq_init is None and corpus is not None:  # the served windowed model skipped pretraining; the streaming one
+        pm = T.build_seq_model(ds.constants, P, cfg, opts.seed + 77_000)  # uses it (as in its cross-validation)
+        T.pretrain(pm, corpus, _seq_stats(ds), np.arange(len(corpus["mask"])), opts, opts.seed + 77_007)
+        seq_init = T.seq_state(pm)
+    smodel, life, life_stats, sfinal = SC.fit_final_streaming(ds, life_raw, start, opts, so, scfg,
+                                                              sres["epochs"]["streaming"],
+                                                              sres["calibration"]["streaming"], seq_init, Ta, P)
+    outputs_extra = _thresholds(rules, sres["oof_logits"]["streaming"], sres["calibration"]["streaming"], ds.y, ds.w,
+                                "out-of-fold logits of the streaming model's cross-validation")
+    models = dict(sres["models"])
+    ref = {m: cvres.models[m] for m in ("fusion", "logistic") if m in cvres.models}
+    comparison = CV.compare(dict(models, **ref), "streaming")
+    metrics = {
+        "served": "streaming",
+        "models": models,
+        "windowed_reference": sorted(ref),
+        "comparison_with_streaming": comparison,
+        "targets": _targets(comparison),
+        "rebuilt": sres["rebuilt"],
+        "lifetime": {"features": [f["name"] for f in life_stats], "reset_gap_ms": LT.RESET_GAP_MS,
+                     "resets_in_data": int(start.sum() - len(np.unique(ds.users)))},
+        "options": {"epochs": so.epochs, "users_per_batch": so.users_per_batch, "loss_fraction": so.loss_fraction,
+                    "restart_fraction": so.restart_fraction, "lr": so.lr, "wide_lr": so.wide_lr,
+                    "weight_decay": so.weight_decay,
+                    "pretrained_encoder": any(x is not None for x in (cvres.seq_inits or []))},
+        "final_model": {"epochs": sfinal["epochs"], "seconds": sfinal["seconds"], "history": sfinal["history"],
+                        "config": smodel.cfg, "state_size": smodel.state_size},
+        "train_seconds": round(time.time() - t0, 1),
+    }
+    return {"model": smodel, "life": life, "life_stats": life_stats, "start": start, "metrics": metrics,
+            "outputs_extra": outputs_extra, "oof": sres["oof_logits"]}
+
+
+def _seq_stats(ds):
+    seq_feats, _ = F.compute_stats(ds.raw, np.arange(len(ds)), ds.profile_names)
+    return seq_feats
+
+
+def _targets(cmp_) -> dict:
+    out = {}
+    for name, other, margin in (("no_worse_than_windowed_fusion_by_0.005", "fusion", -0.005),
+                                ("ahead_of_logistic_lifetime", "logistic_lifetime", 0.0),
+                                ("ahead_of_gbt_lifetime", "gbt_lifetime", 0.0)):
+        if other not in cmp_[F.OUTPUT_NAMES[0]]:
+            continue
+        diffs = {o: cmp_[o][other]["diff"] for o in F.OUTPUT_NAMES}
+        ok = all((d >= margin) if margin < 0 else (d > margin) for d in diffs.values())
+        out[name] = {"met": bool(ok), "diff": diffs, "against": other, "margin": margin}
+    return out
+
+
+def _write_golden_step(out_dir, encoder, Ta, life, start, model, n_users, seed) -> dict:
+    from . import export as X
+    users = X.pick_golden_users(encoder, n_users, seed)
+    return X.write_golden_step(os.path.join(out_dir, "golden-step.jsonl"), encoder, users,
+                               lambda rows: {k: v[rows] for k, v in Ta.items()},
+                               lambda rows: (life[rows], start[rows]), model)
 
 
 def _mean_auc(r) -> float:
@@ -357,10 +504,58 @@ def cmd_export(args) -> int:
         for name in ("model.pt", "metrics.json", "MODEL_CARD.md"):
             if os.path.exists(os.path.join(args.model, name)):
                 shutil.copy(os.path.join(args.model, name), os.path.join(args.out, name))
+    extra = ""
+    if "streaming" in spec:
+        _, smodel = X.load_streaming(args.model)
+        life, start = _stream_lifetime(spec, ev)
+        X.export_step_onnx(smodel, os.path.join(args.out, spec["streaming"]["onnx_file"]),
+                           {k: v[:4] for k, v in tensors.items()}, life[:4])
     spec = X.finalize_spec(args.out, spec)
     n = _write_golden(args.out, enc, np.arange(len(ev)), tensors, model, args.golden, args.seed)
-    print(f"bundle: {args.out} (model_version {spec['model_version']}, {n} golden windows)", file=sys.stderr)
+    if "streaming" in spec:
+        gs = _write_golden_step(args.out, enc, tensors, life, start, smodel, args.golden_users, args.seed)
+        extra = f", streaming model_version {spec['streaming']['model_version']}, {gs['users']} golden-step users"
+    print(f"bundle: {args.out} (model_version {spec['model_version']}, {n} golden windows{extra})", file=sys.stderr)
     return 0
+
+
+def _stream_lifetime(spec, ev):
+    """Standardised lifetime features and reset flags of every event, with the spec's constants."""
+    st = spec["streaming"]
+    LT.check_names([f["name"] for f in st["lifetime_features"]], spec["event_types"]["vocabulary"])
+    raw, start = LT.lifetime_raw(ev.user, ev.time_ms, ev.etype, spec["event_types"]["vocabulary"],
+                                 spec["time"]["utc_offset_ms"], st["reset_gap_ms"])
+    return LT.standardise(raw, st["lifetime_features"]), start
+
+
+def _scoring(args, spec) -> str:
+    mode = args.scoring or ("incremental" if "streaming" in spec else "windowed")
+    if mode == "incremental" and "streaming" not in spec:
+        raise ValueError(f"--scoring incremental needs a format 3 bundle; {args.model} is format "
+                         f"{spec.get('format_version')} (use --scoring windowed)")
+    return mode
+
+
+def _stream_probs(spec, smodel, ev, enc, rows_wanted=None) -> np.ndarray:
+    """[n, 2] calibrated streaming scores of every event (each user's events in order, state carried), computed
+    a chunk of whole users at a time through the parallel forward (equal to step.onnx event by event)."""
+    from . import streaming as S
+    life, start = _stream_lifetime(spec, ev)
+    n = len(ev)
+    out = np.zeros((n, 2), dtype=np.float32)
+    bounds = np.r_[0, np.nonzero(ev.user[1:] != ev.user[:-1])[0] + 1, n]  # where each user's events start
+    a = 0
+    while a < n:
+        b = int(bounds[np.searchsorted(bounds, a + F.CHUNK, side="right") - 1])  # whole users, ~CHUNK events
+        if b <= a:  # one user longer than a chunk
+            b = int(bounds[np.searchsorted(bounds, a, side="right")])
+        rows = np.arange(a, b)
+        T = F.encode_all(enc, rows, spec["sequence_features"], spec["profile_features"])
+        segs = S.segments(ev.user[rows], start[rows], np.arange(len(rows)))
+        z = S.predict_logits(smodel, T, life[rows], segs, len(rows))
+        out[rows] = (1 / (1 + np.exp(-(z * smodel.calib_a.numpy() + smodel.calib_b.numpy())))).astype(np.float32)
+        a = b
+    return out
 
 
 def cmd_evaluate(args) -> int:
@@ -369,18 +564,25 @@ def cmd_evaluate(args) -> int:
     from .metrics import all_metrics
     from .train import predict
     spec, model = X.load_bundle(args.model)
+    mode = _scoring(args, spec)
     paths, ev, report, enc = _bundle_data(args, spec)
     vocab = spec["event_types"]["vocabulary"]
     pu, ch, cm = L.compute_labels(ev.user, ev.etype, ev.time_ms, vocab.index("buy") + 1)
     rows = np.arange(len(ev)) if args.from_ms is None else np.nonzero(ev.time_ms >= args.from_ms)[0]
     if len(rows) == 0:
         raise D.DataError(f"no events at or after {args.from_ms} ms")
-    tensors = F.encode_all(enc, rows, spec["sequence_features"], spec["profile_features"])
-    p = predict(model, tensors)
+    if mode == "incremental":  # the state needs every earlier event of the user, so score all, report rows
+        _, smodel = X.load_streaming(args.model)
+        p = _stream_probs(spec, smodel, ev, enc)[rows]
+        version = spec["streaming"]["model_version"]
+    else:
+        tensors = F.encode_all(enc, rows, spec["sequence_features"], spec["profile_features"])
+        p = predict(model, tensors)
+        version = spec["model_version"]
     m = cm[rows] > 0
     res = {"purchase_30m": all_metrics(pu[rows], p[:, 0]), "churn_24h": all_metrics(ch[rows][m], p[m, 1])}
-    print(json.dumps(_nan_to_none({"input": paths, "model_version": spec["model_version"], "events": int(len(rows)),
-                                   "metrics": res}), indent=2))
+    print(json.dumps(_nan_to_none({"input": paths, "scoring": mode, "model_version": version,
+                                   "events": int(len(rows)), "metrics": res}), indent=2))
     return 0
 
 
@@ -391,23 +593,31 @@ def cmd_score(args) -> int:
     from .train import predict
     torch.set_num_threads(max(1, args.threads))
     spec, model = X.load_bundle(args.model)
+    mode = _scoring(args, spec)
     paths, ev, report, enc = _bundle_data(args, spec)
     vocab = spec["event_types"]["vocabulary"]
+    p_all = None
+    if mode == "incremental":
+        _, smodel = X.load_streaming(args.model)
+        p_all = _stream_probs(spec, smodel, ev, enc)
     out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8", newline="")
     try:
         out.write("user_id,timestamp,event_type,item_id,purchase_30m,churn_24h\n")
         w = csv.writer(out, lineterminator="\n")
         for a in range(0, len(ev), F.CHUNK):
             rows = np.arange(a, min(len(ev), a + F.CHUNK))
-            t = F.encode_all(enc, rows, spec["sequence_features"], spec["profile_features"])
-            p = predict(model, t)
+            if p_all is not None:
+                p = p_all[rows]
+            else:
+                t = F.encode_all(enc, rows, spec["sequence_features"], spec["profile_features"])
+                p = predict(model, t)
             for j, r in enumerate(rows):
                 w.writerow([ev.user[r], ev.raw_time[r], vocab[int(ev.etype[r]) - 1], ev.item[r],
                             f"{float(p[j, 0]):.8f}", f"{float(p[j, 1]):.8f}"])
     finally:
         if out is not sys.stdout:
             out.close()
-    print(f"scored {len(ev)} events -> {args.output}", file=sys.stderr)
+    print(f"scored {len(ev)} events ({mode}) -> {args.output}", file=sys.stderr)
     return 0
 
 

@@ -206,6 +206,8 @@ class CVResult:
     pretraining: List[dict]
     # per candidate served model: [fold][epoch] -> state_dict, for the permutation importance of the served model
     snapshots: Dict[str, List[Dict[int, dict]]]
+    # per fold: the pretrained embed + encoder state (None without pretraining), which the streaming model reuses
+    seq_inits: Optional[List[Optional[dict]]] = None
 
 
 def run_cv(ds: Dataset, opts: T.TrainOptions, models, cfg: dict, corpus: Optional[dict]) -> CVResult:
@@ -225,6 +227,7 @@ def run_cv(ds: Dataset, opts: T.TrainOptions, models, cfg: dict, corpus: Optiona
     params = {}
     pre_reports = []
     snapshots = {m: [{} for _ in range(k)] for m in deep if arch_of(m) == "fusion"}
+    seq_inits = []
     for f in range(k):
         tr, va = np.nonzero(folds != f)[0], np.nonzero(folds == f)[0]
         Tf, seq_feats, prof_feats = standardised(ds, tr)
@@ -254,6 +257,7 @@ def run_cv(ds: Dataset, opts: T.TrainOptions, models, cfg: dict, corpus: Optiona
             pre_reports.append(rep)
             seq_init = T.seq_state(pm)
             seconds["fusion"] += rep["seconds"]
+        seq_inits.append(seq_init)
         for m in deep:
             arch = arch_of(m)
 
@@ -309,7 +313,7 @@ def run_cv(ds: Dataset, opts: T.TrainOptions, models, cfg: dict, corpus: Optiona
                       "epochs": chosen.get(m), "epoch_curve": curves.get(m),
                       "parameters": params.get(m, 0), "train_seconds_all_folds": round(seconds.get(m, 0.0), 1),
                       "calibration": {o: {"a": calib[m][j][0], "b": calib[m][j][1]} for j, o in enumerate(OUTPUTS)}}
-    return CVResult(results, folds, raw, probs, calib, chosen, pre_reports, snapshots)
+    return CVResult(results, folds, raw, probs, calib, chosen, pre_reports, snapshots, seq_inits)
 
 
 def importance(ds: Dataset, cfg: dict, cv: CVResult, served: str, seed: int) -> dict:
@@ -453,4 +457,5 @@ def fit_final(ds: Dataset, opts: T.TrainOptions, cfg: dict, cv: CVResult, served
         model.calib_a.copy_(torch.tensor([cv.calibration[served][j][0] for j in range(2)], dtype=torch.float32))
         model.calib_b.copy_(torch.tensor([cv.calibration[served][j][1] for j in range(2)], dtype=torch.float32))
     model.eval()
-    return model, Ta, seq_feats, prof_feats, {"history": hist, "seconds": round(secs, 1), "pretraining": pre}
+    return model, Ta, seq_feats, prof_feats, {"history": hist, "seconds": round(secs, 1), "pretraining": pre,
+                                              "seq_init": seq_init}

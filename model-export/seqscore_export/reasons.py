@@ -75,6 +75,37 @@ def spec_section(profile_names: List[str], top: int = 3) -> dict:
     }
 
 
+HISTORY = "history"
+HISTORY_TEXT = ("history so far: {life_count_view} views, {life_count_cart} carts and {life_count_buy} buys over "
+                "{life_active_days} active days")
+
+
+def streaming_groups(profile_names: List[str], lifetime_names: List[str]) -> List[dict]:
+    """The streaming model's groups: the windowed groups (same profile features, the sequence group) and one
+    ``history`` group: the lifetime features and the recurrent state. Every group says whether it is the history."""
+    out = [dict(g, history=False) for g in groups(profile_names)]
+    text = HISTORY_TEXT
+    import re
+    if any(ph not in lifetime_names for ph in re.findall(r"\{([a-z_0-9]+)\}", text)):
+        text = "the user's history before this event"
+    out.append({"name": HISTORY, "title": "the user's history (lifetime record and recurrent state)",
+                "profile_features": [], "sequence": False, "history": True,
+                "lifetime_features": list(lifetime_names), "text": text})
+    return out
+
+
+def streaming_spec_section(profile_names: List[str], lifetime_names: List[str], top: int = 3) -> dict:
+    """The ``streaming.reasons`` section of a format 3 spec."""
+    return {
+        "method": "occlusion on the step graph with the user's state before the event: each group's profile "
+                  "inputs replaced by the training mean (0 after standardisation); the sequence group keeps only "
+                  "the current event of the window; the history group sets every lifetime feature to its mean (0) "
+                  "and the recurrent state to zeros; the drop is the calibrated score minus the occluded score",
+        "top": top,
+        "groups": streaming_groups(profile_names, lifetime_names),
+    }
+
+
 def occlude(T: Dict[str, np.ndarray], group: dict, profile_names: List[str]) -> Dict[str, np.ndarray]:
     """A copy of standardised tensors with the group occluded as the job does it (for tests and offline use)."""
     out = {k: v.copy() for k, v in T.items()}

@@ -36,6 +36,9 @@ public final class AlertPolicy implements Serializable {
     public final List<Rule> rules;
     public final long cooldownMs;
     public final String modelVersion;
+    /** Distinct alert types, in rule order: the cooldown is kept per type. */
+    public final List<String> alertTypes;
+    private final int[] typeOfRule;
 
     public AlertPolicy(List<Rule> rules, long cooldownMs, String modelVersion) {
         if (cooldownMs < 0) {
@@ -44,5 +47,12 @@ public final class AlertPolicy implements Serializable {
         this.rules = List.copyOf(rules);
         this.cooldownMs = cooldownMs;
         this.modelVersion = modelVersion;
+        this.alertTypes = rules.stream().map(r -> r.alertType).distinct().toList();
+        this.typeOfRule = rules.stream().mapToInt(r -> alertTypes.indexOf(r.alertType)).toArray();
+    }
+
+    /** The index in {@link #alertTypes} of rule {@code rule}'s alert type. */
+    public int typeIndex(int rule) {
+        return typeOfRule[rule];
     }
 }

@@ -70,6 +70,11 @@ public final class EventValidator implements Serializable {
         if (!r.isDecoded()) {
             return new Verdict(r.decodeFailure(), r.decodeError);
         }
+        if (r.erasure) {
+            // A request names a user and nothing else; the user id obeys the same bound as a click's.
+            String tooLong = tooLong("user_id", r.userId);
+            return tooLong == null ? OK : new Verdict(DeadLetterReason.INVALID_FIELD, tooLong);
+        }
         if (r.fieldError != null) {
             return new Verdict(DeadLetterReason.INVALID_FIELD, r.fieldError);
         }
@@ -94,7 +99,8 @@ public final class EventValidator implements Serializable {
         if (r.eventType == null || !vocabulary.contains(r.eventType)) {
             return new Verdict(
                     DeadLetterReason.UNKNOWN_EVENT_TYPE,
-                    "event_type '" + r.eventType + "' is not in the model vocabulary " + vocabulary);
+                    "event_type '" + (r.eventType == null ? null : quote(r.eventType))
+                            + "' is not in the model vocabulary " + vocabulary);
         }
         long now = clock.nowMillis();
         if (r.eventTime > now + maxFutureSkewMs) {

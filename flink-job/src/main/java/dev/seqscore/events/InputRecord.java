@@ -35,6 +35,11 @@ public class InputRecord {
     public String fieldError;
     /** The bytes as read, kept only while the record may still be dead-lettered with its evidence. */
     public byte[] raw;
+    /**
+     * True for a request to erase everything the job keeps for {@link #userId} (from the erasure topic) rather than a
+     * click; {@link #eventTime} is then the request's Kafka timestamp.
+     */
+    public boolean erasure;
 
     public InputRecord() {}
 
@@ -47,6 +52,21 @@ public class InputRecord {
         r.eventTime = e.getEventTime() == null ? null : e.getEventTime().toEpochMilli();
         r.price = e.getPrice();
         r.sessionId = e.getSessionId();
+        r.sourceTopic = topic;
+        r.sourcePartition = partition;
+        r.sourceOffset = offset;
+        r.raw = raw;
+        return r;
+    }
+
+    /** A request to erase the user's state; {@code userId} null when the value held none. */
+    public static InputRecord erasureRequest(String userId, String error, String topic, int partition, long offset,
+            long requestedAt, byte[] raw) {
+        InputRecord r = new InputRecord();
+        r.erasure = true;
+        r.userId = userId;
+        r.decodeError = error;
+        r.eventTime = requestedAt;
         r.sourceTopic = topic;
         r.sourcePartition = partition;
         r.sourceOffset = offset;

@@ -11,8 +11,9 @@ import java.util.List;
  * <p>Built from a {@link ModelSpec}; which features go where is resolved once here, so the per-event work is plain
  * arithmetic over primitive arrays. Item and category ids enter only as their 64-bit FNV-1a hashes (buckets are
  * {@code hash mod buckets + 1}, equality is equality of hashes), so a {@link PackedWindow} from state and a list of
- * {@link WindowEvent}s encode to the same row bit for bit. {@link Serializable} (it only holds the spec and the resolved plan); an instance
- * keeps scratch arrays and is not thread-safe, so use one per task.
+ * {@link WindowEvent}s encode to the same row bit for bit. For a spec with a streaming model it also encodes the
+ * lifetime features of a {@link Lifetime} record ({@link #addLifetime}). {@link Serializable} (it only holds the spec
+ * and the resolved plan); an instance keeps scratch arrays and is not thread-safe, so use one per task.
  */
 public final class FeatureEncoder implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -24,6 +25,8 @@ public final class FeatureEncoder implements Serializable {
             SESSION_EVENTS = 4, SINCE_PREV_BUY = 5, HAS_PREV_BUY = 6, WINDOW_LENGTH = 7, RECENT = 8, IS_TYPE = 9,
             SINCE_PREV_EVENT = 10, SAME_ITEM_COUNT = 11, SAME_CATEGORY_COUNT = 12, EVENT_HOUR_SIN = 13,
             EVENT_HOUR_COS = 14;
+    private static final int LIFE_COUNT = 0, LIFE_ACTIVE_DAYS = 1, LIFE_DAYS_SINCE_FIRST = 2, LIFE_SINCE_PREV_EVENT = 3,
+            LIFE_SINCE_PREV_BUY = 4, LIFE_HAS_PREV_BUY = 5;
 
     private final ModelSpec spec;
     private final int n;
@@ -46,6 +49,13 @@ public final class FeatureEncoder implements Serializable {
     private final int[] profParam;
     private final double[] profMean;
     private final double[] profStd;
+    /** The streaming model's lifetime features; empty without one. */
+    private final int[] lifeCode;
+    /** For LIFE_COUNT: the vocabulary id. */
+    private final int[] lifeParam;
+    private final double[] lifeMean;
+    private final double[] lifeStd;
+    private final long resetGapMs;
 
     /** The window being encoded, as columns: item and category hashes, type ids, event times. */
     private transient long[] colItem;
@@ -125,6 +135,28 @@ public final class FeatureEncoder implements Serializable {
         }
         profMean = spec.profileMeans();
         profStd = spec.profileStds();
+
+        List<ModelSpec.FeatureSpec> life = spec.streaming().map(ModelSpec.Streaming::lifetimeFeatures)
+                .orElse(List.of());
+        lifeCode = new int[life.size()];
+        lifeParam = new int[life.size()];
+        lifeMean = life.stream().mapToDouble(ModelSpec.FeatureSpec::mean).toArray();
+        lifeStd = life.stream().mapToDouble(ModelSpec.FeatureSpec::std).toArray();
+        resetGapMs = spec.streaming().map(ModelSpec.Streaming::resetGapMs).orElse(0L);
+        for (int f = 0; f < life.size(); f++) {
+            String name = life.get(f).name();
+            int type = name.startsWith(ModelSpec.LIFE_COUNT_PREFIX)
+                    ? spec.typeId(name.substring(ModelSpec.LIFE_COUNT_PREFIX.length())) : 0;
+            lifeParam[f] = type;
+            lifeCode[f] = type > 0 ? LIFE_COUNT : switch (name) {
+                case "life_active_days" -> LIFE_ACTIVE_DAYS;
+                case "life_days_since_first" -> LIFE_DAYS_SINCE_FIRST;
+                case "life_since_prev_event" -> LIFE_SINCE_PREV_EVENT;
+                case "life_since_prev_buy" -> LIFE_SINCE_PREV_BUY;
+                case "life_has_prev_buy" -> LIFE_HAS_PREV_BUY;
+                default -> throw notImplemented("lifetime", name);
+            };
+        }
     }
 
     private IllegalArgumentException notImplemented(String kind, String name) {
@@ -313,6 +345,47 @@ public final class FeatureEncoder implements Serializable {
                 default -> Math.cos(dayAngle(te));
             };
             batch.profile[po + f] = (float) ((raw - profMean[f]) / profStd[f]);
+        }
+    }
+
+    /**
+     * Encodes the lifetime features of an event at {@code t} of type {@code typeId} into row {@code row} of
+     * {@code batch}, from {@code record} as it is before the event is applied (and after the reset rule): the
+     * contract's order, which the caller keeps by calling {@link Lifetime#resetIfGap} before and
+     * {@link Lifetime#apply} after.
+     *
+     * @throws IllegalStateException if the spec has no streaming model
+     */
+    public void addLifetime(Lifetime record, long t, int typeId, FeatureBatch batch, int row) {
+        int width = lifeCode.length;
+        if (width == 0) {
+            throw new IllegalStateException("model " + spec.modelVersion() + " (" + spec.source()
+                    + ") has no streaming model, so no lifetime features");
+        }
+        if (batch.lifetimeFeatures != width) {
+            throw new IllegalArgumentException("feature batch has " + batch.lifetimeFeatures + " lifetime features "
+                    + "per row but the spec needs " + width);
+        }
+        if (row < 0 || row >= batch.capacity) {
+            throw new IndexOutOfBoundsException("row " + row + " outside batch of capacity " + batch.capacity);
+        }
+        if (typeId <= 0 || typeId > vocabularySize) {
+            throw new IllegalArgumentException("type id " + typeId + " outside the vocabulary 1.." + vocabularySize);
+        }
+        boolean empty = record.isEmpty();
+        final int o = row * width;
+        for (int f = 0; f < width; f++) {
+            double raw = switch (lifeCode[f]) {
+                case LIFE_COUNT -> Math.log1p(record.count(lifeParam[f]) + (typeId == lifeParam[f] ? 1L : 0L));
+                case LIFE_ACTIVE_DAYS -> Math.log1p(record.activeDaysWith(t));
+                case LIFE_DAYS_SINCE_FIRST -> empty ? 0.0 : Math.log1p((t - record.first()) / (double) DAY_MS);
+                case LIFE_SINCE_PREV_EVENT -> Math.log1p(
+                        (empty ? resetGapMs : Math.min(t - record.last(), resetGapMs)) / 1000.0);
+                case LIFE_SINCE_PREV_BUY -> Math.log1p(
+                        (record.hasBuy() ? Math.min(t - record.lastBuy(), resetGapMs) : resetGapMs) / 1000.0);
+                default -> record.hasBuy() ? 1.0 : 0.0;
+            };
+            batch.lifetime[o + f] = (float) ((raw - lifeMean[f]) / lifeStd[f]);
         }
     }
 

@@ -16,11 +16,13 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
- * The parsed, validated {@code model-spec.json} of a model bundle (docs/feature-contract.md, format_version 1 or 2):
- * every constant the job needs to rebuild the model's input tensors and to turn its outputs into alerts.
+ * The parsed, validated {@code model-spec.json} of a model bundle (docs/feature-contract.md, format_version 1 to 3):
+ * every constant the job needs to rebuild the model's input tensors and to turn its outputs into alerts. Format 3
+ * adds the streaming model ({@link #streaming()}); {@link #served} gives the parts of whichever model is served.
  *
  * <p>Immutable and {@link Serializable}, because it travels inside Flink operators to the TaskManagers. Construction
  * validates everything the job relies on, so a bad spec fails at start-up with a message naming the file and the
@@ -29,8 +31,11 @@ import java.util.Set;
 public final class ModelSpec implements Serializable {
     private static final long serialVersionUID = 1L;
 
-    /** The format this job writes about and reads; it reads format 1 too (no recent window, no quantiles). */
-    public static final int FORMAT_VERSION = 2;
+    /**
+     * The format this job writes about and reads; it reads formats 1 (no recent window, no quantiles) and 2 (no
+     * streaming model) too.
+     */
+    public static final int FORMAT_VERSION = 3;
     public static final String HASH_NAME = "fnv1a64-utf8";
 
     /** Sequence features the encoder implements. */
@@ -53,6 +58,17 @@ public final class ModelSpec implements Serializable {
     /** The input tensors the encoder produces, in contract order. */
     public static final List<String> INPUT_NAMES =
             List.of("event_type", "item_bucket", "category_bucket", "seq_numeric", "mask", "profile");
+
+    /** Lifetime features the encoder implements, besides {@link #LIFE_COUNT_PREFIX} one per vocabulary entry. */
+    public static final List<String> LIFETIME_FEATURES = List.of("life_active_days", "life_days_since_first",
+            "life_since_prev_event", "life_since_prev_buy", "life_has_prev_buy");
+    public static final String LIFE_COUNT_PREFIX = "life_count_";
+    /** The step graph's two inputs beyond {@link #INPUT_NAMES}. */
+    public static final String LIFETIME_INPUT = "lifetime";
+    public static final String STATE_INPUT = "state";
+    /** The step graph's outputs: a probability per {@code streaming.outputs} entry, and the next state. */
+    public static final String SCORES_OUTPUT = "scores";
+    public static final String STATE_OUTPUT = "state_out";
 
     /** A standardised feature: {@code float32((raw - mean) / std)}. */
     public record FeatureSpec(String name, double mean, double std) implements Serializable {}
@@ -148,11 +164,54 @@ public final class ModelSpec implements Serializable {
 
     /**
      * A named set of model inputs that explains an alert when occluded: profile features (indices into
-     * {@link #profileFeatures()}) or the sequence itself. {@code text} has {@code {feature}} placeholders for readable
-     * values of profile features, and {@code {event_type}}.
+     * {@link #profileFeatures()}), the sequence itself, or (streaming model only) the user's history: every lifetime
+     * feature and the recurrent state. {@code text} has {@code {feature}} placeholders for readable values of profile
+     * and lifetime features, and {@code {event_type}}.
      */
-    public record ReasonGroup(String name, String title, int[] profileIndices, boolean sequence, String text)
-            implements Serializable {}
+    public record ReasonGroup(String name, String title, int[] profileIndices, boolean sequence, boolean history,
+                              String text) implements Serializable {
+        public ReasonGroup(String name, String title, int[] profileIndices, boolean sequence, String text) {
+            this(name, title, profileIndices, sequence, false, text);
+        }
+    }
+
+    /**
+     * The streaming model of a format 3 bundle ({@code streaming} in the spec): a step graph fed the six windowed
+     * inputs plus {@code lifetime} [batch, F] and {@code state} [batch, Z], returning {@code scores} [batch, O] and
+     * {@code state_out} [batch, Z]. {@code goldenFile} is null when the spec names none.
+     */
+    public record Streaming(String onnxFile, String modelVersion, int stateSize, long resetGapMs,
+                            List<FeatureSpec> lifetimeFeatures, List<TensorSpec> inputs, List<OutputSpec> outputs,
+                            List<TensorSpec> graphOutputs, List<ReasonGroup> reasonGroups, int reasonTop,
+                            String goldenFile) implements Serializable {
+        public List<String> lifetimeFeatureNames() {
+            return lifetimeFeatures.stream().map(FeatureSpec::name).toList();
+        }
+    }
+
+    /**
+     * What the job serves, whichever model it is: the operator, the explainer and the alerts read this rather than
+     * the spec's top level, so that they need not know which graph runs. {@code stateSize} is 0,
+     * {@code lifetimeFeatures} empty and {@code resetGapMs} 0 for the windowed model; {@code inputs} and
+     * {@code graphOutputs} are the graph's signature as the spec declares it.
+     */
+    public record Served(Scoring scoring, String modelVersion, String onnxFile, List<OutputSpec> outputs,
+                         List<ReasonGroup> reasonGroups, int reasonTop, int stateSize,
+                         List<FeatureSpec> lifetimeFeatures, long resetGapMs, List<TensorSpec> inputs,
+                         List<TensorSpec> graphOutputs) implements Serializable {
+        public boolean incremental() {
+            return scoring == Scoring.INCREMENTAL;
+        }
+
+        /** {@link ModelSpec#versionTag} of {@link #modelVersion}. */
+        public long versionTag() {
+            return ModelSpec.versionTag(modelVersion);
+        }
+
+        public List<String> outputNames() {
+            return outputs.stream().map(OutputSpec::name).toList();
+        }
+    }
 
     private final String source;
     private final String modelVersion;
@@ -175,12 +234,15 @@ public final class ModelSpec implements Serializable {
     private final List<OutputSpec> outputs;
     private final List<ReasonGroup> reasonGroups;
     private final int reasonTop;
+    /** Null before format 3. */
+    private final Streaming streaming;
 
     private ModelSpec(Parser p) {
         JsonNode root = p.root;
         int format = p.positiveInt(root, "format_version");
-        if (format != 1 && format != FORMAT_VERSION) {
-            throw p.fail("format_version is " + format + " but this job reads format_version 1 or " + FORMAT_VERSION);
+        if (format < 1 || format > FORMAT_VERSION) {
+            throw p.fail("format_version is " + format + " but this job reads format_version 1, 2 or "
+                    + FORMAT_VERSION);
         }
         this.formatVersion = format;
         this.source = p.source;
@@ -250,16 +312,41 @@ public final class ModelSpec implements Serializable {
             }
         }
 
-        this.inputs = p.inputs(root, maxEvents, sequenceFeatures.size(), profileFeatures.size());
-        this.outputs = p.outputs(root);
+        Map<String, List<String>> windowInputs = windowInputShapes();
+        this.inputs = p.inputs(root, "inputs", windowInputs,
+                "window.max_events, sequence_features and profile_features imply");
+        this.outputs = p.outputs(root, "outputs");
         if (root.has("reasons")) {
             JsonNode reasons = p.object(root, "reasons");
             this.reasonTop = p.positiveInt(reasons, "reasons.top");
-            this.reasonGroups = p.reasonGroups(reasons, profileFeatureNames());
+            this.reasonGroups = p.reasonGroups(reasons, "reasons", profileFeatureNames(), List.of());
         } else {
             this.reasonTop = 0;
             this.reasonGroups = List.of();
         }
+
+        boolean hasStreaming = root.has("streaming") && !root.get("streaming").isNull();
+        if (format == 3 && !hasStreaming) {
+            throw p.fail("format_version 3 needs a 'streaming' section (the streaming model), which is missing");
+        }
+        if (format < 3 && hasStreaming) {
+            throw p.fail("'streaming' needs format_version 3, but the spec says " + format);
+        }
+        this.streaming = hasStreaming ? p.streaming(p.object(root, "streaming"), windowInputs, profileFeatureNames(),
+                vocabulary, onnxFile) : null;
+    }
+
+    /** dtype and shape (after the batch dimension) of each windowed input, in contract order. */
+    private Map<String, List<String>> windowInputShapes() {
+        Map<String, List<String>> expected = new LinkedHashMap<>();
+        String nn = Integer.toString(maxEvents);
+        expected.put("event_type", List.of("int64", "batch", nn));
+        expected.put("item_bucket", List.of("int64", "batch", nn));
+        expected.put("category_bucket", List.of("int64", "batch", nn));
+        expected.put("seq_numeric", List.of("float32", "batch", nn, Integer.toString(sequenceFeatures.size())));
+        expected.put("mask", List.of("float32", "batch", nn));
+        expected.put("profile", List.of("float32", "batch", Integer.toString(profileFeatures.size())));
+        return expected;
     }
 
     /** Parses and validates spec JSON; {@code source} names where it came from in error messages. */
@@ -392,7 +479,6 @@ public final class ModelSpec implements Serializable {
         return inputs;
     }
 
-    /** The model's outputs, in spec order: the order of {@code OnnxScorer} results. */
     /** The groups that explain alerts; empty for a bundle exported before reasons existed. */
     public List<ReasonGroup> reasonGroups() {
         return reasonGroups;
@@ -403,15 +489,73 @@ public final class ModelSpec implements Serializable {
         return reasonTop;
     }
 
+    /** The model's outputs, in spec order: the order of {@code OnnxScorer} results. */
     public List<OutputSpec> outputs() {
         return outputs;
+    }
+
+    /** The streaming model of a format 3 bundle; empty before format 3. */
+    public Optional<Streaming> streaming() {
+        return Optional.ofNullable(streaming);
+    }
+
+    /**
+     * The parts of the model that {@code scoring} serves.
+     *
+     * @throws IllegalArgumentException naming the fix, if {@code scoring} is incremental and this bundle has no
+     *                                  streaming model
+     */
+    public Served served(Scoring scoring) {
+        if (scoring == Scoring.WINDOWED) {
+            List<TensorSpec> graphOutputs = outputs.stream().map(OutputSpec::tensor).toList();
+            return new Served(scoring, modelVersion, onnxFile, outputs, reasonGroups, reasonTop, 0, List.of(), 0L,
+                    inputs, graphOutputs);
+        }
+        if (streaming == null) {
+            throw new IllegalArgumentException("bundle " + bundleName() + " (format " + formatVersion + ") has no "
+                    + "streaming model: use --scoring " + Scoring.WINDOWED.cliName() + " or a bundle exported by "
+                    + "this version of model-export");
+        }
+        Streaming st = streaming;
+        return new Served(scoring, st.modelVersion(), st.onnxFile(), st.outputs(), st.reasonGroups(), st.reasonTop(),
+                st.stateSize(), st.lifetimeFeatures(), st.resetGapMs(), st.inputs(), st.graphOutputs());
+    }
+
+    /** The bundle directory for messages: the source without its file name, when it is a model-spec.json. */
+    private String bundleName() {
+        for (String suffix : new String[] {"/model-spec.json", "\\model-spec.json"}) {
+            if (source.endsWith(suffix)) {
+                return source.substring(0, source.length() - suffix.length());
+            }
+        }
+        return source;
+    }
+
+    /**
+     * A model version as a long, for compact tags in per-user state: the 16 hex characters the exporter writes, read
+     * as an unsigned number; any other text gets its 64-bit FNV-1a hash. Never 0, which stands for "no model".
+     */
+    public static long versionTag(String modelVersion) {
+        if (modelVersion == null || modelVersion.isEmpty()) {
+            throw new IllegalArgumentException("a model version must be a non-empty string");
+        }
+        long tag = 0;
+        if (modelVersion.length() == 16 && modelVersion.chars().allMatch(c -> Character.digit(c, 16) >= 0)) {
+            tag = Long.parseUnsignedLong(modelVersion, 16);
+        }
+        if (tag == 0) {
+            tag = Fnv1a64.hash(modelVersion);
+        }
+        return tag == 0 ? 1 : tag;
     }
 
     @Override
     public String toString() {
         return "ModelSpec{" + modelVersion + " from " + source + ", N=" + maxEvents + ", horizon=" + horizonMs
                 + "ms, recent=" + recentMs + "ms, S=" + sequenceFeatures.size() + ", P=" + profileFeatures.size() + ", outputs="
-                + outputs.stream().map(OutputSpec::name).toList() + "}";
+                + outputs.stream().map(OutputSpec::name).toList() + (streaming == null ? "" : ", streaming "
+                + streaming.modelVersion() + " (Z=" + streaming.stateSize() + ", F=" + streaming.lifetimeFeatures().size()
+                + ")") + "}";
     }
 
     private static boolean isNumeric(String s) {
@@ -497,13 +641,18 @@ public final class ModelSpec implements Serializable {
             return n.asDouble();
         }
 
-        List<ReasonGroup> reasonGroups(JsonNode reasons, List<String> profileNames) {
-            JsonNode arr = array(reasons, "reasons.groups");
+        /**
+         * {@code key.groups}; {@code lifetimeNames} is empty for the windowed model, whose groups cannot occlude a
+         * history.
+         */
+        List<ReasonGroup> reasonGroups(JsonNode reasons, String key, List<String> profileNames,
+                                       List<String> lifetimeNames) {
+            JsonNode arr = array(reasons, key + ".groups");
             List<ReasonGroup> out = new ArrayList<>();
             Set<String> names = new HashSet<>();
             for (int i = 0; i < arr.size(); i++) {
                 JsonNode g = arr.get(i);
-                String at = "reasons.groups[" + i + "]";
+                String at = key + ".groups[" + i + "]";
                 if (!g.isObject()) throw fail("'" + at + "' must be an object, got " + g);
                 String name = nonEmptyText(g, at + ".name");
                 if (!names.add(name)) throw fail("reason group '" + name + "' appears twice");
@@ -518,20 +667,64 @@ public final class ModelSpec implements Serializable {
                 }
                 JsonNode seq = required(g, at + ".sequence");
                 if (!seq.isBoolean()) throw fail("'" + at + ".sequence' must be true or false, got " + seq);
+                JsonNode hist = g.get("history");
+                boolean history = false;
+                if (hist != null && !hist.isNull()) {
+                    if (!hist.isBoolean()) throw fail("'" + at + ".history' must be true or false, got " + hist);
+                    history = hist.asBoolean();
+                }
+                if (history && lifetimeNames.isEmpty()) {
+                    throw fail("reason group '" + name + "' occludes the history, which only the streaming model "
+                            + "has: move it to 'streaming.reasons'");
+                }
+                checkLifetimeList(g, at, name, history, lifetimeNames);
                 String text = nonEmptyText(g, at + ".text");
                 java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\{([a-z_0-9]+)}").matcher(text);
                 while (m.find()) {
-                    if (!m.group(1).equals("event_type") && !profileNames.contains(m.group(1))) {
-                        throw fail("reason group '" + name + "' text refers to {" + m.group(1)
-                                + "}, which is neither a profile feature nor {event_type}");
+                    String ref = m.group(1);
+                    if (!ref.equals("event_type") && !profileNames.contains(ref) && !lifetimeNames.contains(ref)) {
+                        throw fail("reason group '" + name + "' text refers to {" + ref + "}, which is neither a "
+                                + (lifetimeNames.isEmpty() ? "profile" : "profile or lifetime")
+                                + " feature nor {event_type}");
                     }
                 }
-                if (idx.length == 0 && !seq.asBoolean()) {
-                    throw fail("reason group '" + name + "' occludes nothing: no profile features and not the sequence");
+                if (idx.length == 0 && !seq.asBoolean() && !history) {
+                    throw fail("reason group '" + name + "' occludes nothing: no profile features, not the sequence"
+                            + (lifetimeNames.isEmpty() ? "" : ", not the history"));
                 }
-                out.add(new ReasonGroup(name, nonEmptyText(g, at + ".title"), idx, seq.asBoolean(), text));
+                out.add(new ReasonGroup(name, nonEmptyText(g, at + ".title"), idx, seq.asBoolean(), history, text));
             }
             return List.copyOf(out);
+        }
+
+        /**
+         * A group may list the lifetime features it occludes (the exporter does, for readers); the contract only
+         * occludes all of them at once, with the state, so the list must be all of them and the group a history one.
+         */
+        private void checkLifetimeList(JsonNode g, String at, String name, boolean history, List<String> lifetimeNames) {
+            JsonNode list = g.get("lifetime_features");
+            if (list == null || list.isNull()) {
+                return;
+            }
+            JsonNode arr = array(g, at + ".lifetime_features");
+            Set<String> listed = new HashSet<>();
+            for (int f = 0; f < arr.size(); f++) {
+                String feature = arr.get(f).asText();
+                if (!lifetimeNames.contains(feature)) {
+                    throw fail("reason group '" + name + "' names lifetime feature '" + arr.get(f)
+                            + "', which is not in 'streaming.lifetime_features'");
+                }
+                listed.add(feature);
+            }
+            if (!history && !listed.isEmpty()) {
+                throw fail("reason group '" + name + "' lists lifetime features but does not occlude the history: "
+                        + "lifetime features are occluded all at once, with the state, by a group with "
+                        + "\"history\": true");
+            }
+            if (history && !listed.isEmpty() && !listed.containsAll(lifetimeNames)) {
+                throw fail("reason group '" + name + "' occludes the history, which sets every lifetime feature to "
+                        + "its mean, but lists only " + arr);
+            }
         }
 
         List<FeatureSpec> features(JsonNode root, String key, String what, Set<String> implemented) {
@@ -574,32 +767,30 @@ public final class ModelSpec implements Serializable {
             return List.copyOf(dims);
         }
 
-        List<TensorSpec> inputs(JsonNode root, int n, int s, int p) {
-            Map<String, List<String>> expected = new LinkedHashMap<>();
-            String nn = Integer.toString(n);
-            expected.put("event_type", List.of("int64", "batch", nn));
-            expected.put("item_bucket", List.of("int64", "batch", nn));
-            expected.put("category_bucket", List.of("int64", "batch", nn));
-            expected.put("seq_numeric", List.of("float32", "batch", nn, Integer.toString(s)));
-            expected.put("mask", List.of("float32", "batch", nn));
-            expected.put("profile", List.of("float32", "batch", Integer.toString(p)));
-
-            JsonNode arr = array(root, "inputs");
+        /**
+         * The tensors of {@code key}: exactly the {@code expected} names (dtype, then the shape after a symbolic
+         * batch dimension), each once, in any order.
+         */
+        List<TensorSpec> inputs(JsonNode parent, String key, Map<String, List<String>> expected, String impliedBy) {
+            String kind = key.endsWith("graph_outputs") ? "graph output" : "input";
+            JsonNode arr = array(parent, key);
             List<TensorSpec> out = new ArrayList<>();
             Set<String> seen = new HashSet<>();
             for (int i = 0; i < arr.size(); i++) {
                 JsonNode t = arr.get(i);
-                String at = "inputs[" + i + "]";
+                String at = key + "[" + i + "]";
                 if (!t.isObject()) throw fail("'" + at + "' must be an object, got " + t);
                 String name = nonEmptyText(t, at + ".name");
                 List<String> want = expected.get(name);
                 if (want == null) {
-                    throw fail("input '" + name + "' is not one of the inputs this job produces " + INPUT_NAMES);
+                    throw fail(kind + " '" + name + "' is not one of the " + kind + "s this job "
+                            + (kind.equals("input") ? "produces " : "reads ") + List.copyOf(expected.keySet()));
                 }
-                if (!seen.add(name)) throw fail("input '" + name + "' appears twice");
+                if (!seen.add(name)) throw fail(kind + " '" + name + "' appears twice");
                 TensorSpec ts = new TensorSpec(name, nonEmptyText(t, at + ".dtype"), shape(t, at));
                 if (!ts.dtype().equals(want.get(0))) {
-                    throw fail("input '" + name + "' has dtype " + ts.dtype() + " but the contract says " + want.get(0));
+                    throw fail(kind + " '" + name + "' has dtype " + ts.dtype() + " but the contract says "
+                            + want.get(0));
                 }
                 List<String> wantShape = want.subList(1, want.size());
                 boolean ok = ts.rank() == wantShape.size() && ts.dim(0) == -1;
@@ -607,16 +798,67 @@ public final class ModelSpec implements Serializable {
                     ok = ts.shape().get(d).equals(wantShape.get(d));
                 }
                 if (!ok) {
-                    throw fail("input '" + name + "' has shape " + ts.shapeString() + " but window.max_events, "
-                            + "sequence_features and profile_features imply " + new TensorSpec(name, "", wantShape)
-                            .shapeString());
+                    throw fail(kind + " '" + name + "' has shape " + ts.shapeString() + " but " + impliedBy + " "
+                            + new TensorSpec(name, "", wantShape).shapeString());
                 }
                 out.add(ts);
             }
             for (String name : expected.keySet()) {
-                if (!seen.contains(name)) throw fail("input '" + name + "' is missing from 'inputs'");
+                if (!seen.contains(name)) throw fail(kind + " '" + name + "' is missing from '" + key + "'");
             }
             return List.copyOf(out);
+        }
+
+        Streaming streaming(JsonNode st, Map<String, List<String>> windowInputs, List<String> profileNames,
+                            List<String> vocabulary, String windowedOnnx) {
+            String onnx = fileName(st, "streaming.onnx_file");
+            if (onnx.equals(windowedOnnx)) {
+                throw fail("streaming.onnx_file is '" + onnx + "', the windowed model's onnx_file: the step graph "
+                        + "needs a file of its own");
+            }
+            String version = nonEmptyText(st, "streaming.model_version");
+            int z = positiveInt(st, "streaming.state_size");
+            long resetGap = positiveLong(st, "streaming.reset_gap_ms");
+            Set<String> known = new HashSet<>(LIFETIME_FEATURES);
+            for (String t : vocabulary) {
+                known.add(LIFE_COUNT_PREFIX + t);
+            }
+            List<FeatureSpec> lifetime = features(st, "streaming.lifetime_features", "lifetime feature", known);
+            int f = lifetime.size();
+
+            Map<String, List<String>> expected = new LinkedHashMap<>(windowInputs);
+            expected.put(LIFETIME_INPUT, List.of("float32", "batch", Integer.toString(f)));
+            expected.put(STATE_INPUT, List.of("float32", "batch", Integer.toString(z)));
+            List<TensorSpec> inputs = inputs(st, "streaming.inputs", expected,
+                    "the windowed inputs, streaming.lifetime_features and streaming.state_size imply");
+            List<OutputSpec> outputs = outputs(st, "streaming.outputs");
+            Map<String, List<String>> graphExpected = new LinkedHashMap<>();
+            graphExpected.put(SCORES_OUTPUT, List.of("float32", "batch", Integer.toString(outputs.size())));
+            graphExpected.put(STATE_OUTPUT, List.of("float32", "batch", Integer.toString(z)));
+            List<TensorSpec> graphOutputs = inputs(st, "streaming.graph_outputs", graphExpected,
+                    "streaming.outputs and streaming.state_size imply");
+
+            List<ReasonGroup> groups = List.of();
+            int top = 0;
+            if (st.has("reasons") && !st.get("reasons").isNull()) {
+                JsonNode reasons = object(st, "streaming.reasons");
+                top = positiveInt(reasons, "streaming.reasons.top");
+                groups = reasonGroups(reasons, "streaming.reasons", profileNames,
+                        lifetime.stream().map(FeatureSpec::name).toList());
+            }
+            String golden = st.has("golden_file") && !st.get("golden_file").isNull()
+                    ? fileName(st, "streaming.golden_file") : null;
+            return new Streaming(onnx, version, z, resetGap, lifetime, inputs, outputs, graphOutputs, groups, top,
+                    golden);
+        }
+
+        /** A file of the bundle: a plain name inside its directory. */
+        String fileName(JsonNode parent, String path) {
+            String name = nonEmptyText(parent, path);
+            if (name.contains("/") || name.contains("\\") || name.equals("..") || name.equals(".")) {
+                throw fail(path + " must be a file name inside the bundle directory, got '" + name + "'");
+            }
+            return name;
         }
 
         ScoreQuantiles quantiles(JsonNode output, String at, String name) {
@@ -658,18 +900,20 @@ public final class ModelSpec implements Serializable {
             return n.asDouble();
         }
 
-        List<OutputSpec> outputs(JsonNode root) {
-            JsonNode arr = array(root, "outputs");
-            if (arr.isEmpty()) throw fail("'outputs' is empty: the model would score nothing");
+        List<OutputSpec> outputs(JsonNode parent, String key) {
+            JsonNode arr = array(parent, key);
+            if (arr.isEmpty()) throw fail("'" + key + "' is empty: the model would score nothing");
             List<OutputSpec> out = new ArrayList<>();
             Set<String> seen = new HashSet<>();
             for (int i = 0; i < arr.size(); i++) {
                 JsonNode t = arr.get(i);
-                String at = "outputs[" + i + "]";
+                String at = key + "[" + i + "]";
                 if (!t.isObject()) throw fail("'" + at + "' must be an object, got " + t);
                 String name = nonEmptyText(t, at + ".name");
                 if (!seen.add(name)) throw fail("output '" + name + "' appears twice");
-                if (INPUT_NAMES.contains(name)) throw fail("output '" + name + "' has the name of an input");
+                if (INPUT_NAMES.contains(name) || name.equals(LIFETIME_INPUT) || name.equals(STATE_INPUT)) {
+                    throw fail("output '" + name + "' has the name of an input");
+                }
                 String dtype = nonEmptyText(t, at + ".dtype");
                 if (!dtype.equals("float32")) {
                     throw fail("output '" + name + "' has dtype " + dtype + " but the contract says float32");

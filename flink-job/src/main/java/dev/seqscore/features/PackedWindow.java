@@ -54,6 +54,8 @@ public final class PackedWindow {
     private final boolean startCompact;
 
     private byte[] buf;
+    /** Where the window starts in {@link #buf}: the bytes before it belong to the caller and are kept as they are. */
+    private int at;
     private boolean compact;
     private int slotBytes;
     private int bufTypeBits;
@@ -100,31 +102,44 @@ public final class PackedWindow {
      * @throws IllegalStateException if {@code stored} is not a window this class wrote
      */
     public PackedWindow wrap(byte[] stored) {
+        return wrap(stored, 0);
+    }
+
+    /**
+     * Makes this view show the window stored from {@code offset} on in {@code stored}, after bytes of the caller's
+     * own (another record of the same user, say); nothing from {@code offset} on, or a null array, is an empty window.
+     * Appending keeps the first {@code offset} bytes as they are, also when it has to allocate a larger array.
+     *
+     * @throws IllegalStateException if the bytes from {@code offset} on are not a window this class wrote
+     */
+    public PackedWindow wrap(byte[] stored, int offset) {
         buf = stored;
-        if (stored == null) {
+        at = offset;
+        if (stored == null || stored.length == offset) {
             capacity = 0;
             head = 0;
             count = 0;
             return this;
         }
-        if (stored.length < HEADER_BYTES) {
-            throw corrupt("it has " + stored.length + " bytes, fewer than the header's " + HEADER_BYTES);
+        if (offset < 0 || stored.length < offset + HEADER_BYTES) {
+            throw corrupt("it has " + (stored.length - offset) + " bytes, fewer than the header's " + HEADER_BYTES);
         }
-        byte format = stored[FORMAT];
+        byte format = stored[at + FORMAT];
         if (format == COMPACT) {
-            setFormat(true, stored[TYPE_BITS]);
+            setFormat(true, stored[at + TYPE_BITS]);
         } else if (format == WIDE) {
             setFormat(false, WIDE_TYPE_BITS);
         } else {
             throw corrupt("its format byte is " + format);
         }
-        if ((stored.length - HEADER_BYTES) % slotBytes != 0) {
-            throw corrupt("its " + stored.length + " bytes are not a header and whole slots of " + slotBytes);
+        int bytes = stored.length - at;
+        if ((bytes - HEADER_BYTES) % slotBytes != 0) {
+            throw corrupt("its " + bytes + " bytes are not a header and whole slots of " + slotBytes);
         }
-        capacity = (stored.length - HEADER_BYTES) / slotBytes;
-        head = Short.toUnsignedInt((short) SHORT.get(stored, HEAD));
-        count = Short.toUnsignedInt((short) SHORT.get(stored, COUNT));
-        base = (long) LONG.get(stored, BASE);
+        capacity = (bytes - HEADER_BYTES) / slotBytes;
+        head = Short.toUnsignedInt((short) SHORT.get(stored, at + HEAD));
+        count = Short.toUnsignedInt((short) SHORT.get(stored, at + COUNT));
+        base = (long) LONG.get(stored, at + BASE);
         if (count > capacity || (capacity > 0 && head >= capacity) || bufTypeBits < 1 || bufTypeBits > 31) {
             throw corrupt("head " + head + ", count " + count + " and type bits " + bufTypeBits + " do not fit "
                     + capacity + " slots");
@@ -143,8 +158,20 @@ public final class PackedWindow {
         this.maxOffset = compact ? maxCompactOffset(bits) : 0;
     }
 
-    /** The array to store: the wrapped one, or a new one if the last append grew it. Null for an empty new window. */
+    /**
+     * The array to store: the wrapped one, or a new one (with the caller's first bytes copied) if the last append
+     * grew it. Null for an empty new window without a prefix.
+     */
     public byte[] bytes() {
+        return buf;
+    }
+
+    /** Empties the window: the wrapped array cut to the caller's bytes before it (null without any). */
+    public byte[] cleared() {
+        buf = buf == null || at == 0 ? null : java.util.Arrays.copyOf(buf, at);
+        capacity = 0;
+        head = 0;
+        count = 0;
         return buf;
     }
 
@@ -199,7 +226,7 @@ public final class PackedWindow {
     }
 
     private int slotOffset(int slot) {
-        return HEADER_BYTES + slot * slotBytes;
+        return at + HEADER_BYTES + slot * slotBytes;
     }
 
     private long timeAt(int o) {
@@ -277,11 +304,11 @@ public final class PackedWindow {
         while (count > 0 && WindowRule.outsideHorizon(eventTime(0), eventTime, horizonMs)) {
             dropOldest(1);
         }
-        if (buf == null) {
-            buf = new byte[HEADER_BYTES + Math.min(maxEvents, FIRST_SLOTS) * (startCompact
-                    ? COMPACT_SLOT_BYTES : WIDE_SLOT_BYTES)];
-            buf[FORMAT] = startCompact ? COMPACT : WIDE;
-            buf[TYPE_BITS] = (byte) (startCompact ? typeBits : WIDE_TYPE_BITS);
+        if (capacity == 0) {
+            buf = withPrefix(HEADER_BYTES + Math.min(maxEvents, FIRST_SLOTS) * (startCompact
+                    ? COMPACT_SLOT_BYTES : WIDE_SLOT_BYTES));
+            buf[at + FORMAT] = startCompact ? COMPACT : WIDE;
+            buf[at + TYPE_BITS] = (byte) (startCompact ? typeBits : WIDE_TYPE_BITS);
             setFormat(startCompact, startCompact ? typeBits : WIDE_TYPE_BITS);
             capacity = Math.min(maxEvents, FIRST_SLOTS);
             head = 0;
@@ -346,9 +373,9 @@ public final class PackedWindow {
         long[] times = new long[n];
         copyTo(items, categories, types, times);
         setFormat(toCompact, toCompact ? bufTypeBits : WIDE_TYPE_BITS);
-        buf = new byte[HEADER_BYTES + slots * slotBytes];
-        buf[FORMAT] = toCompact ? COMPACT : WIDE;
-        buf[TYPE_BITS] = (byte) bufTypeBits;
+        buf = withPrefix(HEADER_BYTES + slots * slotBytes);
+        buf[at + FORMAT] = toCompact ? COMPACT : WIDE;
+        buf[at + TYPE_BITS] = (byte) bufTypeBits;
         capacity = slots;
         head = 0;
         for (int i = 0; i < n; i++) {
@@ -361,9 +388,18 @@ public final class PackedWindow {
     }
 
     private void writeHeader() {
-        SHORT.set(buf, HEAD, (short) head);
-        SHORT.set(buf, COUNT, (short) count);
-        LONG.set(buf, BASE, base);
+        SHORT.set(buf, at + HEAD, (short) head);
+        SHORT.set(buf, at + COUNT, (short) count);
+        LONG.set(buf, at + BASE, base);
+    }
+
+    /** A new array for a window of {@code windowBytes}, starting with the caller's bytes of the wrapped one. */
+    private byte[] withPrefix(int windowBytes) {
+        byte[] b = new byte[at + windowBytes];
+        if (at > 0) {
+            System.arraycopy(buf, 0, b, 0, at);
+        }
+        return b;
     }
 
     @Override

@@ -1,12 +1,14 @@
 package dev.seqscore.job;
 
 import dev.seqscore.events.InputFormat;
+import dev.seqscore.features.Scoring;
 import dev.seqscore.options.ConfigException;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
 import dev.seqscore.options.OptionValues;
 import dev.seqscore.options.PrefixOption;
 import dev.seqscore.registry.RegistryEndpoint;
+import dev.seqscore.options.Timestamps;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.Serializable;
@@ -18,7 +20,8 @@ import java.util.Properties;
 
 /**
  * The job's options, typed: each is one {@link Option} definition (name, type, default, help, validation) in
- * {@link #OPTIONS}, from which parsing, checking and {@code --help} all follow. The accessors below read them.
+ * {@link #OPTIONS}, from which parsing, checking and {@code --help} all follow. Code reads an option with
+ * {@link #get(Option)}; the few accessors below add a rule on top (blank means unset, the Kafka property layers).
  *
  * <p>Three families pass through: {@code --threshold.<output> X} overrides one model output's alert threshold,
  * {@code --alert-rate.<output> F} sets it from the spec's score quantiles instead, and
@@ -35,10 +38,14 @@ public final class JobConfig implements Serializable {
             "value format of the input topic", InputFormat::parse);
     public static final Option<String> GROUP_ID =
             Option.nonBlank("group-id", "seqscore", "consumer group id (offsets are committed on checkpoints)");
-    public static final Option<String> STARTING_OFFSETS = Option.oneOf("starting-offsets", "committed",
-            "where to start reading: the group's committed offsets, earliest or latest", "committed", "earliest", "latest");
-    public static final Option<String> OFFSET_RESET = Option.oneOf("offset-reset", "earliest",
-            "with --starting-offsets committed, where to start when the group has no offset", "earliest", "latest");
+    public static final Option<StartingOffsets> STARTING_OFFSETS = Option.of("starting-offsets",
+            "committed|earliest|latest|timestamp:TIME", "committed",
+            "where to start reading when the source has no state: the group's committed offsets, earliest, latest, or "
+                    + "timestamp:TIME, the first record whose Kafka timestamp is at or after TIME in each partition "
+                    + "(" + Timestamps.FORMS + "; after a warm-start bootstrap: its --until)",
+            StartingOffsets::parse);
+    public static final Option<OffsetReset> OFFSET_RESET = Option.enumOf("offset-reset", "earliest",
+            "with --starting-offsets committed, where to start when the group has no offset", OffsetReset.class);
     public static final Option<Boolean> STOP_AT_LATEST = Option.bool("stop-at-latest", "false",
             "read up to the offsets that are latest at start-up, then finish (a bounded run)");
     public static final Option<String> ALERTS_TOPIC = Option.nonBlank("alerts-topic", "alerts", "topic for Avro Alert records");
@@ -46,6 +53,10 @@ public final class JobConfig implements Serializable {
             "topic for an Avro Score of every event, for dashboards; empty disables it");
     public static final Option<String> DEAD_LETTER_TOPIC = Option.nonBlank("dead-letter-topic", "clicks-dlq",
             "topic for Avro DeadLetter records (bad input, with reason and origin)");
+    public static final Option<Scoring> SCORING = Option.enumOf("scoring", "incremental",
+            "incremental: the bundle's streaming model updates each user's model state in one step per event; "
+                    + "windowed: the windowed model reads the whole window for every event (the fallback)",
+            Scoring.class);
     public static final Option<String> MODEL = Option.string("model", "",
             "model bundle: a directory or a URI Flink can read (file://, s3://, hdfs://); read on the client and "
                     + "shipped with the job; empty = the bundle inside the job jar");
@@ -62,8 +73,8 @@ public final class JobConfig implements Serializable {
                     + "model-spec.json; not together with --threshold.<output>", 0.0, 1.0));
     public static final Option<Duration> COOLDOWN = Option.duration("cooldown", "10m",
             "per user and alert type, the minimum event time between two alerts");
-    public static final Option<String> DELIVERY = Option.oneOf("delivery", "exactly-once",
-            "alert and score sink guarantee (exactly-once uses Kafka transactions)", "exactly-once", "at-least-once");
+    public static final Option<Delivery> DELIVERY = Option.enumOf("delivery", "exactly-once",
+            "alert and score sink guarantee (exactly-once uses Kafka transactions)", Delivery.class);
     public static final Option<String> TRANSACTIONAL_ID_PREFIX = Option.nonBlank("transactional-id-prefix", "seqscore",
             "prefix of the sinks' Kafka transactional ids; unique per job on a cluster");
     public static final Option<Duration> CHECKPOINT_INTERVAL = Option.positiveDuration("checkpoint-interval", "10s",
@@ -73,9 +84,9 @@ public final class JobConfig implements Serializable {
                     + "cluster's execution.checkpointing.dir (the job refuses to start if neither is set)");
     public static final Option<String> SAVEPOINT_DIR = Option.string("savepoint-dir", "",
             "default savepoint directory (URI); empty = the cluster's execution.checkpointing.savepoint-dir");
-    public static final Option<String> STATE_BACKEND = Option.oneOf("state-backend", "",
+    public static final Option<StateBackend> STATE_BACKEND = Option.enumOf("state-backend", "",
             "state backend: rocksdb (large state, incremental checkpoints) or hashmap; empty = the cluster's",
-            "rocksdb", "hashmap");
+            StateBackend.class);
     public static final Option<Duration> MAX_OUT_OF_ORDERNESS = Option.duration("max-out-of-orderness", "5s",
             "how far behind the newest event time an event may arrive and still be scored in order; later ones "
                     + "are dead-lettered as LATE_EVENT");
@@ -88,6 +99,11 @@ public final class JobConfig implements Serializable {
                     + "dead-lettered as INVALID_FIELD", 1, 65535);
     public static final Option<Duration> STATE_TTL = Option.duration("state-ttl", "48h",
             "processing-time TTL backstop on per-user state (windows also clear themselves in event time); 0 disables");
+    public static final Option<Duration> MODEL_STATE_TTL = Option.duration("model-state-ttl", "",
+            "how long, in event time, a user's lifetime record and model state outlive the user's last event (the "
+                    + "window itself clears after the horizon); empty = the streaming model's reset gap "
+                    + "(model-spec.json streaming.reset_gap_ms, 30 days) with --scoring incremental, 0 with windowed; "
+                    + "0 = as long as the window");
     public static final Option<Integer> PARALLELISM =
             Option.positiveInt("parallelism", "", "job parallelism; empty = the cluster's default");
     public static final Option<Integer> MAX_PARALLELISM = Option.integer("max-parallelism", "128",
@@ -124,6 +140,11 @@ public final class JobConfig implements Serializable {
     public static final Option<Path> PSEUDONYMIZE_KEY_FILE = Option.path("pseudonymize-key-file", "",
             "file holding a secret key (>= 16 bytes); alerts and scores then carry hex(HMAC-SHA256(key, user_id)) "
                     + "instead of the user id; state and dead letters keep the raw id");
+    public static final Option<String> ERASURE_TOPIC = Option.string("erasure-topic", "",
+            "topic of erasure requests (a record's value names a user: the bare id, or {\"user_id\": \"...\"}): the "
+                    + "job clears everything it keeps for that user and answers on --erasure-audit-topic; empty = off");
+    public static final Option<String> ERASURE_AUDIT_TOPIC = Option.string("erasure-audit-topic", "",
+            "topic for the Avro ErasureAudit answer to every erasure request (required with --erasure-topic)");
     public static final Option<Boolean> HELP = OptionSet.HELP;
 
     /** Kafka client properties from the environment: SEQSCORE_KAFKA_SASL_JAAS_CONFIG is sasl.jaas.config. */
@@ -132,12 +153,66 @@ public final class JobConfig implements Serializable {
     /** Every option of the job, in help order. */
     public static final OptionSet OPTIONS = new OptionSet()
             .add(BOOTSTRAP_SERVERS, INPUT_TOPIC, INPUT_FORMAT, GROUP_ID, STARTING_OFFSETS, OFFSET_RESET,
-                    STOP_AT_LATEST, ALERTS_TOPIC, SCORES_TOPIC, DEAD_LETTER_TOPIC, MODEL, MAX_EVENTS, HORIZON,
+                    STOP_AT_LATEST, ALERTS_TOPIC, SCORES_TOPIC, DEAD_LETTER_TOPIC, SCORING, MODEL, MAX_EVENTS, HORIZON,
                     COOLDOWN, DELIVERY, TRANSACTIONAL_ID_PREFIX, CHECKPOINT_INTERVAL, CHECKPOINT_DIR, SAVEPOINT_DIR,
-                    STATE_BACKEND, MAX_OUT_OF_ORDERNESS, IDLENESS, MAX_FUTURE_SKEW, MAX_ID_BYTES, STATE_TTL, PARALLELISM,
-                    MAX_PARALLELISM, ORT_THREADS, SCORE_BATCH, SCORE_MAX_DELAY, ALERT_REASONS, KAFKA_PROPERTIES,
-                    SCHEMA_REGISTRY, SCHEMA_REGISTRY_PROPERTIES, PSEUDONYMIZE_KEY_FILE, HELP)
+                    STATE_BACKEND, MAX_OUT_OF_ORDERNESS, IDLENESS, MAX_FUTURE_SKEW, MAX_ID_BYTES, STATE_TTL,
+                    MODEL_STATE_TTL, PARALLELISM, MAX_PARALLELISM, ORT_THREADS, SCORE_BATCH, SCORE_MAX_DELAY,
+                    ALERT_REASONS, KAFKA_PROPERTIES, SCHEMA_REGISTRY, SCHEMA_REGISTRY_PROPERTIES, PSEUDONYMIZE_KEY_FILE,
+                    ERASURE_TOPIC, ERASURE_AUDIT_TOPIC, HELP)
             .add(THRESHOLD, ALERT_RATE, KAFKA_PROPERTY);
+
+    /** The alert and score sinks' guarantee. */
+    public enum Delivery { EXACTLY_ONCE, AT_LEAST_ONCE }
+
+    /**
+     * Where the Kafka source starts when the job starts without source state: {@code committed}, {@code earliest},
+     * {@code latest} or {@code timestamp:TIME} ({@link Timestamps}).
+     *
+     * @param timestampMs for {@link Kind#TIMESTAMP}, the Kafka record timestamp to start at (epoch ms); else 0
+     */
+    public record StartingOffsets(Kind kind, long timestampMs) implements Serializable {
+        public enum Kind { COMMITTED, EARLIEST, LATEST, TIMESTAMP }
+
+        public static final StartingOffsets COMMITTED = new StartingOffsets(Kind.COMMITTED, 0);
+        public static final StartingOffsets EARLIEST = new StartingOffsets(Kind.EARLIEST, 0);
+        public static final StartingOffsets LATEST = new StartingOffsets(Kind.LATEST, 0);
+
+        public static StartingOffsets timestamp(long epochMs) {
+            return new StartingOffsets(Kind.TIMESTAMP, epochMs);
+        }
+
+        /** @throws IllegalArgumentException naming the four forms */
+        public static StartingOffsets parse(String text) {
+            String v = text.trim();
+            String lower = v.toLowerCase(java.util.Locale.ROOT);
+            switch (lower) {
+                case "committed": return COMMITTED;
+                case "earliest": return EARLIEST;
+                case "latest": return LATEST;
+                default: break;
+            }
+            if (lower.startsWith("timestamp:")) {
+                long t = Timestamps.parse(v.substring("timestamp:".length()));
+                if (t < 0) {
+                    throw new IllegalArgumentException("'" + text + "': the time must not be before 1970");
+                }
+                return timestamp(t);
+            }
+            throw new IllegalArgumentException("'" + text + "' is not one of committed, earliest, latest, "
+                    + "timestamp:TIME (TIME: " + Timestamps.FORMS + ")");
+        }
+
+        @Override
+        public String toString() {
+            return kind == Kind.TIMESTAMP ? "timestamp:" + timestampMs : Option.cliName(kind);
+        }
+    }
+
+    /** With {@link StartingOffsets#COMMITTED}, where a partition without a committed offset starts. */
+    public enum OffsetReset { EARLIEST, LATEST }
+
+    /** Flink's state backends this job supports (state.backend.type). */
+    public enum StateBackend { ROCKSDB, HASHMAP }
 
     private final OptionValues values;
 
@@ -161,9 +236,17 @@ public final class JobConfig implements Serializable {
     }
 
     private void validate() {
-        Integer p = parallelism();
-        if (p != null && p > maxParallelism()) {
-            throw new ConfigException("--parallelism " + p + " exceeds --max-parallelism " + maxParallelism());
+        Integer p = get(PARALLELISM);
+        if (p != null && p > get(MAX_PARALLELISM)) {
+            throw new ConfigException("--parallelism " + p + " exceeds --max-parallelism " + get(MAX_PARALLELISM));
+        }
+        if (!erasureTopic().isEmpty() && erasureAuditTopic().isEmpty()) {
+            throw new ConfigException("--" + ERASURE_TOPIC.name() + " needs --" + ERASURE_AUDIT_TOPIC.name()
+                    + ": every erasure request is answered there (user, when, whether any state was found)");
+        }
+        if (!erasureTopic().isEmpty() && erasureTopic().equals(get(INPUT_TOPIC))) {
+            throw new ConfigException("--" + ERASURE_TOPIC.name() + " must not be the input topic "
+                    + get(INPUT_TOPIC));
         }
         for (String property : values.get(KAFKA_PROPERTY).keySet()) {
             if (isSecret(property)) {
@@ -194,8 +277,14 @@ public final class JobConfig implements Serializable {
         return values.get(HELP);
     }
 
+    /** The option's typed value, or its default; null when neither is set. */
     public <T> T get(Option<T> o) {
         return values.get(o);
+    }
+
+    /** Every {@code --prefix.key value} of a family, typed, by key. */
+    public <T> Map<String, T> get(PrefixOption<T> family) {
+        return values.get(family);
     }
 
     /** Whether the command line named the option. */
@@ -208,86 +297,25 @@ public final class JobConfig implements Serializable {
         return of(values.with(o, value));
     }
 
-    public String bootstrapServers() {
-        return get(BOOTSTRAP_SERVERS);
-    }
-
-    public String inputTopic() {
-        return get(INPUT_TOPIC);
-    }
-
-    public InputFormat inputFormat() {
-        return get(INPUT_FORMAT);
-    }
-
-    public String groupId() {
-        return get(GROUP_ID);
-    }
-
-    public String startingOffsets() {
-        return get(STARTING_OFFSETS);
-    }
-
-    public String offsetReset() {
-        return get(OFFSET_RESET);
-    }
-
-    public boolean stopAtLatest() {
-        return get(STOP_AT_LATEST);
-    }
-
-    public String alertsTopic() {
-        return get(ALERTS_TOPIC);
-    }
-
     /** Empty when the scores topic is off. */
     public String scoresTopic() {
         return get(SCORES_TOPIC) == null ? "" : get(SCORES_TOPIC).trim();
     }
 
-    public String deadLetterTopic() {
-        return get(DEAD_LETTER_TOPIC);
+    /** Empty when erasure requests are off. */
+    public String erasureTopic() {
+        return get(ERASURE_TOPIC) == null ? "" : get(ERASURE_TOPIC).trim();
+    }
+
+    /** Empty unless set. */
+    public String erasureAuditTopic() {
+        return get(ERASURE_AUDIT_TOPIC) == null ? "" : get(ERASURE_AUDIT_TOPIC).trim();
     }
 
     /** The bundle's location as given (a directory or URI); null means the bundle packaged with the job. */
     public String model() {
         String m = get(MODEL);
         return m == null || m.isBlank() ? null : m.trim();
-    }
-
-    /** Null when the spec's N applies. */
-    public Integer maxEvents() {
-        return get(MAX_EVENTS);
-    }
-
-    /** Null when the spec's H applies. */
-    public Duration horizon() {
-        return get(HORIZON);
-    }
-
-    public Map<String, Double> thresholds() {
-        return values.get(THRESHOLD);
-    }
-
-    /** {@code --alert-rate.<output>} values by output name. */
-    public Map<String, Double> alertRates() {
-        return values.get(ALERT_RATE);
-    }
-
-    public Duration cooldown() {
-        return get(COOLDOWN);
-    }
-
-    public boolean exactlyOnce() {
-        return get(DELIVERY).equals("exactly-once");
-    }
-
-    public String transactionalIdPrefix() {
-        return get(TRANSACTIONAL_ID_PREFIX);
-    }
-
-    public Duration checkpointInterval() {
-        return get(CHECKPOINT_INTERVAL);
     }
 
     /** Null when the cluster's checkpoint directory applies. */
@@ -298,62 +326,6 @@ public final class JobConfig implements Serializable {
     /** Null when the cluster's savepoint directory applies. */
     public String savepointDir() {
         return blankToNull(get(SAVEPOINT_DIR));
-    }
-
-    /** rocksdb or hashmap; null when the cluster's state backend applies. */
-    public String stateBackend() {
-        return get(STATE_BACKEND);
-    }
-
-    public Duration maxOutOfOrderness() {
-        return get(MAX_OUT_OF_ORDERNESS);
-    }
-
-    public Duration idleness() {
-        return get(IDLENESS);
-    }
-
-    public Duration maxFutureSkew() {
-        return get(MAX_FUTURE_SKEW);
-    }
-
-    public int maxIdBytes() {
-        return get(MAX_ID_BYTES);
-    }
-
-    public Duration stateTtl() {
-        return get(STATE_TTL);
-    }
-
-    /** Null when the cluster's default applies. */
-    public Integer parallelism() {
-        return get(PARALLELISM);
-    }
-
-    public int maxParallelism() {
-        return get(MAX_PARALLELISM);
-    }
-
-    public int ortThreads() {
-        return get(ORT_THREADS);
-    }
-
-    public int scoreBatch() {
-        return get(SCORE_BATCH);
-    }
-
-    public Duration scoreMaxDelay() {
-        return get(SCORE_MAX_DELAY);
-    }
-
-    /** Null for the model's default. */
-    public Integer alertReasons() {
-        return get(ALERT_REASONS);
-    }
-
-    /** Null unless output user ids are to be pseudonymised. */
-    public Path pseudonymizeKeyFile() {
-        return get(PSEUDONYMIZE_KEY_FILE);
     }
 
     /**

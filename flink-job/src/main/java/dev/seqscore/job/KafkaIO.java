@@ -2,7 +2,9 @@ package dev.seqscore.job;
 
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.DeadLetter;
+import dev.seqscore.avro.ErasureAudit;
 import dev.seqscore.avro.Score;
+import dev.seqscore.events.ErasureRequests;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.events.KafkaInputDeserializer;
 import dev.seqscore.registry.FramedAvroSerializationSchema;
@@ -36,32 +38,49 @@ public final class KafkaIO {
     public static KafkaSource<InputRecord> source(JobConfig c) {
         RegistryEndpoint registry = registry(c);
         KafkaSourceBuilder<InputRecord> b = KafkaSource.<InputRecord>builder()
-                .setBootstrapServers(c.bootstrapServers())
-                .setTopics(c.inputTopic())
-                .setGroupId(c.groupId())
+                .setBootstrapServers(c.get(JobConfig.BOOTSTRAP_SERVERS))
+                .setTopics(c.get(JobConfig.INPUT_TOPIC))
+                .setGroupId(c.get(JobConfig.GROUP_ID))
                 .setStartingOffsets(startingOffsets(c))
                 .setDeserializer(registry == null
-                        ? new KafkaInputDeserializer(c.inputFormat())
+                        ? new KafkaInputDeserializer(c.get(JobConfig.INPUT_FORMAT))
                         : new KafkaInputDeserializer(registry))
                 .setProperties(c.kafkaProperties())
                 // Offsets are committed on checkpoints, so a restart without state resumes where it left off.
                 .setProperty("commit.offsets.on.checkpoint", "true");
-        if (c.stopAtLatest()) {
+        if (c.get(JobConfig.STOP_AT_LATEST)) {
             b.setBounded(OffsetsInitializer.latest());
         }
         return b.build();
     }
 
+    /**
+     * The erasure topic's requests, read with the clicks' group and starting offsets; offsets are committed on
+     * checkpoints, like the clicks'.
+     */
+    public static KafkaSource<InputRecord> erasureSource(JobConfig c) {
+        return KafkaSource.<InputRecord>builder()
+                .setBootstrapServers(c.get(JobConfig.BOOTSTRAP_SERVERS))
+                .setTopics(c.erasureTopic())
+                .setGroupId(c.get(JobConfig.GROUP_ID))
+                .setStartingOffsets(startingOffsets(c))
+                .setDeserializer(new ErasureRequests())
+                .setProperties(c.kafkaProperties())
+                .setProperty("commit.offsets.on.checkpoint", "true")
+                .build();
+    }
+
     static OffsetsInitializer startingOffsets(JobConfig c) {
-        switch (c.startingOffsets()) {
-            case "earliest":
-                return OffsetsInitializer.earliest();
-            case "latest":
-                return OffsetsInitializer.latest();
-            default:
-                return OffsetsInitializer.committedOffsets(
-                        c.offsetReset().equals("latest") ? OffsetResetStrategy.LATEST : OffsetResetStrategy.EARLIEST);
-        }
+        JobConfig.StartingOffsets s = c.get(JobConfig.STARTING_OFFSETS);
+        return switch (s.kind()) {
+            case EARLIEST -> OffsetsInitializer.earliest();
+            case LATEST -> OffsetsInitializer.latest();
+            // The first offset whose record timestamp is at or after T, per partition (the end where none is): the
+            // seam after a warm-start bootstrap that read the records before T.
+            case TIMESTAMP -> OffsetsInitializer.timestamp(s.timestampMs());
+            case COMMITTED -> OffsetsInitializer.committedOffsets(c.get(JobConfig.OFFSET_RESET)
+                    == JobConfig.OffsetReset.LATEST ? OffsetResetStrategy.LATEST : OffsetResetStrategy.EARLIEST);
+        };
     }
 
     /** The registry of {@code --schema-registry} with its credentials, or null for bare Avro. */
@@ -84,7 +103,7 @@ public final class KafkaIO {
     }
 
     public static KafkaSink<Alert> alertSink(JobConfig c) {
-        return sink(c, c.alertsTopic(), "alerts", values(c, c.alertsTopic(), Alert.class, Alert.getClassSchema()),
+        return sink(c, c.get(JobConfig.ALERTS_TOPIC), "alerts", values(c, c.get(JobConfig.ALERTS_TOPIC), Alert.class, Alert.getClassSchema()),
                 a -> a.getUserId().getBytes(StandardCharsets.UTF_8));
     }
 
@@ -95,9 +114,15 @@ public final class KafkaIO {
 
     public static KafkaSink<DeadLetter> deadLetterSink(JobConfig c) {
         // Keyed by origin so that one partition's dead letters stay in order.
-        return sink(c, c.deadLetterTopic(), "dlq",
-                values(c, c.deadLetterTopic(), DeadLetter.class, DeadLetter.getClassSchema()),
+        return sink(c, c.get(JobConfig.DEAD_LETTER_TOPIC), "dlq",
+                values(c, c.get(JobConfig.DEAD_LETTER_TOPIC), DeadLetter.class, DeadLetter.getClassSchema()),
                 d -> (d.getSourceTopic() + "-" + d.getSourcePartition()).getBytes(StandardCharsets.UTF_8));
+    }
+
+    public static KafkaSink<ErasureAudit> erasureAuditSink(JobConfig c) {
+        return sink(c, c.erasureAuditTopic(), "erasures",
+                values(c, c.erasureAuditTopic(), ErasureAudit.class, ErasureAudit.getClassSchema()),
+                e -> e.getUserId().getBytes(StandardCharsets.UTF_8));
     }
 
     private static <T> KafkaSink<T> sink(JobConfig c, String topic, String idSuffix, SerializationSchema<T> value,
@@ -105,12 +130,13 @@ public final class KafkaIO {
         Properties props = c.kafkaProperties();
         props.putIfAbsent("transaction.timeout.ms", DEFAULT_TRANSACTION_TIMEOUT_MS);
         return KafkaSink.<T>builder()
-                .setBootstrapServers(c.bootstrapServers())
+                .setBootstrapServers(c.get(JobConfig.BOOTSTRAP_SERVERS))
                 .setKafkaProducerConfig(props)
                 .setRecordSerializer(new EmitTimeRecords<>(topic, key, value))
-                .setDeliveryGuarantee(c.exactlyOnce() ? DeliveryGuarantee.EXACTLY_ONCE : DeliveryGuarantee.AT_LEAST_ONCE)
+                .setDeliveryGuarantee(c.get(JobConfig.DELIVERY) == JobConfig.Delivery.EXACTLY_ONCE
+                        ? DeliveryGuarantee.EXACTLY_ONCE : DeliveryGuarantee.AT_LEAST_ONCE)
                 // Each sink needs its own transactional ids, or their transactions would fence each other.
-                .setTransactionalIdPrefix(c.transactionalIdPrefix() + "-" + idSuffix)
+                .setTransactionalIdPrefix(c.get(JobConfig.TRANSACTIONAL_ID_PREFIX) + "-" + idSuffix)
                 .build();
     }
 }

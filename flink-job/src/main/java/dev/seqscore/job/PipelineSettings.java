@@ -1,11 +1,14 @@
 package dev.seqscore.job;
 
 import dev.seqscore.options.ConfigException;
+import dev.seqscore.options.Option;
 import dev.seqscore.options.PrefixOption;
 import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.events.EventValidator;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.model.ModelBundle;
+import dev.seqscore.features.Scoring;
+import dev.seqscore.scoring.ScoringSettings;
 import dev.seqscore.privacy.Pseudonymizer;
 import java.io.Serializable;
 import java.time.Duration;
@@ -15,13 +18,17 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * Everything the operators of {@link SeqScorePipeline} need, resolved once on the client from the flags and the
- * model bundle: the flags override, model-spec.json supplies every default.
+ * Everything the operators of {@link SeqScorePipeline} need, resolved once on the client from the job's options and
+ * the model bundle: the flags override, model-spec.json supplies every default. Each option is read here, once, from
+ * its {@link JobConfig} definition; tests and tools pass the same flags through {@link Builder}.
  */
 public final class PipelineSettings implements Serializable {
     private static final long serialVersionUID = 1L;
 
     public final ModelBundle bundle;
+    public final Scoring scoring;
+    /** The model that scores, whichever of the bundle's graphs it is. */
+    public final ModelSpec.Served served;
     public final int maxEvents;
     public final long horizonMs;
     public final AlertPolicy alertPolicy;
@@ -31,6 +38,7 @@ public final class PipelineSettings implements Serializable {
     /** The longest id accepted, in UTF-8 bytes. */
     public final int maxIdBytes;
     public final Duration stateTtl;
+    public final Duration modelStateTtl;
     public final int ortThreads;
     public final int scoreBatch;
     public final Duration scoreMaxDelay;
@@ -41,18 +49,29 @@ public final class PipelineSettings implements Serializable {
     /** Null unless output user ids are pseudonymised. */
     public final Pseudonymizer pseudonymizer;
 
-    private PipelineSettings(Builder b) {
-        this.bundle = Objects.requireNonNull(b.bundle, "bundle");
+    private PipelineSettings(JobConfig c, ModelBundle bundle, EventValidator.Clock clock, Pseudonymizer pseudonymizer) {
+        this.bundle = Objects.requireNonNull(bundle, "bundle");
         ModelSpec spec = bundle.spec();
-        this.maxEvents = b.maxEvents == null ? spec.maxEvents() : b.maxEvents;
+        this.scoring = c.get(JobConfig.SCORING);
+        try {
+            this.served = spec.served(scoring);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException("--" + JobConfig.SCORING.name() + " " + Option.cliName(scoring) + ": "
+                    + e.getMessage(), e);
+        }
+        Integer n = c.get(JobConfig.MAX_EVENTS);
+        this.maxEvents = n == null ? spec.maxEvents() : n;
         if (maxEvents > spec.maxEvents()) {
             throw new ConfigException("--max-events " + maxEvents + " exceeds the model's window of "
                     + spec.maxEvents() + " events (the tensors are that wide)");
         }
-        this.horizonMs = b.horizon == null ? spec.horizonMs() : b.horizon.toMillis();
-        List<String> outputNames = spec.outputs().stream().map(ModelSpec.OutputSpec::name).toList();
+        Duration horizon = c.get(JobConfig.HORIZON);
+        this.horizonMs = horizon == null ? spec.horizonMs() : horizon.toMillis();
+        Map<String, Double> thresholds = c.get(JobConfig.THRESHOLD);
+        Map<String, Double> alertRates = c.get(JobConfig.ALERT_RATE);
+        List<String> outputNames = served.outputNames();
         for (PrefixOption<Double> family : List.of(JobConfig.THRESHOLD, JobConfig.ALERT_RATE)) {
-            for (String name : (family == JobConfig.THRESHOLD ? b.thresholds : b.alertRates).keySet()) {
+            for (String name : (family == JobConfig.THRESHOLD ? thresholds : alertRates).keySet()) {
                 if (!outputNames.contains(name)) {
                     throw new ConfigException("--" + family.prefix() + "." + name + ": the model has no output '"
                             + name + "' (outputs: " + outputNames + ")");
@@ -60,38 +79,43 @@ public final class PipelineSettings implements Serializable {
             }
         }
         List<AlertPolicy.Rule> rules = new ArrayList<>();
-        for (ModelSpec.OutputSpec o : spec.outputs()) {
-            rules.add(new AlertPolicy.Rule(o.name(), o.alertType(), threshold(o, b)));
+        for (ModelSpec.OutputSpec o : served.outputs()) {
+            rules.add(new AlertPolicy.Rule(o.name(), o.alertType(), threshold(o, thresholds, alertRates)));
         }
-        this.alertPolicy = new AlertPolicy(rules, b.cooldown.toMillis(), spec.modelVersion());
-        this.maxOutOfOrderness = b.maxOutOfOrderness;
-        this.idleness = b.idleness;
-        this.maxFutureSkewMs = b.maxFutureSkew.toMillis();
-        this.maxIdBytes = b.maxIdBytes;
-        this.stateTtl = b.stateTtl;
-        this.ortThreads = b.ortThreads;
-        this.scoreBatch = b.scoreBatch;
-        this.scoreMaxDelay = b.scoreMaxDelay;
-        this.alertReasons = b.alertReasons == null ? spec.reasonTop() : b.alertReasons;
-        if (alertReasons > 0 && spec.reasonGroups().isEmpty()) {
+        this.alertPolicy = new AlertPolicy(rules, c.get(JobConfig.COOLDOWN).toMillis(), served.modelVersion());
+        this.maxOutOfOrderness = c.get(JobConfig.MAX_OUT_OF_ORDERNESS);
+        this.idleness = c.get(JobConfig.IDLENESS);
+        this.maxFutureSkewMs = c.get(JobConfig.MAX_FUTURE_SKEW).toMillis();
+        this.maxIdBytes = c.get(JobConfig.MAX_ID_BYTES);
+        this.stateTtl = c.get(JobConfig.STATE_TTL);
+        Duration modelTtl = c.get(JobConfig.MODEL_STATE_TTL);
+        this.modelStateTtl = modelTtl != null ? modelTtl
+                : served.incremental() ? Duration.ofMillis(served.resetGapMs()) : Duration.ZERO;
+        this.ortThreads = c.get(JobConfig.ORT_THREADS);
+        this.scoreBatch = c.get(JobConfig.SCORE_BATCH);
+        this.scoreMaxDelay = c.get(JobConfig.SCORE_MAX_DELAY);
+        Integer reasons = c.get(JobConfig.ALERT_REASONS);
+        this.alertReasons = reasons == null ? served.reasonTop() : reasons;
+        if (alertReasons > 0 && served.reasonGroups().isEmpty()) {
             throw new ConfigException("--" + JobConfig.ALERT_REASONS.name() + " " + alertReasons + ": model "
-                    + spec.modelVersion() + " defines no reason groups (model-spec.json 'reasons'); export it again "
+                    + served.modelVersion() + " defines no reason groups (model-spec.json 'reasons'); export it again "
                     + "with this version of model-export, or pass --" + JobConfig.ALERT_REASONS.name() + " 0");
         }
-        this.maxParallelism = b.maxParallelism;
-        this.clock = b.clock;
-        this.pseudonymizer = b.pseudonymizer;
+        this.maxParallelism = c.get(JobConfig.MAX_PARALLELISM);
+        this.clock = clock;
+        this.pseudonymizer = pseudonymizer;
     }
 
     /**
      * An output's threshold: {@code --threshold.<output>}, else the one {@code --alert-rate.<output>} implies by the
      * spec's score quantiles, else the spec's own (chosen by the rule it records).
      */
-    private static double threshold(ModelSpec.OutputSpec o, Builder b) {
+    private static double threshold(ModelSpec.OutputSpec o, Map<String, Double> thresholds,
+            Map<String, Double> alertRates) {
         String threshold = "--" + JobConfig.THRESHOLD.prefix() + "." + o.name();
         String alertRate = "--" + JobConfig.ALERT_RATE.prefix() + "." + o.name();
-        Double explicit = b.thresholds.get(o.name());
-        Double rate = b.alertRates.get(o.name());
+        Double explicit = thresholds.get(o.name());
+        Double rate = alertRates.get(o.name());
         if (explicit != null && rate != null) {
             throw new ConfigException(threshold + " and " + alertRate + " both set the alert threshold of '"
                     + o.name() + "': give only one of them");
@@ -117,9 +141,15 @@ public final class PipelineSettings implements Serializable {
         return bundle.spec();
     }
 
-    /** Per model output, the score from which an event gets reasons: its alert threshold; null without reasons. */
-    public double[] explainThresholds() {
-        return alertReasons == 0 ? null : alertPolicy.rules.stream().mapToDouble(r -> r.threshold).toArray();
+    /** What the scoring operator needs. */
+    public ScoringSettings scoringSettings() {
+        return new ScoringSettings(bundle, scoring, maxEvents, horizonMs, stateTtl, modelStateTtl.toMillis(),
+                ortThreads, scoreBatch, scoreMaxDelay.toMillis(), alertPolicy, alertReasons);
+    }
+
+    /** The served model's output names, in the order of every score array. */
+    public List<String> outputNames() {
+        return served.outputNames();
     }
 
     public EventValidator validator() {
@@ -132,45 +162,18 @@ public final class PipelineSettings implements Serializable {
 
     /** Settings from the job's flags. */
     public static PipelineSettings from(JobConfig c, ModelBundle bundle) {
-        return builder(bundle)
-                .maxEvents(c.maxEvents())
-                .horizon(c.horizon())
-                .thresholds(c.thresholds())
-                .alertRates(c.alertRates())
-                .cooldown(c.cooldown())
-                .maxOutOfOrderness(c.maxOutOfOrderness())
-                .idleness(c.idleness())
-                .maxFutureSkew(c.maxFutureSkew())
-                .maxIdBytes(c.maxIdBytes())
-                .stateTtl(c.stateTtl())
-                .ortThreads(c.ortThreads())
-                .scoreBatch(c.scoreBatch())
-                .scoreMaxDelay(c.scoreMaxDelay())
-                .alertReasons(c.alertReasons())
-                .maxParallelism(c.maxParallelism())
-                .pseudonymizer(c.pseudonymizeKeyFile() == null ? null : Pseudonymizer.fromKeyFile(
-                        c.pseudonymizeKeyFile(), "--" + JobConfig.PSEUDONYMIZE_KEY_FILE.name()))
-                .build();
+        return new PipelineSettings(c, bundle, System::currentTimeMillis, c.get(JobConfig.PSEUDONYMIZE_KEY_FILE) == null
+                ? null : Pseudonymizer.fromKeyFile(c.get(JobConfig.PSEUDONYMIZE_KEY_FILE),
+                        "--" + JobConfig.PSEUDONYMIZE_KEY_FILE.name()));
     }
 
-    /** Defaults equal to the job's flag defaults. */
+    /**
+     * Settings for tests and tools: the job's own flags (so every default and check is the job's), plus what no flag
+     * sets (a clock, a pseudonymizer built in memory).
+     */
     public static final class Builder {
         private final ModelBundle bundle;
-        private Integer maxEvents;
-        private Duration horizon;
-        private Map<String, Double> thresholds = Map.of();
-        private Map<String, Double> alertRates = Map.of();
-        private Duration cooldown = JobConfig.COOLDOWN.defaultValue();
-        private Duration maxOutOfOrderness = JobConfig.MAX_OUT_OF_ORDERNESS.defaultValue();
-        private Duration idleness = JobConfig.IDLENESS.defaultValue();
-        private Duration maxFutureSkew = JobConfig.MAX_FUTURE_SKEW.defaultValue();
-        private int maxIdBytes = JobConfig.MAX_ID_BYTES.defaultValue();
-        private Duration stateTtl = JobConfig.STATE_TTL.defaultValue();
-        private int ortThreads = JobConfig.ORT_THREADS.defaultValue();
-        private int scoreBatch = JobConfig.SCORE_BATCH.defaultValue();
-        private Duration scoreMaxDelay = JobConfig.SCORE_MAX_DELAY.defaultValue();
-        private Integer alertReasons;
-        private int maxParallelism = JobConfig.MAX_PARALLELISM.defaultValue();
+        private final List<String> args = new ArrayList<>();
         private EventValidator.Clock clock = System::currentTimeMillis;
         private Pseudonymizer pseudonymizer;
 
@@ -178,27 +181,28 @@ public final class PipelineSettings implements Serializable {
             this.bundle = bundle;
         }
 
-        public Builder maxEvents(Integer v) { maxEvents = v; return this; }
-        public Builder horizon(Duration v) { horizon = v; return this; }
-        public Builder thresholds(Map<String, Double> v) { thresholds = Map.copyOf(v); return this; }
-        public Builder alertRates(Map<String, Double> v) { alertRates = Map.copyOf(v); return this; }
-        public Builder cooldown(Duration v) { cooldown = v; return this; }
-        public Builder maxOutOfOrderness(Duration v) { maxOutOfOrderness = v; return this; }
-        public Builder idleness(Duration v) { idleness = v; return this; }
-        public Builder maxFutureSkew(Duration v) { maxFutureSkew = v; return this; }
-        public Builder maxIdBytes(int v) { maxIdBytes = v; return this; }
-        public Builder stateTtl(Duration v) { stateTtl = v; return this; }
-        public Builder ortThreads(int v) { ortThreads = v; return this; }
-        public Builder scoreBatch(int v) { scoreBatch = v; return this; }
-        public Builder scoreMaxDelay(Duration v) { scoreMaxDelay = v; return this; }
-        /** Null for the model's default. */
-        public Builder alertReasons(Integer v) { alertReasons = v; return this; }
-        public Builder maxParallelism(int v) { maxParallelism = v; return this; }
+        /** Job flags, e.g. {@code args("--score-batch", "1", "--threshold.purchase_30m", "0.2")}. */
+        public Builder args(String... more) {
+            args.addAll(List.of(more));
+            return this;
+        }
+
+        /** One job option, e.g. {@code with(JobConfig.SCORE_BATCH, 1)}. */
+        public Builder with(Option<?> option, Object value) {
+            return args("--" + option.name() + "=" + (value instanceof Enum<?> e ? Option.cliName(e) : value));
+        }
+
+        /** {@code --threshold.<output>} for each entry. */
+        public Builder thresholds(Map<String, Double> byOutput) {
+            byOutput.forEach((output, t) -> args("--" + JobConfig.THRESHOLD.prefix() + "." + output + "=" + t));
+            return this;
+        }
+
         public Builder clock(EventValidator.Clock v) { clock = v; return this; }
         public Builder pseudonymizer(Pseudonymizer v) { pseudonymizer = v; return this; }
 
         public PipelineSettings build() {
-            return new PipelineSettings(this);
+            return new PipelineSettings(JobConfig.parse(args.toArray(String[]::new)), bundle, clock, pseudonymizer);
         }
     }
 }

@@ -1,14 +1,17 @@
 package dev.seqscore.job;
 
+import dev.seqscore.events.ErasureRequests;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.options.CommandLine;
 import dev.seqscore.options.ConfigException;
+import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionValues;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.configuration.StateBackendOptions;
+import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -37,7 +40,13 @@ public final class SeqScoreJob {
         JobConfig config = JobConfig.of(options);
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         try {
-            assemble(env, config, loadModel(config));
+            ModelBundle bundle = loadModel(config);
+            // flink run -s reaches main() as this option: check the savepoint before Flink tries to restore it.
+            String savepoint = env.getConfiguration().get(StateRecoveryOptions.SAVEPOINT_PATH);
+            if (savepoint != null && !savepoint.isBlank()) {
+                SavepointCheck.check(savepoint, PipelineSettings.from(config, bundle), System.err);
+            }
+            assemble(env, config, bundle);
         } catch (IllegalArgumentException | ConfigException e) {
             // A missing or broken model, or flags that do not fit it: say what, not where in our code.
             System.err.println("error: " + e.getMessage());
@@ -81,9 +90,10 @@ public final class SeqScoreJob {
         if (config.savepointDir() != null) {
             conf.set(CheckpointingOptions.SAVEPOINT_DIRECTORY, config.savepointDir());
         }
-        if (config.stateBackend() != null) {
-            conf.set(StateBackendOptions.STATE_BACKEND, config.stateBackend());
-            if (config.stateBackend().equals("rocksdb")) {
+        JobConfig.StateBackend backend = config.get(JobConfig.STATE_BACKEND);
+        if (backend != null) {
+            conf.set(StateBackendOptions.STATE_BACKEND, Option.cliName(backend));
+            if (backend == JobConfig.StateBackend.ROCKSDB) {
                 // Uploads only what changed since the last checkpoint: what makes large keyed state affordable.
                 conf.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
             }
@@ -111,19 +121,26 @@ public final class SeqScoreJob {
             StreamExecutionEnvironment env, JobConfig config, ModelBundle bundle) {
         PipelineSettings settings = PipelineSettings.from(config, bundle);
         configureState(env, config);
-        env.enableCheckpointing(config.checkpointInterval().toMillis(), CheckpointingMode.EXACTLY_ONCE);
-        if (config.parallelism() != null) {
-            env.setParallelism(config.parallelism());
+        env.enableCheckpointing(config.get(JobConfig.CHECKPOINT_INTERVAL).toMillis(), CheckpointingMode.EXACTLY_ONCE);
+        if (config.get(JobConfig.PARALLELISM) != null) {
+            env.setParallelism(config.get(JobConfig.PARALLELISM));
         }
-        env.setMaxParallelism(config.maxParallelism());
+        env.setMaxParallelism(config.get(JobConfig.MAX_PARALLELISM));
 
         DataStream<InputRecord> clicks = env
                 .fromSource(KafkaIO.source(config), SeqScorePipeline.watermarks(settings), "Kafka clicks")
                 .uid("kafka-clicks-source");
-        SeqScorePipeline.Outputs out = SeqScorePipeline.build(clicks, settings);
+        DataStream<InputRecord> erasureRequests = config.erasureTopic().isEmpty() ? null : env
+                .fromSource(KafkaIO.erasureSource(config), ErasureRequests.watermarks(), "Kafka erasure requests")
+                .uid("kafka-erasure-source");
+        SeqScorePipeline.Outputs out = SeqScorePipeline.build(clicks, erasureRequests, settings);
 
         out.alerts().sinkTo(KafkaIO.alertSink(config)).name("Kafka alerts").uid("kafka-alerts-sink");
         out.deadLetters().sinkTo(KafkaIO.deadLetterSink(config)).name("Kafka dead letters").uid("kafka-dlq-sink");
+        if (erasureRequests != null) {
+            out.erasures().sinkTo(KafkaIO.erasureAuditSink(config)).name("Kafka erasure answers")
+                    .uid("kafka-erasure-audit-sink");
+        }
         if (!config.scoresTopic().isEmpty()) {
             out.scoreRecords(settings).sinkTo(KafkaIO.scoreSink(config)).name("Kafka scores").uid("kafka-scores-sink");
         }

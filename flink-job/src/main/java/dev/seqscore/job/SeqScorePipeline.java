@@ -1,9 +1,9 @@
 package dev.seqscore.job;
 
-import dev.seqscore.alerts.AlertFunction;
 import dev.seqscore.alerts.AlertIds;
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.DeadLetter;
+import dev.seqscore.avro.ErasureAudit;
 import dev.seqscore.avro.Score;
 import dev.seqscore.events.DeadLetterReason;
 import dev.seqscore.events.DeadLetters;
@@ -13,7 +13,7 @@ import dev.seqscore.events.InputRecord;
 import dev.seqscore.metrics.JobMetrics;
 import dev.seqscore.privacy.Pseudonymizer;
 import dev.seqscore.scoring.ScoredEvent;
-import dev.seqscore.scoring.BatchScoringOperator;
+import dev.seqscore.scoring.ScoringOperator;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.EnumMap;
@@ -28,7 +28,6 @@ import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.streaming.api.datastream.DataStream;
-import org.apache.flink.streaming.api.datastream.DataStreamUtils;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
@@ -43,9 +42,10 @@ import org.apache.flink.util.OutputTag;
 public final class SeqScorePipeline {
     public static final String UID_VALIDATE = "validate-events";
     public static final String UID_SCORE = "score-sequences";
-    public static final String UID_ALERTS = "decide-alerts";
     public static final String UID_SCORE_RECORDS = "score-records";
     public static final String UID_PSEUDONYMIZE_ALERTS = "pseudonymize-alerts";
+    public static final String UID_VALIDATE_ERASURES = "validate-erasure-requests";
+    public static final String UID_PSEUDONYMIZE_ERASURES = "pseudonymize-erasure-answers";
 
     public static final OutputTag<DeadLetter> INVALID =
             new OutputTag<>("invalid-events", TypeInformation.of(DeadLetter.class));
@@ -53,11 +53,12 @@ public final class SeqScorePipeline {
     private SeqScorePipeline() {}
 
     /** What the pipeline produces; each stream is the caller's to sink. */
-    public record Outputs(DataStream<Alert> alerts, DataStream<ScoredEvent> scores, DataStream<DeadLetter> deadLetters) {
+    public record Outputs(DataStream<Alert> alerts, DataStream<ScoredEvent> scores, DataStream<DeadLetter> deadLetters,
+                          DataStream<ErasureAudit> erasures) {
         /** The scores as Avro {@link Score} records, for the scores topic. */
         public DataStream<Score> scoreRecords(PipelineSettings s) {
-            List<String> names = s.spec().outputs().stream().map(o -> o.name()).toList();
-            String version = s.spec().modelVersion();
+            List<String> names = s.outputNames();
+            String version = s.served.modelVersion();
             return scores.map(new ToScoreRecord(names, version, s.pseudonymizer))
                     .name("Scores to Avro")
                     .uid(UID_SCORE_RECORDS);
@@ -78,6 +79,19 @@ public final class SeqScorePipeline {
     }
 
     public static Outputs build(DataStream<InputRecord> input, PipelineSettings s) {
+        return build(input, null, s);
+    }
+
+    /**
+     * The pipeline with erasure requests ({@link dev.seqscore.events.ErasureRequests}, null for none): each one
+     * clears what the scorer keeps for its user, and its answer comes out as {@link Outputs#erasures()}.
+     */
+    public static Outputs build(DataStream<InputRecord> input, DataStream<InputRecord> erasureRequests,
+            PipelineSettings s) {
+        // Chained operators hand records on without a defensive copy (an Avro Alert's copy is a deep one). Safe here:
+        // every operator makes new output objects, keeps none of its inputs, and changes an input only where it is
+        // that input's one consumer (the pseudonymizer).
+        input.getExecutionEnvironment().getConfig().enableObjectReuse();
         SingleOutputStreamOperator<InputRecord> valid = input
                 .process(new Validate(s.validator()))
                 .name("Validate events")
@@ -86,30 +100,40 @@ public final class SeqScorePipeline {
                 // that share a timestamp, and ties are applied in arrival order.
                 .setParallelism(input.getParallelism());
 
-        SingleOutputStreamOperator<ScoredEvent> scored = valid
+        DataStream<InputRecord> toScore = valid;
+        DataStream<DeadLetter> invalid = valid.getSideOutput(INVALID);
+        if (erasureRequests != null) {
+            SingleOutputStreamOperator<InputRecord> requests = erasureRequests
+                    .process(new Validate(s.validator()))
+                    .name("Validate erasure requests")
+                    .uid(UID_VALIDATE_ERASURES)
+                    .setParallelism(erasureRequests.getParallelism());
+            // After validation, so that the clicks keep their chain into it; requests join them on the way to the
+            // scorer, which applies each one at once, in the order they arrive.
+            toScore = valid.union(requests);
+            invalid = invalid.union(requests.getSideOutput(INVALID));
+        }
+        SingleOutputStreamOperator<ScoredEvent> scored = toScore
                 .keyBy(r -> r.userId, Types.STRING)
-                .transform("Score user sequences", TypeInformation.of(ScoredEvent.class), new BatchScoringOperator(
-                        s.bundle, s.maxEvents, s.horizonMs, s.stateTtl, s.ortThreads, s.scoreBatch, s.scoreMaxDelay,
-                        s.explainThresholds(), s.alertReasons))
+                .transform("Score user sequences", TypeInformation.of(ScoredEvent.class),
+                        new ScoringOperator(s.scoringSettings()))
                 .uid(UID_SCORE)
                 .setMaxParallelism(s.maxParallelism);
 
-        // Scores leave the scorer partitioned by user already: no second shuffle, and the alert step chains.
-        SingleOutputStreamOperator<Alert> alerts = DataStreamUtils
-                .reinterpretAsKeyedStream(scored, e -> e.userId, Types.STRING)
-                .process(new AlertFunction(s.alertPolicy, s.stateTtl))
-                .name("Decide alerts")
-                .uid(UID_ALERTS)
-                .setMaxParallelism(s.maxParallelism);
-
+        DataStream<Alert> alerts = scored.getSideOutput(ScoringOperator.ALERTS);
         DataStream<Alert> published = s.pseudonymizer == null ? alerts : alerts
                 .map(new PseudonymizeAlerts(s.pseudonymizer))
                 .name("Pseudonymize alerts")
                 .uid(UID_PSEUDONYMIZE_ALERTS);
 
-        DataStream<DeadLetter> deadLetters = valid.getSideOutput(INVALID)
-                .union(scored.getSideOutput(BatchScoringOperator.LATE));
-        return new Outputs(published, scored, deadLetters);
+        DataStream<ErasureAudit> erasures = scored.getSideOutput(ScoringOperator.ERASURES);
+        if (s.pseudonymizer != null) {
+            erasures = erasures.map(new PseudonymizeErasures(s.pseudonymizer))
+                    .name("Pseudonymize erasure answers")
+                    .uid(UID_PSEUDONYMIZE_ERASURES);
+        }
+        DataStream<DeadLetter> deadLetters = invalid.union(scored.getSideOutput(ScoringOperator.LATE));
+        return new Outputs(published, scored, deadLetters, erasures);
     }
 
     /** Splits off what cannot be scored, counting every record and each reason. */
@@ -168,6 +192,22 @@ public final class SeqScorePipeline {
             a.setUserId(pseudonym);
             a.setAlertId(AlertIds.of(pseudonym, a.getEventTime().toEpochMilli(), a.getEventType(), a.getItemId(),
                     a.getAlertType()));
+            return a;
+        }
+    }
+
+    /** The answer to an erasure request names the pseudonym, as every other output does. */
+    static final class PseudonymizeErasures implements MapFunction<ErasureAudit, ErasureAudit> {
+        private static final long serialVersionUID = 1L;
+        private final Pseudonymizer pseudonymizer;
+
+        PseudonymizeErasures(Pseudonymizer pseudonymizer) {
+            this.pseudonymizer = pseudonymizer;
+        }
+
+        @Override
+        public ErasureAudit map(ErasureAudit a) {
+            a.setUserId(pseudonymizer.pseudonym(a.getUserId()));
             return a;
         }
     }

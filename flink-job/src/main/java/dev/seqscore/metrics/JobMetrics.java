@@ -47,6 +47,10 @@ public final class JobMetrics {
     public static final String MODEL_VERSION = "model_version";
     /** Scorer: users with a window on this subtask (approximate, see {@link LiveUsers}). */
     public static final String USERS_WITH_STATE = "usersWithState";
+    /** Users whose stored model state another model version wrote, so the step started it again from zeros. */
+    public static final String MODEL_STATE_RESTARTS = "modelStateRestarts";
+    /** Erasure requests answered (with state found or not). */
+    public static final String USER_ERASURES = "userErasures";
 
     /**
      * Samples per histogram and subtask. Quantiles are computed over the most recent samples when a reporter reads

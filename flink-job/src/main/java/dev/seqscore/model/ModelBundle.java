@@ -1,5 +1,6 @@
 package dev.seqscore.model;
 
+import dev.seqscore.features.Scoring;
 import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OrtEnvironment;
@@ -26,11 +27,12 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * A model bundle ({@code models/<name>/}: {@code model-spec.json} plus the ONNX file it names) held in memory.
+ * A model bundle ({@code models/<name>/}: {@code model-spec.json} plus the ONNX files it names: the windowed graph and,
+ * from format 3, the streaming model's step graph) held in memory.
  *
  * <p>{@link Serializable} with the ONNX bytes inside, so that it ships with the job graph to the TaskManagers and no
  * TaskManager needs the bundle on its file system. The client calls {@link #validate()} before submitting, so a
- * corrupt model or a spec that does not match the graph fails there, with a message naming the file.
+ * corrupt model or a spec that does not match a graph fails there, with a message naming the file.
  */
 public final class ModelBundle implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -42,11 +44,16 @@ public final class ModelBundle implements Serializable {
     private final ModelSpec spec;
     private final byte[] onnx;
     private final String onnxPath;
+    /** The step graph; null without a streaming model. */
+    private final byte[] stepOnnx;
+    private final String stepOnnxPath;
 
-    private ModelBundle(ModelSpec spec, byte[] onnx, String onnxPath) {
+    private ModelBundle(ModelSpec spec, byte[] onnx, String onnxPath, byte[] stepOnnx, String stepOnnxPath) {
         this.spec = spec;
         this.onnx = onnx;
         this.onnxPath = onnxPath;
+        this.stepOnnx = stepOnnx;
+        this.stepOnnxPath = stepOnnxPath;
     }
 
     /**
@@ -67,20 +74,28 @@ public final class ModelBundle implements Serializable {
         }
         ModelSpec spec = ModelSpec.load(specFile);
         Path onnxFile = dir.resolve(spec.onnxFile());
-        if (!Files.isRegularFile(onnxFile)) {
-            throw new IllegalArgumentException("model bundle " + dir + " has no " + spec.onnxFile()
-                    + " (the onnx_file named by " + specFile + ")");
+        byte[] bytes = readGraph(dir, onnxFile, "onnx_file", specFile);
+        String stepName = spec.streaming().map(ModelSpec.Streaming::onnxFile).orElse(null);
+        Path stepFile = stepName == null ? null : dir.resolve(stepName);
+        byte[] step = stepFile == null ? null : readGraph(dir, stepFile, "streaming.onnx_file", specFile);
+        return new ModelBundle(spec, bytes, onnxFile.toString(), step, stepFile == null ? null : stepFile.toString());
+    }
+
+    private static byte[] readGraph(Path dir, Path file, String key, Path specFile) {
+        if (!Files.isRegularFile(file)) {
+            throw new IllegalArgumentException("model bundle " + dir + " has no " + file.getFileName()
+                    + " (the " + key + " named by " + specFile + ")");
         }
         byte[] bytes;
         try {
-            bytes = Files.readAllBytes(onnxFile);
+            bytes = Files.readAllBytes(file);
         } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read " + onnxFile + ": " + e, e);
+            throw new IllegalArgumentException("cannot read " + file + ": " + e, e);
         }
         if (bytes.length == 0) {
-            throw new IllegalArgumentException(onnxFile + " is empty");
+            throw new IllegalArgumentException(file + " is empty");
         }
-        return new ModelBundle(spec, bytes, onnxFile.toString());
+        return bytes;
     }
 
     /**
@@ -133,18 +148,28 @@ public final class ModelBundle implements Serializable {
             }
             String specSource = where + "/" + SPEC_FILE;
             ModelSpec spec = ModelSpec.parse(new String(specBytes, StandardCharsets.UTF_8), specSource);
-            byte[] bytes = files.read(spec.onnxFile());
-            if (bytes == null) {
-                throw new IllegalArgumentException("model bundle " + where + " has no " + spec.onnxFile()
-                        + " (the onnx_file named by " + specSource + ")");
-            }
-            if (bytes.length == 0) {
-                throw new IllegalArgumentException(where + "/" + spec.onnxFile() + " is empty");
-            }
-            return new ModelBundle(spec, bytes, where + "/" + spec.onnxFile());
+            byte[] bytes = readGraph(where, files, spec.onnxFile(), "onnx_file", specSource);
+            String stepName = spec.streaming().map(ModelSpec.Streaming::onnxFile).orElse(null);
+            byte[] step = stepName == null ? null
+                    : readGraph(where, files, stepName, "streaming.onnx_file", specSource);
+            return new ModelBundle(spec, bytes, where + "/" + spec.onnxFile(), step,
+                    stepName == null ? null : where + "/" + stepName);
         } catch (IOException e) {
             throw new IllegalArgumentException("cannot read model bundle " + where + ": " + e, e);
         }
+    }
+
+    private static byte[] readGraph(String where, FileSource files, String name, String key, String specSource)
+            throws IOException {
+        byte[] bytes = files.read(name);
+        if (bytes == null) {
+            throw new IllegalArgumentException("model bundle " + where + " has no " + name + " (the " + key
+                    + " named by " + specSource + ")");
+        }
+        if (bytes.length == 0) {
+            throw new IllegalArgumentException(where + "/" + name + " is empty");
+        }
+        return bytes;
     }
 
     private static URI uriOf(String location) {
@@ -161,38 +186,78 @@ public final class ModelBundle implements Serializable {
         return spec;
     }
 
-    /** Where the ONNX graph was read from, for messages. */
+    /** Where the windowed ONNX graph was read from, for messages. */
     public String onnxPath() {
         return onnxPath;
+    }
+
+    /** Where the graph that {@code scoring} serves was read from. */
+    public String onnxPath(Scoring scoring) {
+        return scoring == Scoring.INCREMENTAL ? stepOnnxPath() : onnxPath;
+    }
+
+    private String stepOnnxPath() {
+        served(Scoring.INCREMENTAL); // throws the message naming the fix when there is no step graph
+        return stepOnnxPath;
     }
 
     public int onnxSize() {
         return onnx.length;
     }
 
-    /** The ONNX graph's bytes, shared rather than copied: it may be megabytes, and sessions only read it. */
+    /** Whether the bundle has a streaming model, so that it can serve {@link Scoring#INCREMENTAL}. */
+    public boolean hasStreaming() {
+        return stepOnnx != null;
+    }
+
+    /**
+     * The parts of the model that {@code scoring} serves.
+     *
+     * @throws IllegalArgumentException naming the fix, for {@link Scoring#INCREMENTAL} on a bundle without a
+     *                                  streaming model
+     */
+    public ModelSpec.Served served(Scoring scoring) {
+        return spec.served(scoring);
+    }
+
+    /** The windowed ONNX graph's bytes, shared rather than copied: it may be megabytes, and sessions only read it. */
     byte[] onnxBytes() {
         return onnx;
     }
 
+    /** The bytes of the graph that {@code scoring} serves, shared as {@link #onnxBytes()}. */
+    byte[] onnxBytes(Scoring scoring) {
+        if (scoring == Scoring.INCREMENTAL) {
+            served(scoring);
+            return stepOnnx;
+        }
+        return onnx;
+    }
+
     /**
-     * Opens an ONNX Runtime session on the graph, checks its inputs and outputs against the spec, and closes it.
-     * Leaves nothing behind that would keep a job's class loader alive: when ONNX Runtime came in the job jar (as
-     * when a JobManager runs the job's main()), its environment is released again afterwards.
+     * Opens an ONNX Runtime session on each graph (the windowed one, and the step graph if there is one), checks its
+     * inputs and outputs against the spec, and closes it. Leaves nothing behind that would keep a job's class loader
+     * alive: when ONNX Runtime came in the job jar (as when a JobManager runs the job's main()), its environment is
+     * released again afterwards.
      *
-     * @throws IllegalArgumentException if ONNX Runtime cannot load the graph, or the graph does not match the spec
+     * @throws IllegalArgumentException if ONNX Runtime cannot load a graph, or a graph does not match the spec
      */
     public void validate() {
         OrtEnvironment env = OrtRuntime.acquire();
+        String checking = onnxPath;
         try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
             // Basic optimisation is enough to check loadability; the scorer applies ALL.
             options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.BASIC_OPT);
             options.setIntraOpNumThreads(1);
-            try (OrtSession session = openSession(env, options)) {
-                checkSignature(session);
+            for (Scoring scoring : hasStreaming() ? List.of(Scoring.WINDOWED, Scoring.INCREMENTAL)
+                    : List.of(Scoring.WINDOWED)) {
+                checking = onnxPath(scoring);
+                try (OrtSession session = openSession(env, options, scoring)) {
+                    checkSignature(session, scoring);
+                }
             }
         } catch (OrtException e) {
-            throw new IllegalArgumentException("ONNX Runtime failed while checking " + onnxPath + ": "
+            throw new IllegalArgumentException("ONNX Runtime failed while checking " + checking + ": "
                     + e.getMessage(), e);
         } finally {
             OrtRuntime.unused();
@@ -200,44 +265,62 @@ public final class ModelBundle implements Serializable {
         }
     }
 
-    /** A session on this graph; a graph ONNX Runtime cannot load becomes an exception naming the file. */
+    /** A session on the windowed graph; a graph ONNX Runtime cannot load becomes an exception naming the file. */
     OrtSession openSession(OrtEnvironment env, OrtSession.SessionOptions options) {
+        return openSession(env, options, Scoring.WINDOWED);
+    }
+
+    /** A session on the graph that {@code scoring} serves. */
+    OrtSession openSession(OrtEnvironment env, OrtSession.SessionOptions options, Scoring scoring) {
+        byte[] graph = onnxBytes(scoring);
         try {
-            return env.createSession(onnx, options);
+            return env.createSession(graph, options);
         } catch (OrtException e) {
-            throw new IllegalArgumentException("ONNX Runtime cannot load " + onnxPath + " (corrupt or not an ONNX "
-                    + "model?): " + e.getMessage(), e);
+            throw new IllegalArgumentException("ONNX Runtime cannot load " + onnxPath(scoring) + " (corrupt or not "
+                    + "an ONNX model?): " + e.getMessage(), e);
         }
     }
 
-    /** Fails unless the session's graph takes exactly the spec's inputs and yields (at least) its outputs. */
+    /** {@link #checkSignature(OrtSession, Scoring)} of the windowed graph. */
     void checkSignature(OrtSession session) throws OrtException {
+        checkSignature(session, Scoring.WINDOWED);
+    }
+
+    /**
+     * Fails unless the session's graph takes exactly the inputs the spec declares for {@code scoring} and yields (at
+     * least) its outputs: the windowed model's probabilities, or the step graph's {@code scores} and
+     * {@code state_out}.
+     */
+    void checkSignature(OrtSession session, Scoring scoring) throws OrtException {
+        ModelSpec.Served served = served(scoring);
+        String path = onnxPath(scoring);
         Map<String, NodeInfo> in = session.getInputInfo();
         Set<String> specInputs = new HashSet<>();
-        for (ModelSpec.TensorSpec t : spec.inputs()) {
+        for (ModelSpec.TensorSpec t : served.inputs()) {
             specInputs.add(t.name());
-            check(in.get(t.name()), t, "input");
+            check(path, in.get(t.name()), t, "input");
         }
         for (String name : in.keySet()) {
             if (!specInputs.contains(name)) {
-                throw new IllegalArgumentException(onnxPath + " has input '" + name + "', which " + spec.source()
-                        + " does not list, so the job cannot feed it");
+                throw new IllegalArgumentException(path + " has input '" + name + "', which " + spec.source()
+                        + " does not list" + (scoring == Scoring.INCREMENTAL ? " in streaming.inputs" : "")
+                        + ", so the job cannot feed it");
             }
         }
         Map<String, NodeInfo> out = session.getOutputInfo();
-        for (ModelSpec.OutputSpec o : spec.outputs()) {
-            check(out.get(o.name()), o.tensor(), "output");
+        for (ModelSpec.TensorSpec o : served.graphOutputs()) {
+            check(path, out.get(o.name()), o, "output");
         }
     }
 
-    private void check(NodeInfo node, ModelSpec.TensorSpec want, String kind) {
+    private void check(String path, NodeInfo node, ModelSpec.TensorSpec want, String kind) {
         if (node == null) {
-            throw new IllegalArgumentException(onnxPath + " has no " + kind + " '" + want.name() + "' but "
+            throw new IllegalArgumentException(path + " has no " + kind + " '" + want.name() + "' but "
                     + spec.source() + " lists it");
         }
         ValueInfo info = node.getInfo();
         if (!(info instanceof TensorInfo tensor)) {
-            throw new IllegalArgumentException(onnxPath + " " + kind + " '" + want.name() + "' is " + info
+            throw new IllegalArgumentException(path + " " + kind + " '" + want.name() + "' is " + info
                     + ", not a tensor");
         }
         OnnxJavaType wantType = switch (want.dtype()) {
@@ -247,7 +330,7 @@ public final class ModelBundle implements Serializable {
                     + "' has dtype " + want.dtype() + ", which this job does not feed");
         };
         if (tensor.type != wantType) {
-            throw new IllegalArgumentException(onnxPath + " " + kind + " '" + want.name() + "' has type "
+            throw new IllegalArgumentException(path + " " + kind + " '" + want.name() + "' has type "
                     + tensor.type + " but " + spec.source() + " says " + want.dtype());
         }
         long[] shape = tensor.getShape();
@@ -257,7 +340,7 @@ public final class ModelBundle implements Serializable {
             ok = shape[d] == want.dim(d);
         }
         if (!ok) {
-            throw new IllegalArgumentException(onnxPath + " " + kind + " '" + want.name() + "' has shape "
+            throw new IllegalArgumentException(path + " " + kind + " '" + want.name() + "' has shape "
                     + Arrays.toString(shape) + " but " + spec.source() + " says " + want.shapeString());
         }
     }
@@ -273,7 +356,8 @@ public final class ModelBundle implements Serializable {
 
     @Override
     public String toString() {
-        return "ModelBundle{" + onnxPath + ", " + onnx.length + " bytes, " + spec + "}";
+        return "ModelBundle{" + onnxPath + ", " + onnx.length + " bytes" + (stepOnnx == null ? ""
+                : ", " + stepOnnxPath + ", " + stepOnnx.length + " bytes") + ", " + spec + "}";
     }
 
     /** The spec's output names, in order. */

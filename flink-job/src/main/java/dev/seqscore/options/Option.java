@@ -119,6 +119,29 @@ public final class Option<T> implements Serializable {
         });
     }
 
+    /**
+     * One constant of an enum, written on the command line as its lower-case name with dashes for underscores
+     * ({@code EXACTLY_ONCE} is {@code exactly-once}), case-insensitive.
+     */
+    public static <E extends Enum<E>> Option<E> enumOf(String name, String defaultText, String help, Class<E> type) {
+        E[] constants = type.getEnumConstants();
+        List<String> words = java.util.Arrays.stream(constants).map(Option::cliName).toList();
+        return of(name, String.join("|", words), defaultText, help, s -> {
+            String v = s.trim().toLowerCase(Locale.ROOT);
+            for (E e : constants) {
+                if (cliName(e).equals(v)) {
+                    return e;
+                }
+            }
+            throw new IllegalArgumentException("'" + s + "' is not one of " + String.join(", ", words));
+        });
+    }
+
+    /** How {@link #enumOf} writes a constant: {@code EXACTLY_ONCE} is {@code exactly-once}. */
+    public static String cliName(Enum<?> e) {
+        return e.name().toLowerCase(Locale.ROOT).replace('_', '-');
+    }
+
     public static Option<Boolean> bool(String name, String defaultText, String help) {
         return of(name, "true|false", defaultText, help, s -> {
             String v = s.trim().toLowerCase(Locale.ROOT);
@@ -133,6 +156,15 @@ public final class Option<T> implements Serializable {
     public static Option<Boolean> flag(String name, String help) {
         Option<Boolean> b = bool(name, "false", help);
         return new Option<>(name, "false", help, null, b.parser, true);
+    }
+
+    /**
+     * A flag whose default is given: {@code ""} reads as null when absent (the command decides, e.g. "on when the
+     * data is there"); present means true, {@code --name=false} turns it off.
+     */
+    public static Option<Boolean> flag(String name, String defaultText, String help) {
+        Option<Boolean> b = bool(name, defaultText, help);
+        return new Option<>(name, defaultText, help, null, b.parser, true);
     }
 
     public static Option<Path> path(String name, String defaultText, String help) {
@@ -165,7 +197,8 @@ public final class Option<T> implements Serializable {
      * reads as null; any other option's parser judges an empty text (a required name, say, rejects it).
      */
     public T parse(String text) {
-        if (text.isEmpty() && defaultText.isEmpty() && !flag) {
+        if (text.isEmpty() && defaultText.isEmpty()) {
+            // A flag is never given an empty text (present reads "true"): empty is its empty default, unset.
             return null;
         }
         return parseGiven(text);

@@ -3,13 +3,15 @@ package dev.seqscore.reasons;
 import dev.seqscore.features.FeatureBatch;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.model.OnnxScorer;
+import dev.seqscore.features.Scoring;
 import java.util.Arrays;
 import java.util.List;
 
 /**
- * Explains scored rows by occlusion: every reason group of the spec is replaced, one at a time, by its training mean
- * (0 after standardisation) or, for the sequence, by the current event alone; all variants of all rows go through one
- * ONNX Runtime call, and each output's reasons are the groups whose occlusion lowers its score most.
+ * Explains scored rows by occlusion: every reason group of the served model is replaced, one at a time, by its
+ * training mean (0 after standardisation), for the sequence by the current event alone, and for the history (streaming
+ * model) by a new user's: lifetime features at their mean and the state zeros. All variants of all rows go through
+ * one ONNX Runtime call, and each output's reasons are the groups whose occlusion lowers its score most.
  *
  * <p>Keeps its variant batch between calls, so explaining allocates little beyond the reasons. One per task; not
  * thread-safe.
@@ -25,27 +27,33 @@ public final class Explainer {
     private final Integer[] order;
     private final float[] drops;
 
+    /** An explainer of the windowed model. */
+    public Explainer(ModelSpec spec, int top, int rowsPerCall) {
+        this(spec, spec.served(Scoring.WINDOWED), top, rowsPerCall);
+    }
+
     /**
+     * @param served      the model whose scores are explained, with the scorer of that model
      * @param top         reasons per output at most
      * @param rowsPerCall rows explained per ONNX Runtime call; more rows take more calls
-     * @throws IllegalArgumentException if the spec has no reason groups
+     * @throws IllegalArgumentException if the served model has no reason groups
      */
-    public Explainer(ModelSpec spec, int top, int rowsPerCall) {
-        if (spec.reasonGroups().isEmpty()) {
-            throw new IllegalArgumentException("model " + spec.modelVersion() + " (" + spec.source()
-                    + ") defines no reason groups: export it again with this version of model-export, or run "
-                    + "without reasons (--alert-reasons 0)");
+    public Explainer(ModelSpec spec, ModelSpec.Served served, int top, int rowsPerCall) {
+        if (served.reasonGroups().isEmpty()) {
+            throw new IllegalArgumentException("model " + served.modelVersion() + " (" + spec.source()
+                    + (served.incremental() ? ", streaming" : "") + ") defines no reason groups: export it again "
+                    + "with this version of model-export, or run without reasons (--alert-reasons 0)");
         }
         if (top < 1 || rowsPerCall < 1) {
             throw new IllegalArgumentException("top and rowsPerCall must be positive, got " + top + ", "
                     + rowsPerCall);
         }
-        this.groups = spec.reasonGroups();
+        this.groups = served.reasonGroups();
         this.top = top;
         this.rowsPerCall = rowsPerCall;
-        this.outputs = spec.outputs().size();
-        this.text = new ReasonText(spec);
-        this.variants = FeatureBatch.forSpec(spec, rowsPerCall * groups.size());
+        this.outputs = served.outputs().size();
+        this.text = new ReasonText(spec, served);
+        this.variants = FeatureBatch.forServed(spec, served, rowsPerCall * groups.size());
         this.variantScores = new float[outputs][rowsPerCall * groups.size()];
         this.order = new Integer[groups.size()];
         this.drops = new float[groups.size()];
@@ -101,6 +109,12 @@ public final class Explainer {
         for (int f : group.profileIndices()) {
             variants.profile[p + f] = 0f;
         }
+        if (group.history()) {
+            int lf = variants.lifetimeFeatures;
+            int z = variants.stateSize;
+            Arrays.fill(variants.lifetime, v * lf, (v + 1) * lf, 0f);
+            Arrays.fill(variants.state, v * z, (v + 1) * z, 0f);
+        }
     }
 
     private Reason[] reasons(FeatureBatch batch, int row, int firstVariant, float[][] scores, String eventType) {
@@ -122,7 +136,8 @@ public final class Explainer {
                 }
                 ModelSpec.ReasonGroup group = groups.get(k);
                 out[n++] = new Reason(o, group.name(), text.fill(group.text(), batch.profile,
-                        row * batch.profileFeatures, eventType), drops[k]);
+                        row * batch.profileFeatures, batch.lifetime, row * batch.lifetimeFeatures, eventType),
+                        drops[k]);
             }
         }
         return n == out.length ? out : Arrays.copyOf(out, n);

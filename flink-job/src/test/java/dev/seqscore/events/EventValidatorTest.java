@@ -187,6 +187,15 @@ class EventValidatorTest {
     }
 
     @Test
+    void aHugeUnknownTypeIsQuotedOnlyInPart() {
+        String type = "x".repeat(100_000);
+        EventValidator.Verdict v = validator.check(click(ALICE).type(type).record());
+
+        assertThat(v.reason).isEqualTo(DeadLetterReason.UNKNOWN_EVENT_TYPE);
+        assertThat(v.detail).hasSizeLessThan(300).contains("'" + "x".repeat(64) + "...'");
+    }
+
+    @Test
     void missingTypeIsUnknown() {
         assertThat(validator.check(click(ALICE).type(null).record()).reason)
                 .isEqualTo(DeadLetterReason.UNKNOWN_EVENT_TYPE);

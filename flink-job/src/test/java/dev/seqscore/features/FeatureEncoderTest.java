@@ -300,4 +300,51 @@ class FeatureEncoderTest {
                     .isCloseTo(f(expected[k]), within(EPS));
         }
     }
+
+    @Test
+    void lifetimeFeaturesNeedAStreamingModelAndABatchShapedForIt() {
+        Lifetime record = Lifetime.forSpec(spec);
+        assertThatThrownBy(() -> encoder.addLifetime(record, MIDNIGHT_CN, VIEW, encoder.newBatch(1), 0))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("has no streaming model");
+        ModelSpec v3 = SpecFixtures.smallSpecV3();
+        FeatureEncoder streaming = new FeatureEncoder(v3);
+        assertThatThrownBy(() -> streaming.addLifetime(record, MIDNIGHT_CN, VIEW, streaming.newBatch(1), 0))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("0 lifetime features per row but the spec needs 10");
+        FeatureBatch batch = FeatureBatch.forServed(v3, v3.served(Scoring.INCREMENTAL), 2);
+        assertThatThrownBy(() -> streaming.addLifetime(record, MIDNIGHT_CN, 6, batch, 0))
+                .hasMessageContaining("outside the vocabulary");
+        assertThatThrownBy(() -> streaming.addLifetime(record, MIDNIGHT_CN, VIEW, batch, 2))
+                .isInstanceOf(IndexOutOfBoundsException.class);
+        // The windowed features of a streaming batch encode as in a windowed one.
+        FeatureBatch windowed;
+        FeatureBatch both = FeatureBatch.forServed(v3, v3.served(Scoring.INCREMENTAL), 1);
+        List<WindowEvent> w = List.of(ev("a", "x", VIEW, MIDNIGHT_CN), ev("b", "x", CART, MIDNIGHT_CN + MIN));
+        windowed = FeatureBatch.forSpec(SpecFixtures.smallSpecV2(), 1);
+        new FeatureEncoder(SpecFixtures.smallSpecV2()).add(w, windowed);
+        streaming.add(w, both);
+        assertThat(both.profile).containsExactly(windowed.profile);
+        assertThat(both.seqNumeric).containsExactly(windowed.seqNumeric);
+    }
+
+    @Test
+    void aStreamingEncoderSurvivesJavaSerialization() throws Exception {
+        ModelSpec v3 = SpecFixtures.smallSpecV3();
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+            out.writeObject(new FeatureEncoder(v3));
+        }
+        FeatureEncoder copy;
+        try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+            copy = (FeatureEncoder) in.readObject();
+        }
+        Lifetime record = Lifetime.forSpec(v3);
+        record.apply(MIDNIGHT_CN, BUY);
+        FeatureBatch a = FeatureBatch.forServed(v3, v3.served(Scoring.INCREMENTAL), 1);
+        FeatureBatch b = FeatureBatch.forServed(v3, v3.served(Scoring.INCREMENTAL), 1);
+        new FeatureEncoder(v3).addLifetime(record, MIDNIGHT_CN + 5 * MIN, FAV, a, 0);
+        copy.addLifetime(record, MIDNIGHT_CN + 5 * MIN, FAV, b, 0);
+        assertThat(b.lifetime).containsExactly(a.lifetime);
+        assertThat(a.lifetime[9]).as("has a previous buy").isEqualTo(1f);
+    }
 }

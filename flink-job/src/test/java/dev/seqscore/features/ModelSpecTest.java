@@ -128,7 +128,8 @@ class ModelSpecTest {
 
     @ParameterizedTest(name = "{2}")
     @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
-            "\"format_version\": 1|\"format_version\": 3|format_version is 3 but this job reads format_version 1 or 2",
+            "\"format_version\": 1|\"format_version\": 4|format_version is 4 but this job reads format_version 1, 2 or 3",
+            "\"format_version\": 1|\"format_version\": 0|'format_version' must be positive, got 0",
             "\"format_version\": 1,|\"format_versio\": 1,|missing key 'format_version'",
             "\"max_events\": 5|\"max_events\": 0|'window.max_events' must be positive, got 0",
             "\"max_events\": 5|\"max_events\": 5.5|'window.max_events' must be an integer",
@@ -326,5 +327,234 @@ class ModelSpecTest {
         assertThat(covered).hasSize(spec.profileFeatures().size()).doesNotHaveDuplicates();
         assertThat(spec.reasonGroups()).filteredOn(ModelSpec.ReasonGroup::sequence).hasSize(1);
         assertThat(spec.reasonTop()).isPositive();
+    }
+
+    // ---------------------------------------------------------------- format 3: the streaming model
+
+    @Test
+    void formatThreeReadsTheStreamingModel() {
+        ModelSpec spec = SpecFixtures.smallSpecV3();
+        assertThat(spec.formatVersion()).isEqualTo(3);
+        ModelSpec.Streaming st = spec.streaming().orElseThrow();
+        assertThat(st.onnxFile()).isEqualTo("step.onnx");
+        assertThat(st.modelVersion()).isEqualTo("fedcba9876543210");
+        assertThat(st.stateSize()).isEqualTo(4);
+        assertThat(st.resetGapMs()).isEqualTo(30L * 86_400_000L);
+        assertThat(st.lifetimeFeatureNames()).containsExactly("life_count_view", "life_count_cart", "life_count_fav",
+                "life_count_buy", "life_count_remove_from_cart", "life_active_days", "life_days_since_first",
+                "life_since_prev_event", "life_since_prev_buy", "life_has_prev_buy");
+        assertThat(st.lifetimeFeatures().get(0)).isEqualTo(new ModelSpec.FeatureSpec("life_count_view", 1.5, 2.0));
+        assertThat(st.inputs()).extracting(ModelSpec.TensorSpec::name).containsExactly("event_type", "item_bucket",
+                "category_bucket", "seq_numeric", "mask", "profile", "lifetime", "state");
+        assertThat(st.inputs().get(6).shape()).containsExactly("batch", "10");
+        assertThat(st.graphOutputs()).extracting(ModelSpec.TensorSpec::shapeString)
+                .containsExactly("[batch, 2]", "[batch, 4]");
+        assertThat(st.outputs()).extracting(ModelSpec.OutputSpec::threshold).containsExactly(0.6, 0.8);
+        assertThat(st.outputs().get(0).quantiles().thresholdFor(0.01)).isEqualTo(0.6);
+        assertThat(st.outputs().get(0).thresholdRule()).isEqualTo("{\"kind\":\"alert_rate\",\"target\":0.01}");
+        assertThat(st.reasonTop()).isEqualTo(3);
+        assertThat(st.reasonGroups()).extracting(ModelSpec.ReasonGroup::name)
+                .containsExactly("carts", "history", "sequence");
+        assertThat(st.reasonGroups()).extracting(ModelSpec.ReasonGroup::history).containsExactly(false, true, false);
+        assertThat(st.goldenFile()).isEqualTo("golden-step.jsonl");
+        // The windowed model is still there, unchanged.
+        assertThat(spec.reasonGroups()).extracting(ModelSpec.ReasonGroup::history).containsOnly(false);
+        assertThat(spec.outputs()).extracting(ModelSpec.OutputSpec::threshold).containsExactly(0.5, 0.7);
+    }
+
+    @Test
+    void formatsOneAndTwoHaveNoStreamingModel() {
+        for (ModelSpec spec : List.of(SpecFixtures.smallSpec(), SpecFixtures.smallSpecV2())) {
+            assertThat(spec.streaming()).isEmpty();
+            assertThat(spec.served(Scoring.WINDOWED).outputs()).isEqualTo(spec.outputs());
+        }
+        ModelSpec v2 = ModelSpec.parse(SpecFixtures.smallSpecV2Json(), "/m/default/model-spec.json");
+        assertThatThrownBy(() -> v2.served(Scoring.INCREMENTAL)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("bundle /m/default (format 2) has no streaming model: use --scoring windowed or a bundle "
+                        + "exported by this version of model-export");
+    }
+
+    @Test
+    void servedHidesWhichModelIsServed() {
+        ModelSpec spec = SpecFixtures.smallSpecV3();
+        ModelSpec.Served windowed = spec.served(Scoring.WINDOWED);
+        assertThat(windowed.scoring()).isEqualTo(Scoring.WINDOWED);
+        assertThat(windowed.incremental()).isFalse();
+        assertThat(windowed.modelVersion()).isEqualTo("0123456789abcdee");
+        assertThat(windowed.onnxFile()).isEqualTo("model.onnx");
+        assertThat(windowed.outputs()).isEqualTo(spec.outputs());
+        assertThat(windowed.reasonGroups()).isEqualTo(spec.reasonGroups());
+        assertThat(windowed.reasonTop()).isEqualTo(2);
+        assertThat(windowed.stateSize()).isZero();
+        assertThat(windowed.lifetimeFeatures()).isEmpty();
+        assertThat(windowed.resetGapMs()).isZero();
+        assertThat(windowed.inputs()).isEqualTo(spec.inputs());
+        assertThat(windowed.graphOutputs()).extracting(ModelSpec.TensorSpec::name)
+                .containsExactly("purchase_30m", "churn_24h");
+
+        ModelSpec.Streaming st = spec.streaming().orElseThrow();
+        ModelSpec.Served incremental = spec.served(Scoring.INCREMENTAL);
+        assertThat(incremental.incremental()).isTrue();
+        assertThat(incremental.modelVersion()).isEqualTo("fedcba9876543210");
+        assertThat(incremental.versionTag()).isEqualTo(0xfedcba9876543210L);
+        assertThat(incremental.onnxFile()).isEqualTo("step.onnx");
+        assertThat(incremental.outputs()).isEqualTo(st.outputs());
+        assertThat(incremental.outputNames()).containsExactly("purchase_30m", "churn_24h");
+        assertThat(incremental.reasonGroups()).isEqualTo(st.reasonGroups());
+        assertThat(incremental.reasonTop()).isEqualTo(3);
+        assertThat(incremental.stateSize()).isEqualTo(4);
+        assertThat(incremental.lifetimeFeatures()).isEqualTo(st.lifetimeFeatures());
+        assertThat(incremental.resetGapMs()).isEqualTo(2_592_000_000L);
+        assertThat(incremental.inputs()).isEqualTo(st.inputs());
+        assertThat(incremental.graphOutputs()).isEqualTo(st.graphOutputs());
+    }
+
+    @Test
+    void formatThreeSurvivesJavaSerialization() throws Exception {
+        ModelSpec spec = SpecFixtures.smallSpecV3();
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+            out.writeObject(spec);
+            out.writeObject(spec.served(Scoring.INCREMENTAL));
+        }
+        try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+            ModelSpec copy = (ModelSpec) in.readObject();
+            ModelSpec.Served served = (ModelSpec.Served) in.readObject();
+            assertThat(copy.streaming().orElseThrow().lifetimeFeatures())
+                    .isEqualTo(spec.streaming().orElseThrow().lifetimeFeatures());
+            assertThat(served.stateSize()).isEqualTo(4);
+            assertThat(served.scoring()).isEqualTo(Scoring.INCREMENTAL);
+        }
+    }
+
+    @Test
+    void versionTagsAreCompactNonZeroAndStable() {
+        assertThat(ModelSpec.versionTag("6590434fbad6a47f")).isEqualTo(0x6590434fbad6a47fL);
+        assertThat(ModelSpec.versionTag("ffffffffffffffff")).isEqualTo(-1L);
+        assertThat(ModelSpec.versionTag("0000000000000000")).as("0 means no model").isNotZero();
+        assertThat(ModelSpec.versionTag("v1.2")).isEqualTo(ModelSpec.versionTag("v1.2")).isEqualTo(Fnv1a64.hash("v1.2"))
+                .isNotEqualTo(ModelSpec.versionTag("v1.3")).isNotZero();
+        assertThat(ModelSpec.versionTag("6590434fbad6a47")).as("15 hex chars: hashed")
+                .isEqualTo(Fnv1a64.hash("6590434fbad6a47"));
+        assertThatThrownBy(() -> ModelSpec.versionTag("")).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> ModelSpec.versionTag(null)).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void knownLifetimeFeaturesMatchTheContract() {
+        assertThat(ModelSpec.LIFETIME_FEATURES).containsExactly("life_active_days", "life_days_since_first",
+                "life_since_prev_event", "life_since_prev_buy", "life_has_prev_buy");
+        assertThat(ModelSpec.LIFE_COUNT_PREFIX).isEqualTo("life_count_");
+    }
+
+    /** The v3 spec with the first {@code from} after {@code "streaming": {} replaced. */
+    private static String editedStreaming(String from, String to) {
+        String json = SpecFixtures.smallSpecV3Json();
+        int at = json.indexOf("\"streaming\": {");
+        int i = json.indexOf(from, at);
+        if (at < 0 || i < 0) throw new IllegalArgumentException("no '" + from + "' in the streaming section");
+        return json.substring(0, i) + to + json.substring(i + from.length());
+    }
+
+    @ParameterizedTest(name = "{2}")
+    @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
+            "\"life_has_prev_buy\"|\"life_has_prev_fav\"|lifetime feature 'life_has_prev_fav' in /b/model-spec.json "
+                    + "is not implemented by this job",
+            "\"life_count_cart\"|\"life_count_click\"|lifetime feature 'life_count_click' in /b/model-spec.json",
+            "\"name\": \"life_count_cart\"|\"name\": \"life_count_view\"|lifetime feature 'life_count_view' appears "
+                    + "twice in 'streaming.lifetime_features'",
+            "\"std\": 0.75|\"std\": 0|lifetime feature 'life_active_days' has std 0.0",
+            "[\"batch\", 10]|[\"batch\", 9]|input 'lifetime' has shape [batch, 9] but the windowed inputs, "
+                    + "streaming.lifetime_features and streaming.state_size imply [batch, 10]",
+            "\"state\", \"dtype\": \"float32\", \"shape\": [\"batch\", 4]|\"state\", \"dtype\": \"float32\", "
+                    + "\"shape\": [\"batch\", 5]|input 'state' has shape [batch, 5]",
+            "[\"batch\", 5, 6]|[\"batch\", 6, 6]|input 'seq_numeric' has shape [batch, 6, 6]",
+            "\"profile\", \"dtype\": \"float32\"|\"profile\", \"dtype\": \"float64\"|input 'profile' has dtype "
+                    + "float64 but the contract says float32",
+            "\"name\": \"mask\"|\"name\": \"attention_mask\"|input 'attention_mask' is not one of the inputs this "
+                    + "job produces [event_type, item_bucket, category_bucket, seq_numeric, mask, profile, lifetime, state]",
+            "[\"batch\", 2]|[\"batch\", 3]|graph output 'scores' has shape [batch, 3] but streaming.outputs and "
+                    + "streaming.state_size imply [batch, 2]",
+            "\"state_out\"|\"state_next\"|graph output 'state_next' is not one of the graph outputs this job reads "
+                    + "[scores, state_out]",
+            "\"state_size\": 4|\"state_size\": 0|'streaming.state_size' must be positive, got 0",
+            "\"reset_gap_ms\": 2592000000,||missing key 'streaming.reset_gap_ms'",
+            "\"model_version\": \"fedcba9876543210\"|\"model_version\": 7|'streaming.model_version' must be a "
+                    + "non-empty string",
+            "\"step.onnx\"|\"model.onnx\"|the step graph needs a file of its own",
+            "\"step.onnx\"|\"../step.onnx\"|streaming.onnx_file must be a file name inside the bundle directory",
+            "\"golden-step.jsonl\"|\"a/golden.jsonl\"|streaming.golden_file must be a file name",
+            "\"threshold\": 0.8|\"threshold\": 1.5|output 'churn_24h' has threshold 1.5, which is not in [0, 1]",
+            "\"alert_type\": \"CHURN_RISK\",||missing key 'streaming.outputs[1].alert_type'",
+            "\"history\": true|\"history\": \"yes\"|'streaming.reasons.groups[1].history' must be true or false",
+            "{life_active_days}|{life_hours}|reason group 'history' text refers to {life_hours}, which is neither a "
+                    + "profile or lifetime feature nor {event_type}",
+            "\"history\": true|\"history\": false|reason group 'history' occludes nothing: no profile features, not "
+                    + "the sequence, not the history",
+    })
+    void formatThreeFailureNamesTheProblemAndTheFile(String from, String to, String message) {
+        String json = editedStreaming(from, to == null ? "" : to);
+        assertThatThrownBy(() -> ModelSpec.parse(json, "/b/model-spec.json"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("/b/model-spec.json")
+                .hasMessageContaining(message);
+    }
+
+    @Test
+    void missingStepInputIsNamed() {
+        String json = editedStreaming(",\n      {\"name\": \"state\", \"dtype\": \"float32\", \"shape\": [\"batch\", 4]}",
+                "");
+        assertThatThrownBy(() -> ModelSpec.parse(json, "s.json"))
+                .hasMessageContaining("input 'state' is missing from 'streaming.inputs'");
+    }
+
+    @Test
+    void theStreamingSectionBelongsToFormatThree() {
+        String v3 = SpecFixtures.smallSpecV3Json();
+        String withoutStreaming = v3.replaceAll("(?s)  \"streaming\": \\{.*?\n  },\n", "");
+        assertThat(withoutStreaming).doesNotContain("step.onnx").contains("\"training_data\"");
+        assertThatThrownBy(() -> ModelSpec.parse(withoutStreaming, "s.json"))
+                .hasMessageContaining("format_version 3 needs a 'streaming' section");
+        String asV2 = v3.replace("\"format_version\": 3", "\"format_version\": 2");
+        assertThatThrownBy(() -> ModelSpec.parse(asV2, "s.json"))
+                .hasMessageContaining("'streaming' needs format_version 3, but the spec says 2");
+        String noGolden = v3.replace(",\n    \"golden_file\": \"golden-step.jsonl\"", "");
+        assertThat(ModelSpec.parse(noGolden, "s.json").streaming().orElseThrow().goldenFile()).isNull();
+        String noReasons = v3.replaceAll("(?s),\n    \"reasons\": \\{\"top\": 3.*?\n    ]},", ",");
+        ModelSpec.Streaming st = ModelSpec.parse(noReasons, "s.json").streaming().orElseThrow();
+        assertThat(st.reasonGroups()).isEmpty();
+        assertThat(st.reasonTop()).isZero();
+    }
+
+    @Test
+    void aHistoryGroupMayListTheLifetimeFeaturesItOccludes() {
+        String all = "\"lifetime_features\": [\"life_count_view\", \"life_count_cart\", \"life_count_fav\", "
+                + "\"life_count_buy\", \"life_count_remove_from_cart\", \"life_active_days\", \"life_days_since_first\", "
+                + "\"life_since_prev_event\", \"life_since_prev_buy\", \"life_has_prev_buy\"], ";
+        String listed = editedStreaming("\"history\": true, ", "\"history\": true, " + all);
+        assertThat(ModelSpec.parse(listed, "s.json").streaming().orElseThrow().reasonGroups().get(1).history()).isTrue();
+        String some = editedStreaming("\"history\": true, ", "\"history\": true, \"lifetime_features\": "
+                + "[\"life_count_buy\"], ");
+        assertThatThrownBy(() -> ModelSpec.parse(some, "s.json"))
+                .hasMessageContaining("reason group 'history' occludes the history, which sets every lifetime feature "
+                        + "to its mean, but lists only [\"life_count_buy\"]");
+        String unknown = editedStreaming("\"history\": true, ", "\"history\": true, \"lifetime_features\": "
+                + "[\"life_count_hug\"], ");
+        assertThatThrownBy(() -> ModelSpec.parse(unknown, "s.json"))
+                .hasMessageContaining("names lifetime feature '\"life_count_hug\"', which is not in");
+        String notHistory = editedStreaming("\"sequence\": false, \"text\": \"{carts_without_buy}",
+                "\"sequence\": false, \"lifetime_features\": [\"life_count_buy\"], \"text\": \"{carts_without_buy}");
+        assertThatThrownBy(() -> ModelSpec.parse(notHistory, "s.json"))
+                .hasMessageContaining("reason group 'carts' lists lifetime features but does not occlude the history");
+    }
+
+    @Test
+    void onlyTheStreamingModelsGroupsMayOccludeTheHistory() {
+        String json = withReasons(CARTS.replace("\"sequence\": false,", "\"sequence\": false, \"history\": true,"));
+        assertThatThrownBy(() -> ModelSpec.parse(json, "r.json"))
+                .hasMessageContaining("reason group 'carts' occludes the history, which only the streaming model has");
+        String lifetimeText = withReasons(CARTS.replace("{carts_without_buy}", "{life_count_buy}"));
+        assertThatThrownBy(() -> ModelSpec.parse(lifetimeText, "r.json"))
+                .hasMessageContaining("{life_count_buy}, which is neither a profile feature nor {event_type}");
     }
 }

@@ -246,4 +246,30 @@ class PackedWindowTest {
     private static WindowEvent ev(String item, int type, long t) {
         return new WindowEvent(item, "c", type, t);
     }
+
+    @Test
+    void aWindowAfterTheCallersBytesKeepsThemThroughGrowthWideningAndClearing() {
+        byte[] prefix = {7, 6, 5, 4, 3, 2, 1};
+        Random rnd = new Random(11);
+        PackedWindow alone = new PackedWindow(50, 10 * DAY, TYPES).wrap(null);
+        PackedWindow after = new PackedWindow(50, 10 * DAY, TYPES).wrap(prefix.clone(), prefix.length);
+        assertThat(after.isEmpty()).isTrue();
+        long t = T0;
+        for (int i = 0; i < 120; i++) {
+            // Gaps that outgrow the compact offsets now and then, so the slots widen too.
+            t += i % 40 == 39 ? 8 * DAY : rnd.nextInt(3) * MIN;
+            String item = "i" + rnd.nextInt(30);
+            int type = 1 + rnd.nextInt(TYPES);
+            assertThat(after.append(item, "c", type, t)).isEqualTo(alone.append(item, "c", type, t));
+            byte[] stored = after.bytes();
+            assertThat(Arrays.copyOf(stored, prefix.length)).as("the caller's bytes").isEqualTo(prefix);
+            assertThat(Arrays.copyOfRange(stored, prefix.length, stored.length)).isEqualTo(alone.bytes());
+            after = new PackedWindow(50, 10 * DAY, TYPES).wrap(stored.clone(), prefix.length);
+            assertThat(events(after)).isEqualTo(events(alone));
+        }
+        assertThat(after.isCompact()).isEqualTo(alone.isCompact());
+        assertThat(after.cleared()).isEqualTo(prefix);
+        assertThat(after.isEmpty()).isTrue();
+        assertThat(new PackedWindow(50, DAY, TYPES).wrap(null).cleared()).isNull();
+    }
 }

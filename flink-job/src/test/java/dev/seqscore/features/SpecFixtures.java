@@ -26,6 +26,19 @@ public final class SpecFixtures {
         return ModelSpec.parse(smallSpecV2Json(), "small-spec-v2.json");
     }
 
+    /**
+     * The format 2 spec in format 3: with top-level reasons (carts, since_previous, sequence) and a streaming model
+     * (step.onnx, state size 4, a 30-day reset gap, the 10 lifetime features, some standardised with mean and std
+     * other than 0 and 1, and streaming reasons with a history group).
+     */
+    public static String smallSpecV3Json() {
+        return resource("/spec/small-spec-v3.json");
+    }
+
+    public static ModelSpec smallSpecV3() {
+        return ModelSpec.parse(smallSpecV3Json(), "small-spec-v3.json");
+    }
+
     private static String resource(String name) {
         try (InputStream in = SpecFixtures.class.getResourceAsStream(name)) {
             if (in == null) throw new IllegalStateException("test resource " + name + " is missing");

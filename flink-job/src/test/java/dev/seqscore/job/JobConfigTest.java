@@ -33,34 +33,34 @@ class JobConfigTest {
         JobConfig c = JobConfig.parse();
 
         assertThat(c.help()).isFalse();
-        assertThat(c.bootstrapServers()).isEqualTo("localhost:9092");
-        assertThat(c.inputTopic()).isEqualTo("clicks");
-        assertThat(c.inputFormat()).isEqualTo(InputFormat.AVRO);
-        assertThat(c.groupId()).isEqualTo("seqscore");
-        assertThat(c.startingOffsets()).isEqualTo("committed");
-        assertThat(c.offsetReset()).isEqualTo("earliest");
-        assertThat(c.stopAtLatest()).isFalse();
-        assertThat(c.alertsTopic()).isEqualTo("alerts");
+        assertThat(c.get(JobConfig.BOOTSTRAP_SERVERS)).isEqualTo("localhost:9092");
+        assertThat(c.get(JobConfig.INPUT_TOPIC)).isEqualTo("clicks");
+        assertThat(c.get(JobConfig.INPUT_FORMAT)).isEqualTo(InputFormat.AVRO);
+        assertThat(c.get(JobConfig.GROUP_ID)).isEqualTo("seqscore");
+        assertThat(c.get(JobConfig.STARTING_OFFSETS)).isEqualTo(JobConfig.StartingOffsets.COMMITTED);
+        assertThat(c.get(JobConfig.OFFSET_RESET)).isEqualTo(JobConfig.OffsetReset.EARLIEST);
+        assertThat(c.get(JobConfig.STOP_AT_LATEST)).isFalse();
+        assertThat(c.get(JobConfig.ALERTS_TOPIC)).isEqualTo("alerts");
         assertThat(c.scoresTopic()).isEmpty();
-        assertThat(c.deadLetterTopic()).isEqualTo("clicks-dlq");
+        assertThat(c.get(JobConfig.DEAD_LETTER_TOPIC)).isEqualTo("clicks-dlq");
         assertThat(c.model()).as("the bundle packaged in the jar").isNull();
         // Null means "the model spec decides", which PipelineSettings relies on.
-        assertThat(c.maxEvents()).isNull();
-        assertThat(c.horizon()).isNull();
-        assertThat(c.parallelism()).isNull();
-        assertThat(c.thresholds()).isEmpty();
-        assertThat(c.cooldown()).isEqualTo(Duration.ofMinutes(10));
-        assertThat(c.exactlyOnce()).isTrue();
-        assertThat(c.transactionalIdPrefix()).isEqualTo("seqscore");
-        assertThat(c.checkpointInterval()).isEqualTo(Duration.ofSeconds(10));
-        assertThat(c.maxOutOfOrderness()).isEqualTo(Duration.ofSeconds(5));
-        assertThat(c.idleness()).isEqualTo(Duration.ofSeconds(30));
-        assertThat(c.maxFutureSkew()).isEqualTo(Duration.ofHours(1));
-        assertThat(c.maxIdBytes()).isEqualTo(256);
-        assertThat(c.stateTtl()).isEqualTo(Duration.ofHours(48));
-        assertThat(c.maxParallelism()).isEqualTo(128);
-        assertThat(c.ortThreads()).isEqualTo(1);
-        assertThat(c.scoreBatch()).isEqualTo(64);
+        assertThat(c.get(JobConfig.MAX_EVENTS)).isNull();
+        assertThat(c.get(JobConfig.HORIZON)).isNull();
+        assertThat(c.get(JobConfig.PARALLELISM)).isNull();
+        assertThat(c.get(JobConfig.THRESHOLD)).isEmpty();
+        assertThat(c.get(JobConfig.COOLDOWN)).isEqualTo(Duration.ofMinutes(10));
+        assertThat(c.get(JobConfig.DELIVERY)).isEqualTo(JobConfig.Delivery.EXACTLY_ONCE);
+        assertThat(c.get(JobConfig.TRANSACTIONAL_ID_PREFIX)).isEqualTo("seqscore");
+        assertThat(c.get(JobConfig.CHECKPOINT_INTERVAL)).isEqualTo(Duration.ofSeconds(10));
+        assertThat(c.get(JobConfig.MAX_OUT_OF_ORDERNESS)).isEqualTo(Duration.ofSeconds(5));
+        assertThat(c.get(JobConfig.IDLENESS)).isEqualTo(Duration.ofSeconds(30));
+        assertThat(c.get(JobConfig.MAX_FUTURE_SKEW)).isEqualTo(Duration.ofHours(1));
+        assertThat(c.get(JobConfig.MAX_ID_BYTES)).isEqualTo(256);
+        assertThat(c.get(JobConfig.STATE_TTL)).isEqualTo(Duration.ofHours(48));
+        assertThat(c.get(JobConfig.MAX_PARALLELISM)).isEqualTo(128);
+        assertThat(c.get(JobConfig.ORT_THREADS)).isEqualTo(1);
+        assertThat(c.get(JobConfig.SCORE_BATCH)).isEqualTo(64);
         assertThat(c.kafkaProperties()).isEmpty();
     }
 
@@ -70,7 +70,7 @@ class JobConfigTest {
         JobConfig c = JobConfig.parse("--help", "--cooldown", "5m");
 
         assertThat(c.help()).isTrue();
-        assertThat(c.cooldown()).isEqualTo(Duration.ofMinutes(5));
+        assertThat(c.get(JobConfig.COOLDOWN)).isEqualTo(Duration.ofMinutes(5));
     }
 
     @Test
@@ -81,13 +81,13 @@ class JobConfigTest {
                 "--delivery=at-least-once", "--model=/m", "--stop-at-latest=true", "--parallelism=3");
 
         for (JobConfig c : new JobConfig[] {spaced, joined}) {
-            assertThat(c.inputTopic()).isEqualTo("t1");
-            assertThat(c.maxEvents()).isEqualTo(7);
-            assertThat(c.horizon()).isEqualTo(Duration.ofHours(2));
-            assertThat(c.exactlyOnce()).isFalse();
+            assertThat(c.get(JobConfig.INPUT_TOPIC)).isEqualTo("t1");
+            assertThat(c.get(JobConfig.MAX_EVENTS)).isEqualTo(7);
+            assertThat(c.get(JobConfig.HORIZON)).isEqualTo(Duration.ofHours(2));
+            assertThat(c.get(JobConfig.DELIVERY)).isEqualTo(JobConfig.Delivery.AT_LEAST_ONCE);
             assertThat(c.model()).isEqualTo("/m");
-            assertThat(c.stopAtLatest()).isTrue();
-            assertThat(c.parallelism()).isEqualTo(3);
+            assertThat(c.get(JobConfig.STOP_AT_LATEST)).isTrue();
+            assertThat(c.get(JobConfig.PARALLELISM)).isEqualTo(3);
         }
     }
 
@@ -140,9 +140,25 @@ class JobConfigTest {
         JobConfig c = JobConfig.parse("--input-format", "JSON", "--starting-offsets", "Earliest",
                 "--delivery", "EXACTLY-ONCE");
 
-        assertThat(c.inputFormat()).isEqualTo(InputFormat.JSON);
-        assertThat(c.startingOffsets()).isEqualTo("earliest");
-        assertThat(c.exactlyOnce()).isTrue();
+        assertThat(c.get(JobConfig.INPUT_FORMAT)).isEqualTo(InputFormat.JSON);
+        assertThat(c.get(JobConfig.STARTING_OFFSETS)).isEqualTo(JobConfig.StartingOffsets.EARLIEST);
+        assertThat(c.get(JobConfig.DELIVERY)).isEqualTo(JobConfig.Delivery.EXACTLY_ONCE);
+    }
+
+    @Test
+    void startingOffsetsTakeATimestampInEitherForm() {
+        assertThat(JobConfig.parse("--starting-offsets", "timestamp:1512086400000").get(JobConfig.STARTING_OFFSETS))
+                .isEqualTo(JobConfig.StartingOffsets.timestamp(1512086400000L));
+        assertThat(JobConfig.parse("--starting-offsets", "Timestamp:2017-12-01T00:00:00Z")
+                .get(JobConfig.STARTING_OFFSETS)).isEqualTo(JobConfig.StartingOffsets.timestamp(1512086400000L));
+        assertThat(JobConfig.parse("--starting-offsets", "timestamp:2017-12-01T08:00:00+08:00")
+                .get(JobConfig.STARTING_OFFSETS).timestampMs()).isEqualTo(1512086400000L);
+        assertThatThrownBy(() -> JobConfig.parse("--starting-offsets", "timestamp:soon"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--starting-offsets")
+                .hasMessageContaining("epoch milliseconds or an ISO-8601 time");
+        assertThatThrownBy(() -> JobConfig.parse("--starting-offsets", "beginning"))
+                .hasMessageContaining("committed, earliest, latest, timestamp:TIME");
     }
 
     @Test
@@ -217,6 +233,9 @@ class JobConfigTest {
         "delivery, exactly_once",
         "delivery, none",
         "starting-offsets, beginning",
+        "starting-offsets, timestamp:",
+        "starting-offsets, timestamp:yesterday",
+        "starting-offsets, timestamp:-5",
         "offset-reset, committed",
         "input-format, protobuf",
         "stop-at-latest, yes",
@@ -248,10 +267,10 @@ class JobConfigTest {
         JobConfig c = JobConfig.parse("--state-ttl", "0", "--idleness", "0s", "--cooldown", "0ms",
                 "--max-out-of-orderness", "0");
 
-        assertThat(c.stateTtl()).isZero();
-        assertThat(c.idleness()).isZero();
-        assertThat(c.cooldown()).isZero();
-        assertThat(c.maxOutOfOrderness()).isZero();
+        assertThat(c.get(JobConfig.STATE_TTL)).isZero();
+        assertThat(c.get(JobConfig.IDLENESS)).isZero();
+        assertThat(c.get(JobConfig.COOLDOWN)).isZero();
+        assertThat(c.get(JobConfig.MAX_OUT_OF_ORDERNESS)).isZero();
     }
 
     @Test
@@ -259,7 +278,7 @@ class JobConfigTest {
         JobConfig c = JobConfig.parse("--threshold.purchase_30m", "0.6", "--threshold.churn_24h=1",
                 "--threshold.other", "0");
 
-        assertThat(c.thresholds()).containsExactlyInAnyOrderEntriesOf(
+        assertThat(c.get(JobConfig.THRESHOLD)).containsExactlyInAnyOrderEntriesOf(
                 Map.of("purchase_30m", 0.6, "churn_24h", 1.0, "other", 0.0));
     }
 
@@ -275,9 +294,9 @@ class JobConfigTest {
     void alertRatesArePerOutputFractions() {
         JobConfig c = JobConfig.parse("--alert-rate.purchase_30m", "0.01", "--alert-rate.churn_24h=0.005");
 
-        assertThat(c.alertRates()).containsExactlyInAnyOrderEntriesOf(Map.of("purchase_30m", 0.01, "churn_24h", 0.005));
-        assertThat(c.thresholds()).isEmpty();
-        assertThat(JobConfig.parse().alertRates()).isEmpty();
+        assertThat(c.get(JobConfig.ALERT_RATE)).containsExactlyInAnyOrderEntriesOf(Map.of("purchase_30m", 0.01, "churn_24h", 0.005));
+        assertThat(c.get(JobConfig.THRESHOLD)).isEmpty();
+        assertThat(JobConfig.parse().get(JobConfig.ALERT_RATE)).isEmpty();
         assertThatThrownBy(() -> JobConfig.parse("--alert-rate.churn_24h", "1.5"))
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("--alert-rate.churn_24h");
@@ -350,9 +369,9 @@ class JobConfigTest {
         JobConfig c = JobConfig.parse("--threshold.purchase_30m", "0.6");
 
         JobConfig moved = c.with(JobConfig.BOOTSTRAP_SERVERS, "other:9093");
-        assertThat(moved.bootstrapServers()).isEqualTo("other:9093");
-        assertThat(moved.thresholds()).containsEntry("purchase_30m", 0.6);
-        assertThat(c.bootstrapServers()).isEqualTo("localhost:9092");
+        assertThat(moved.get(JobConfig.BOOTSTRAP_SERVERS)).isEqualTo("other:9093");
+        assertThat(moved.get(JobConfig.THRESHOLD)).containsEntry("purchase_30m", 0.6);
+        assertThat(c.get(JobConfig.BOOTSTRAP_SERVERS)).isEqualTo("localhost:9092");
 
         assertThatThrownBy(() -> c.with(JobConfig.COOLDOWN, "later"))
                 .isInstanceOf(ConfigException.class)
@@ -408,8 +427,8 @@ class JobConfigTest {
         assertThat(v.get(OptionSet.HELP)).isTrue();
         // A job option's value that happens to spell an own option's name is still the job option's value.
         JobConfig job = JobConfig.of(v);
-        assertThat(job.groupId()).isEqualTo("input");
-        assertThat(job.thresholds()).containsEntry("churn_24h", 0.7);
+        assertThat(job.get(JobConfig.GROUP_ID)).isEqualTo("input");
+        assertThat(job.get(JobConfig.THRESHOLD)).containsEntry("churn_24h", 0.7);
         assertThat(tool.usage("tool", "")).contains("--input VALUE").contains("--group-id VALUE").contains("job:");
     }
 
@@ -443,8 +462,8 @@ class JobConfigTest {
 
         assertThat(c.checkpointDir()).isEqualTo("s3://bucket/cp");
         assertThat(c.savepointDir()).isEqualTo("file:///sp");
-        assertThat(c.stateBackend()).isEqualTo("rocksdb");
+        assertThat(c.get(JobConfig.STATE_BACKEND)).isEqualTo(JobConfig.StateBackend.ROCKSDB);
         assertThat(JobConfig.parse().checkpointDir()).isNull();
-        assertThat(JobConfig.parse().stateBackend()).as("the cluster's").isNull();
+        assertThat(JobConfig.parse().get(JobConfig.STATE_BACKEND)).as("the cluster's").isNull();
     }
 }

@@ -8,10 +8,11 @@ import dev.seqscore.avro.ClickEvent;
 import dev.seqscore.avro.DeadLetter;
 import dev.seqscore.avro.Score;
 import dev.seqscore.events.ClickEventAvro;
-import dev.seqscore.events.EventFileReader;
-import dev.seqscore.events.FileRecord;
+import dev.seqscore.offline.files.EventFileReader;
+import dev.seqscore.offline.files.FileRecord;
 import dev.seqscore.kafka.EmbeddedKafkaExtension;
 import dev.seqscore.model.ModelBundle;
+import dev.seqscore.offline.Backtest;
 import dev.seqscore.testing.KafkaTopics;
 import dev.seqscore.testing.RepoPaths;
 import dev.seqscore.scoring.ScoredEvent;
@@ -132,7 +133,7 @@ class KafkaPipelineITCase {
             assertThat(got.getWindowLength()).isEqualTo(want.getWindowLength());
             assertThat(got.getThreshold()).isEqualTo(want.getThreshold());
             assertThat(got.getScore()).isCloseTo(want.getScore(), within(1e-5));
-            assertThat(got.getModelVersion()).isEqualTo(bundle.spec().modelVersion());
+            assertThat(got.getModelVersion()).isEqualTo(settings.served.modelVersion());
             assertThat(got.getReasons()).as("every alert says why").isNotEmpty();
             // Batches differ between the runs, so drops differ in the last bits; only clear reasons must agree.
             for (var reason : got.getReasons()) {

@@ -5,55 +5,51 @@ import static dev.seqscore.testing.Clicks.BOB;
 import static dev.seqscore.testing.Clicks.T0;
 import static dev.seqscore.testing.Clicks.T0_PLUS_1M;
 import static dev.seqscore.testing.Clicks.T0_PLUS_2M;
-import static dev.seqscore.testing.Clicks.T0_PLUS_5M;
 import static dev.seqscore.testing.Clicks.click;
 import static dev.seqscore.testing.Clicks.ms;
-import static dev.seqscore.testing.Clicks.scored;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.seqscore.alerts.AlertFunction;
-import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.avro.Alert;
 import dev.seqscore.events.InputDecoder;
 import dev.seqscore.events.InputFormat;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.metrics.JobMetrics;
 import dev.seqscore.model.ModelBundle;
+import dev.seqscore.features.Scoring;
+import dev.seqscore.scoring.BothModes;
+import dev.seqscore.scoring.ScoringFixture;
+import dev.seqscore.scoring.ScoringHarness;
+import dev.seqscore.scoring.ScoringSettings;
 import dev.seqscore.testing.CapturedMetrics;
-import dev.seqscore.testing.Clicks;
-import dev.seqscore.testing.RepoPaths;
-import dev.seqscore.scoring.ScoredEvent;
-import dev.seqscore.scoring.BatchScoringOperator;
 import java.time.Duration;
-import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Histogram;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
-import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
 import org.apache.flink.streaming.api.operators.ProcessOperator;
-import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
-import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The metrics of the three operators, read back through a real Flink metric group in their test harnesses: each
- * counter, histogram and gauge moves exactly as the records say, under the names and labels the README's metrics
- * table and the Grafana dashboard use.
+ * The metrics of the validation operator and of the scoring operator (with either model), read back through a real
+ * Flink metric group in their test harnesses: each counter, histogram and gauge moves exactly as the records say,
+ * under the names and labels the README's metrics table and the Grafana dashboard use. The scorer's settings come
+ * from the job's own flags (PipelineSettings), as in the job.
+ *
+ * <p>Changed with the one scoring operator: alerts are counted by the scorer that decides them; a user's events take
+ * one row per call, so a call of several rows is several users'; usersWithState counts user values, which with the
+ * streaming model outlive the window by the model-state TTL.
  */
 class OperatorMetricsTest {
-    private static final int MAX_PARALLELISM = 128;
     private static final long ONE_HOUR = Duration.ofHours(1).toMillis();
-    private static final Duration MAX_DELAY = Duration.ofMillis(5);
 
     private static ModelBundle bundle;
 
     @BeforeAll
     static void loadModel() {
-        bundle = ModelBundle.load(RepoPaths.defaultModel());
+        bundle = ScoringFixture.bundle();
     }
 
     // ---------------------------------------------------------------- validation
@@ -61,8 +57,10 @@ class OperatorMetricsTest {
     @Test
     void validationCountsEveryRecordAndEachDeadLetterReason() throws Exception {
         long now = ms(T0_PLUS_1M);
+        // Windowed: validation is the same with either model, and every bundle has the windowed one.
         PipelineSettings settings = PipelineSettings.builder(bundle)
-                .maxFutureSkew(Duration.ofMinutes(5))
+                .with(JobConfig.SCORING, Scoring.WINDOWED)
+                .with(JobConfig.MAX_FUTURE_SKEW, "5m")
                 .clock(() -> now)
                 .build();
         try (CapturedMetrics metrics = new CapturedMetrics();
@@ -100,24 +98,13 @@ class OperatorMetricsTest {
 
     // ---------------------------------------------------------------- scoring
 
-    private static KeyedOneInputStreamOperatorTestHarness<String, InputRecord, ScoredEvent> scorer(
-            CapturedMetrics metrics, int maxBatch) throws Exception {
-        var op = new BatchScoringOperator(bundle, bundle.spec().maxEvents(), ONE_HOUR, Duration.ZERO, 1, maxBatch,
-                MAX_DELAY);
-        return new KeyedOneInputStreamOperatorTestHarness<>(op, r -> r.userId, Types.STRING,
-                metrics.environment(MAX_PARALLELISM));
-    }
-
-    /** The watermark, then the batching deadline, so whatever became ready is scored. */
-    private static void watermark(KeyedOneInputStreamOperatorTestHarness<String, InputRecord, ScoredEvent> h, long w)
-            throws Exception {
-        h.processWatermark(w);
-        h.setProcessingTime(h.getProcessingTime() + MAX_DELAY.toMillis());
-    }
-
-    private static void send(KeyedOneInputStreamOperatorTestHarness<String, InputRecord, ScoredEvent> h,
-            Clicks.Builder c) throws Exception {
-        h.processElement(c.record(), c.millis());
+    /** The scorer's settings from the job's flags: this mode, a 1 h horizon, and {@code more}. */
+    private static ScoringSettings scorer(Scoring mode, String... more) {
+        ScoringFixture.assumeServes(mode);
+        List<String> args = new ArrayList<>(List.of("--scoring", mode.cliName(), "--horizon", "1h",
+                "--score-max-delay", "5ms", "--state-ttl", "0"));
+        args.addAll(List.of(more));
+        return PipelineSettings.builder(bundle).args(args.toArray(String[]::new)).build().scoringSettings();
     }
 
     private static long[] values(Histogram h) {
@@ -126,48 +113,52 @@ class OperatorMetricsTest {
         return v;
     }
 
-    @Test
-    void scorerRecordsBatchesInferenceTimeWindowLengthsAndLag() throws Exception {
-        try (CapturedMetrics metrics = new CapturedMetrics(); var h = scorer(metrics, 64)) {
-            h.open();
-            // All four become ready at one watermark, Alice's and Bob's alike: one call of 4.
-            send(h, click(ALICE).item("i1").at(T0));
-            send(h, click(ALICE).item("i2").at(T0));
-            send(h, click(BOB).at(T0));
-            send(h, click(ALICE).item("i3").at(T0_PLUS_1M));
-            long before = System.currentTimeMillis();
-            watermark(h, ms(T0_PLUS_1M));
-            long after = System.currentTimeMillis();
+    @BothModes
+    void scorerRecordsBatchesInferenceTimeWindowLengthsAndLag(Scoring mode) throws Exception {
+        try (CapturedMetrics metrics = new CapturedMetrics();
+             var h = ScoringHarness.open(scorer(mode, "--score-batch", "4"), metrics)) {
+            long now = ms(T0) + ONE_HOUR;
+            h.h.setProcessingTime(now);
+            // Four users' first events fill a call at once; then two of them again, scored on the deadline.
+            for (String u : List.of(ALICE, BOB, "carol", "dave")) {
+                h.send(click(u).at(T0));
+            }
+            long before = System.nanoTime();
+            h.watermark(ms(T0));
+            h.send(click(ALICE).item("i2").at(T0_PLUS_1M));
+            h.send(click(BOB).item("i2").at(T0_PLUS_1M));
+            h.watermark(ms(T0_PLUS_1M));
+            long wallMicros = (System.nanoTime() - before) / 1_000;
 
-            assertThat(h.extractOutputValues()).hasSize(4);
-            assertThat(metrics.counter(JobMetrics.EVENTS_SCORED).getCount()).isEqualTo(4);
-            assertThat(values(metrics.histogram(JobMetrics.BATCH_SIZE))).containsExactly(4);
-            assertThat(values(metrics.histogram(JobMetrics.WINDOW_LENGTH))).containsExactly(1, 1, 2, 3);
+            assertThat(h.scored()).hasSize(6);
+            assertThat(metrics.counter(JobMetrics.EVENTS_SCORED).getCount()).isEqualTo(6);
+            assertThat(values(metrics.histogram(JobMetrics.BATCH_SIZE))).containsExactly(2, 4);
+            assertThat(values(metrics.histogram(JobMetrics.WINDOW_LENGTH))).containsExactly(1, 1, 1, 1, 2, 2);
 
             Histogram call = metrics.histogram(JobMetrics.INFERENCE_CALL_MICROS);
             Histogram perEvent = metrics.histogram(JobMetrics.INFERENCE_EVENT_MICROS);
-            assertThat(call.getCount()).as("one sample per ONNX Runtime call").isEqualTo(1);
-            assertThat(perEvent.getCount()).isEqualTo(1);
+            assertThat(call.getCount()).as("one sample per ONNX Runtime call").isEqualTo(2);
+            assertThat(perEvent.getCount()).isEqualTo(2);
             assertThat(call.getStatistics().getMin()).isPositive();
-            assertThat(call.getStatistics().getMax()).isLessThanOrEqualTo((after - before + 1) * 1_000);
+            assertThat(call.getStatistics().getMax()).isLessThanOrEqualTo(wallMicros);
             assertThat(perEvent.getStatistics().getMax()).isLessThanOrEqualTo(call.getStatistics().getMax());
 
-            // now - event time, read once per batch while it is emitted.
-            long[] lag = values(metrics.histogram(JobMetrics.EVENT_TIME_LAG_MS));
-            assertThat(lag).hasSize(4);
-            assertThat(lag[0]).isBetween(before - ms(T0_PLUS_1M), after - ms(T0_PLUS_1M));
-            assertThat(lag[3]).isBetween(before - ms(T0), after - ms(T0));
+            // Processing time minus event time when emitted: the full call at once, the other on its deadline.
+            long deadline = now + 5;
+            assertThat(values(metrics.histogram(JobMetrics.EVENT_TIME_LAG_MS))).containsExactly(
+                    deadline - ms(T0_PLUS_1M), deadline - ms(T0_PLUS_1M), now - ms(T0), now - ms(T0),
+                    now - ms(T0), now - ms(T0));
         }
     }
 
-    @Test
-    void scorerBatchesAreCappedAndCountedPerCall() throws Exception {
-        try (CapturedMetrics metrics = new CapturedMetrics(); var h = scorer(metrics, 2)) {
-            h.open();
+    @BothModes
+    void scorerBatchesAreCappedAndCountedPerCall(Scoring mode) throws Exception {
+        try (CapturedMetrics metrics = new CapturedMetrics();
+             var h = ScoringHarness.open(scorer(mode, "--score-batch", "2"), metrics)) {
             for (int i = 0; i < 5; i++) {
-                send(h, click(ALICE).item("i" + i).at(T0));
+                h.send(click("user" + i).at(T0));
             }
-            watermark(h, ms(T0));
+            h.watermark(ms(T0));
 
             assertThat(values(metrics.histogram(JobMetrics.BATCH_SIZE))).containsExactly(1, 2, 2);
             assertThat(metrics.histogram(JobMetrics.INFERENCE_CALL_MICROS).getCount()).isEqualTo(3);
@@ -175,114 +166,148 @@ class OperatorMetricsTest {
         }
     }
 
-    @Test
-    void lateEventsCountAsLateAndAsLateEventDeadLettersAndDuplicatesAsDuplicates() throws Exception {
-        try (CapturedMetrics metrics = new CapturedMetrics(); var h = scorer(metrics, 64)) {
-            h.open();
-            send(h, click(ALICE).at(T0_PLUS_1M));
-            send(h, click(ALICE).at(T0_PLUS_1M));
-            watermark(h, ms(T0_PLUS_1M));
-            send(h, click(ALICE).at(T0));
-            send(h, click(BOB).at(T0_PLUS_1M));
+    @BothModes
+    void lateEventsCountAsLateAndAsLateEventDeadLettersAndDuplicatesAsDuplicates(Scoring mode) throws Exception {
+        try (CapturedMetrics metrics = new CapturedMetrics(); var h = ScoringHarness.open(scorer(mode), metrics)) {
+            h.send(click(ALICE).at(T0_PLUS_1M));
+            h.send(click(ALICE).at(T0_PLUS_1M));
+            h.watermark(ms(T0_PLUS_1M));
+            h.send(click(ALICE).at(T0));
+            h.send(click(BOB).at(T0_PLUS_1M));
 
             assertThat(metrics.counter(JobMetrics.EVENTS_SCORED).getCount()).isEqualTo(1);
             assertThat(metrics.counter(JobMetrics.DUPLICATE_EVENTS).getCount()).isEqualTo(1);
             assertThat(metrics.counter(JobMetrics.LATE_EVENTS).getCount()).isEqualTo(2);
             assertThat(metrics.counter(JobMetrics.DEAD_LETTERS, JobMetrics.REASON, "LATE_EVENT").getCount())
                     .isEqualTo(2);
-            assertThat(h.getSideOutput(BatchScoringOperator.LATE)).hasSize(2);
+            assertThat(h.late()).hasSize(2);
         }
     }
 
-    @Test
-    void modelVersionIsAGaugeOfOneLabelledWithTheVersion() throws Exception {
-        try (CapturedMetrics metrics = new CapturedMetrics(); var h = scorer(metrics, 64)) {
-            h.open();
-
-            String version = bundle.spec().modelVersion();
+    @BothModes
+    void modelVersionIsAGaugeOfOneLabelledWithTheServedModelsVersion(Scoring mode) throws Exception {
+        ScoringSettings s = scorer(mode);
+        try (CapturedMetrics metrics = new CapturedMetrics(); var h = ScoringHarness.open(s, metrics)) {
+            String version = s.served().modelVersion();
             assertThat(metrics.gauge(JobMetrics.MODEL_INFO, JobMetrics.MODEL_VERSION, version).getValue())
                     .isEqualTo(1);
             assertThat(metrics.labelSets(JobMetrics.MODEL_INFO)).hasSize(1);
+            assertThat(metrics.counter(JobMetrics.MODEL_STATE_RESTARTS).getCount()).isZero();
         }
     }
 
-    @Test
-    void usersWithStateFollowsWindowsCreatedAndClearedByTheirHorizonTimer() throws Exception {
-        try (CapturedMetrics metrics = new CapturedMetrics(); var h = scorer(metrics, 64)) {
-            h.open();
+    /**
+     * Windowed (no model-state TTL): a user counts from its first scored event until its value goes at newest + H.
+     * Incremental with a model-state TTL of 2 h: until last event + 2 h, past the window.
+     */
+    @BothModes
+    void usersWithStateFollowValuesCreatedAndClearedByTheirTimer(Scoring mode) throws Exception {
+        long retention = mode == Scoring.INCREMENTAL ? 2 * ONE_HOUR : ONE_HOUR;
+        try (CapturedMetrics metrics = new CapturedMetrics();
+             var h = ScoringHarness.open(scorer(mode, "--model-state-ttl", mode == Scoring.INCREMENTAL ? "2h" : "0",
+                     "--cooldown", "0"), metrics)) {
             var users = metrics.gauge(JobMetrics.USERS_WITH_STATE);
-            send(h, click(ALICE).at(T0));
-            assertThat(users.getValue()).as("waiting for the watermark is not a window yet").isEqualTo(0L);
+            h.send(click(ALICE).at(T0));
+            assertThat(users.getValue()).as("waiting for the watermark is not a user yet").isEqualTo(0L);
 
-            send(h, click(BOB).at(T0));
-            watermark(h, ms(T0));
+            h.send(click(BOB).at(T0));
+            h.watermark(ms(T0));
             assertThat(users.getValue()).isEqualTo(2L);
 
-            send(h, click(ALICE).at(T0_PLUS_2M));
-            watermark(h, ms(T0_PLUS_2M));
+            h.send(click(ALICE).item("i2").at(T0_PLUS_2M));
+            h.watermark(ms(T0_PLUS_2M));
             assertThat(users.getValue()).as("a second event does not add a user").isEqualTo(2L);
 
-            watermark(h, ms(T0) + ONE_HOUR);
-            assertThat(users.getValue()).as("bob's window is past its horizon").isEqualTo(1L);
-            watermark(h, ms(T0_PLUS_2M) + ONE_HOUR);
+            h.watermark(ms(T0) + retention - 1);
+            assertThat(users.getValue()).isEqualTo(2L);
+            h.watermark(ms(T0) + retention);
+            assertThat(users.getValue()).as("bob's value is gone").isEqualTo(1L);
+            h.watermark(ms(T0_PLUS_2M) + retention);
             assertThat(users.getValue()).isEqualTo(0L);
-            assertThat(h.numKeyedStateEntries()).isZero();
+            assertThat(h.h.numKeyedStateEntries()).isZero();
         }
     }
 
-    @Test
-    void usersWithStateSurvivesACheckpointRestore() throws Exception {
+    @BothModes
+    void usersWithStateSurvivesACheckpointRestore(Scoring mode) throws Exception {
+        ScoringSettings s = scorer(mode, "--model-state-ttl", "0", "--cooldown", "0");
         OperatorSubtaskState snapshot;
-        try (CapturedMetrics metrics = new CapturedMetrics(); var h = scorer(metrics, 64)) {
-            h.open();
-            send(h, click(ALICE).at(T0));
-            send(h, click(BOB).at(T0));
-            watermark(h, ms(T0));
+        try (CapturedMetrics metrics = new CapturedMetrics(); var h = ScoringHarness.open(s, metrics)) {
+            h.send(click(ALICE).at(T0));
+            h.send(click(BOB).at(T0));
+            h.watermark(ms(T0));
             assertThat(metrics.gauge(JobMetrics.USERS_WITH_STATE).getValue()).isEqualTo(2L);
-            snapshot = h.snapshot(1L, ms(T0));
+            snapshot = h.checkpoint(1L);
         }
-        try (CapturedMetrics metrics = new CapturedMetrics(); var h = scorer(metrics, 64)) {
-            h.initializeState(snapshot);
-            h.open();
+        try (CapturedMetrics metrics = new CapturedMetrics();
+             var h = ScoringHarness.restore(s, snapshot, null, metrics)) {
             var users = metrics.gauge(JobMetrics.USERS_WITH_STATE);
             assertThat(users.getValue()).isEqualTo(2L);
 
-            watermark(h, ms(T0) + ONE_HOUR);
-            assertThat(users.getValue()).as("the restored windows are cleared and uncounted").isEqualTo(0L);
+            h.watermark(ms(T0) + ONE_HOUR);
+            assertThat(users.getValue()).as("the restored values are cleared and uncounted").isEqualTo(0L);
         }
     }
 
-    // ---------------------------------------------------------------- alerts
+    // ---------------------------------------------------------------- alerts and reasons
+
+    @BothModes
+    void alertsAreCountedByTypeAsTheyAreEmittedNotWhenSuppressed(Scoring mode) throws Exception {
+        ScoringSettings s0 = scorer(mode);
+        List<String> outputs = s0.served().outputNames();
+        String[] types = {s0.alerts().rules.get(0).alertType, s0.alerts().rules.get(1).alertType};
+        // Every event reaches both thresholds; the cooldown (10 min) suppresses Alice's second.
+        ScoringSettings s = scorer(mode, "--threshold." + outputs.get(0), "0.0", "--threshold." + outputs.get(1),
+                "0.0", "--cooldown", "10m");
+        try (CapturedMetrics metrics = new CapturedMetrics(); var h = ScoringHarness.open(s, metrics)) {
+            var first = metrics.counter(JobMetrics.ALERTS_EMITTED, JobMetrics.ALERT_TYPE, types[0]);
+            var second = metrics.counter(JobMetrics.ALERTS_EMITTED, JobMetrics.ALERT_TYPE, types[1]);
+            assertThat(first.getCount()).isZero();
+            assertThat(second.getCount()).isZero();
+
+            h.send(click(ALICE).at(T0));
+            h.send(click(ALICE).item("i2").at(T0_PLUS_1M)); // within both cooldowns
+            h.send(click(BOB).at(T0_PLUS_2M));
+            h.watermark(ms(T0_PLUS_2M));
+
+            assertThat(h.scored()).hasSize(3);
+            List<Alert> alerts = h.alerts();
+            assertThat(alerts).hasSize(4);
+            assertThat(first.getCount()).isEqualTo(2)
+                    .isEqualTo(alerts.stream().filter(a -> a.getAlertType().equals(types[0])).count());
+            assertThat(second.getCount()).isEqualTo(2)
+                    .isEqualTo(alerts.stream().filter(a -> a.getAlertType().equals(types[1])).count());
+            assertThat(metrics.labelSets(JobMetrics.ALERTS_EMITTED)).extracting(l -> l.get(JobMetrics.ALERT_TYPE))
+                    .containsExactlyInAnyOrder(types);
+        }
+    }
+
+    @BothModes
+    void explainedEventsAreCountedAndEachReasonsCallTimed(Scoring mode) throws Exception {
+        List<String> outputs = scorer(mode).served().outputNames();
+        // Purchase reaches its threshold at every event, churn at none: every event is explained.
+        ScoringSettings s = scorer(mode, "--threshold." + outputs.get(0), "0.0", "--threshold." + outputs.get(1),
+                "1.0", "--alert-reasons", "2", "--score-batch", "3");
+        try (CapturedMetrics metrics = new CapturedMetrics(); var h = ScoringHarness.open(s, metrics)) {
+            for (String u : List.of(ALICE, BOB, "carol", "dave")) {
+                h.send(click(u).at(T0));
+            }
+            h.watermark(ms(T0));
+
+            assertThat(h.scored()).hasSize(4).allSatisfy(e -> assertThat(e.reasons).isNotEmpty());
+            assertThat(metrics.counter(JobMetrics.EVENTS_EXPLAINED).getCount()).isEqualTo(4);
+            assertThat(metrics.histogram(JobMetrics.EXPLAIN_CALL_MICROS).getCount()).as("one per scored batch")
+                    .isEqualTo(2);
+        }
+    }
 
     @Test
-    void alertsAreCountedByTypeAsTheyAreEmittedNotWhenSuppressed() throws Exception {
-        AlertPolicy policy = new AlertPolicy(List.of(
-                new AlertPolicy.Rule("purchase_30m", "HIGH_PURCHASE_INTENT", 0.5),
-                new AlertPolicy.Rule("churn_24h", "CHURN_RISK", 0.75)),
-                Duration.ofMinutes(10).toMillis(), "model-v1");
+    void lateEventsAreTheScorersOnlyDeadLetters() throws Exception {
         try (CapturedMetrics metrics = new CapturedMetrics();
-             var h = new KeyedOneInputStreamOperatorTestHarness<>(
-                     new KeyedProcessOperator<>(new AlertFunction(policy, Duration.ZERO)), (ScoredEvent s) -> s.userId,
-                     Types.STRING, metrics.environment(MAX_PARALLELISM))) {
-            h.open();
-            var purchase = metrics.counter(JobMetrics.ALERTS_EMITTED, JobMetrics.ALERT_TYPE, "HIGH_PURCHASE_INTENT");
-            var churn = metrics.counter(JobMetrics.ALERTS_EMITTED, JobMetrics.ALERT_TYPE, "CHURN_RISK");
-            assertThat(purchase.getCount()).isZero();
-            assertThat(churn.getCount()).isZero();
-
-            h.processElement(scored(ALICE, T0, 0.9f, 0.9f));
-            h.processElement(scored(ALICE, T0_PLUS_1M, 0.9f, 0.1f)); // within the purchase cooldown
-            h.processElement(scored(BOB, T0_PLUS_2M, 0.9f, 0.1f));
-            h.processElement(scored(BOB, T0_PLUS_5M, 0.1f, 0.1f)); // below both thresholds
-
-            List<Alert> alerts = h.extractOutputValues();
-            assertThat(alerts).hasSize(3);
-            assertThat(purchase.getCount()).isEqualTo(2);
-            assertThat(churn.getCount()).isEqualTo(1);
-            assertThat(metrics.labelSets(JobMetrics.ALERTS_EMITTED)).extracting(l -> l.get(JobMetrics.ALERT_TYPE))
-                    .containsExactlyInAnyOrder("HIGH_PURCHASE_INTENT", "CHURN_RISK");
+             var h = ScoringHarness.open(scorer(Scoring.WINDOWED), metrics)) {
+            assertThat(metrics.labelSets(JobMetrics.DEAD_LETTERS)).extracting(l -> l.get(JobMetrics.REASON))
+                    .containsExactly("LATE_EVENT");
+            assertThat(h.late()).isEmpty();
         }
     }
-
-
 }

@@ -11,6 +11,7 @@ import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.events.DeadLetterReason;
 import dev.seqscore.events.EventValidator;
 import dev.seqscore.features.ModelSpec;
+import dev.seqscore.features.Scoring;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.testing.RepoPaths;
 import java.nio.file.Files;
@@ -30,11 +31,14 @@ import org.junit.jupiter.api.io.TempDir;
 class PipelineSettingsTest {
     private static ModelBundle bundle;
     private static ModelSpec spec;
+    private static ModelSpec.Served served;
 
     @BeforeAll
     static void loadBundle() {
         bundle = ModelBundle.load(RepoPaths.defaultModel());
         spec = bundle.spec();
+        // What the job serves by default (--scoring incremental): the streaming model's outputs and thresholds.
+        served = spec.served(Scoring.INCREMENTAL);
     }
 
     @Test
@@ -43,13 +47,13 @@ class PipelineSettingsTest {
 
         assertThat(s.maxEvents).isEqualTo(spec.maxEvents());
         assertThat(s.horizonMs).isEqualTo(spec.horizonMs());
-        assertThat(s.alertPolicy.modelVersion).isEqualTo(spec.modelVersion());
+        assertThat(s.alertPolicy.modelVersion).isEqualTo(served.modelVersion());
         assertThat(s.alertPolicy.cooldownMs).isEqualTo(Duration.ofMinutes(10).toMillis());
-        assertThat(s.alertPolicy.rules).hasSameSizeAs(spec.outputs());
-        for (int i = 0; i < spec.outputs().size(); i++) {
-            ModelSpec.OutputSpec o = spec.outputs().get(i);
+        assertThat(s.alertPolicy.rules).hasSameSizeAs(served.outputs());
+        for (int i = 0; i < served.outputs().size(); i++) {
+            ModelSpec.OutputSpec o = served.outputs().get(i);
             AlertPolicy.Rule r = s.alertPolicy.rules.get(i);
-            // Same order as the model's outputs: AlertFunction indexes scores by position.
+            // Same order as the model's outputs: the scorer indexes scores by position.
             assertThat(r.output).isEqualTo(o.name());
             assertThat(r.alertType).isEqualTo(o.alertType());
             assertThat(r.threshold).isEqualTo(o.threshold());
@@ -61,14 +65,14 @@ class PipelineSettingsTest {
 
     @Test
     void flagsOverrideTheSpec() {
-        String first = spec.outputs().get(0).name();
+        String first = served.outputs().get(0).name();
         PipelineSettings s = PipelineSettings.from(JobConfig.parse("--max-events", "3", "--horizon", "1h",
                 "--threshold." + first, "0.99", "--cooldown", "0", "--state-ttl", "0"), bundle);
 
         assertThat(s.maxEvents).isEqualTo(3);
         assertThat(s.horizonMs).isEqualTo(Duration.ofHours(1).toMillis());
         assertThat(s.alertPolicy.rules.get(0).threshold).isEqualTo(0.99);
-        assertThat(s.alertPolicy.rules.get(1).threshold).isEqualTo(spec.outputs().get(1).threshold());
+        assertThat(s.alertPolicy.rules.get(1).threshold).isEqualTo(served.outputs().get(1).threshold());
         assertThat(s.alertPolicy.cooldownMs).isZero();
         assertThat(s.stateTtl).isZero();
     }
@@ -98,12 +102,12 @@ class PipelineSettingsTest {
         assertThatThrownBy(() -> PipelineSettings.from(c, bundle))
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining("--threshold.purchase_7d")
-                .hasMessageContaining(spec.outputs().get(0).name());
+                .hasMessageContaining(served.outputs().get(0).name());
     }
 
     @Test
     void alertRateSetsTheThresholdFromTheSpecsScoreQuantiles() {
-        ModelSpec.OutputSpec churn = spec.outputs().get(1);
+        ModelSpec.OutputSpec churn = served.outputs().get(1);
         assertThat(churn.quantiles()).as("the committed bundle records score quantiles").isNotNull();
 
         PipelineSettings one = PipelineSettings.from(JobConfig.parse("--alert-rate.churn_24h", "0.01"), bundle);
@@ -112,7 +116,7 @@ class PipelineSettingsTest {
         assertThat(one.alertPolicy.rules.get(1).threshold).isEqualTo(churn.quantiles().thresholdFor(0.01));
         assertThat(five.alertPolicy.rules.get(1).threshold).isLessThan(one.alertPolicy.rules.get(1).threshold);
         assertThat(one.alertPolicy.rules.get(0).threshold).as("the other output keeps the spec's")
-                .isEqualTo(spec.outputs().get(0).threshold());
+                .isEqualTo(served.outputs().get(0).threshold());
     }
 
     @Test
@@ -145,7 +149,11 @@ class PipelineSettingsTest {
     @Test
     void alertRateNeedsABundleWithQuantiles(@TempDir Path dir) throws Exception {
         Path copy = Files.createDirectories(dir.resolve("bundle"));
-        Files.copy(RepoPaths.defaultModel().resolve(spec.onnxFile()), copy.resolve(spec.onnxFile()));
+        try (var onnx = Files.newDirectoryStream(RepoPaths.defaultModel(), "*.onnx")) {
+            for (Path f : onnx) {
+                Files.copy(f, copy.resolve(f.getFileName()));
+            }
+        }
         String json = Files.readString(RepoPaths.defaultModel().resolve("model-spec.json"));
         String withoutQuantiles = json.replaceAll("(?s),\\s*\"score_quantiles\": \\{.*?\\}", "");
         assertThat(withoutQuantiles).doesNotContain("score_quantiles");
@@ -163,7 +171,7 @@ class PipelineSettingsTest {
     void validatorUsesTheModelVocabularyAndTheFlagsSkew() {
         long now = T0.toEpochMilli();
         PipelineSettings s = PipelineSettings.builder(bundle)
-                .maxFutureSkew(Duration.ofMinutes(1))
+                .with(JobConfig.MAX_FUTURE_SKEW, "1m")
                 .clock(() -> now)
                 .build();
         EventValidator v = s.validator();
@@ -198,5 +206,49 @@ class PipelineSettingsTest {
         assertThat(s.maxEvents).isEqualTo(7);
         assertThat(s.spec().modelVersion()).isEqualTo(spec.modelVersion());
         assertThat(s.bundle.onnxSize()).isEqualTo(bundle.onnxSize());
+    }
+
+    @Test
+    void scoringPicksTheModelWhoseOutputsAndVersionTheAlertsCarry() {
+        PipelineSettings windowed = PipelineSettings.from(JobConfig.parse("--scoring", "windowed"), bundle);
+        PipelineSettings incremental = PipelineSettings.from(JobConfig.parse(), bundle);
+
+        assertThat(windowed.scoring).isEqualTo(Scoring.WINDOWED);
+        assertThat(windowed.alertPolicy.modelVersion).isEqualTo(spec.modelVersion());
+        for (int i = 0; i < spec.outputs().size(); i++) {
+            assertThat(windowed.alertPolicy.rules.get(i).threshold).isEqualTo(spec.outputs().get(i).threshold());
+        }
+        assertThat(incremental.scoring).isEqualTo(Scoring.INCREMENTAL);
+        assertThat(incremental.alertPolicy.modelVersion).isEqualTo(served.modelVersion())
+                .isNotEqualTo(spec.modelVersion());
+        assertThat(incremental.scoringSettings().served().stateSize()).isPositive();
+    }
+
+    @Test
+    void modelStateTtlDefaultsToTheResetGapOnlyForTheStreamingModel() {
+        assertThat(PipelineSettings.from(JobConfig.parse(), bundle).modelStateTtl)
+                .isEqualTo(Duration.ofMillis(served.resetGapMs()));
+        assertThat(PipelineSettings.from(JobConfig.parse("--scoring", "windowed"), bundle).modelStateTtl).isZero();
+        assertThat(PipelineSettings.from(JobConfig.parse("--model-state-ttl", "7d"), bundle).modelStateTtl)
+                .isEqualTo(Duration.ofDays(7));
+    }
+
+    @Test
+    void incrementalScoringOnABundleWithoutAStreamingModelFailsNamingTheFlag(@TempDir Path dir) throws Exception {
+        Path copy = Files.createDirectories(dir.resolve("bundle"));
+        Files.copy(RepoPaths.defaultModel().resolve(spec.onnxFile()), copy.resolve(spec.onnxFile()));
+        String json = Files.readString(RepoPaths.defaultModel().resolve("model-spec.json"));
+        // A format 2 spec: the windowed model alone.
+        String windowedOnly = json.substring(0, json.indexOf("\"streaming\"")).replaceAll(",\\s*$", "") + "\n}\n";
+        windowedOnly = windowedOnly.replace("\"format_version\": 3", "\"format_version\": 2");
+        Files.writeString(copy.resolve("model-spec.json"), windowedOnly);
+        ModelBundle old = ModelBundle.load(copy);
+
+        assertThatThrownBy(() -> PipelineSettings.from(JobConfig.parse(), old))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("--scoring incremental")
+                .hasMessageContaining("use --scoring windowed");
+        assertThat(PipelineSettings.from(JobConfig.parse("--scoring", "windowed"), old).scoring)
+                .isEqualTo(Scoring.WINDOWED);
     }
 }

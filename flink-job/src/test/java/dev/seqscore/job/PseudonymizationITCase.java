@@ -13,6 +13,7 @@ import dev.seqscore.model.ModelBundle;
 import dev.seqscore.privacy.Pseudonymizer;
 import dev.seqscore.testing.Clicks;
 import dev.seqscore.testing.KafkaTopics;
+import dev.seqscore.offline.LocalFlink;
 import java.io.StringWriter;
 import java.net.URI;
 import java.net.http.HttpClient;

@@ -6,10 +6,11 @@ import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.seqscore.offline.Backtest;
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.ClickEvent;
 import dev.seqscore.events.ClickEventAvro;
-import dev.seqscore.events.FileRecord;
+import dev.seqscore.offline.files.FileRecord;
 import dev.seqscore.kafka.EmbeddedKafka;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.options.ConfigException;

@@ -92,6 +92,9 @@ class SeqScoreJobTest {
         Path model = tmp.resolve("model");
         Files.createDirectories(model);
         Files.copy(RepoPaths.defaultModel().resolve("model-spec.json"), model.resolve("model-spec.json"));
+        if (Files.exists(RepoPaths.defaultModel().resolve("step.onnx"))) {
+            Files.copy(RepoPaths.defaultModel().resolve("step.onnx"), model.resolve("step.onnx"));
+        }
         Files.write(model.resolve("model.onnx"), new byte[] {1, 2, 3, 4, 5, 6, 7, 8});
         assertThatThrownBy(() -> SeqScoreJob.main(new String[] {"--model", model.toString()}))
                 .isInstanceOf(IllegalArgumentException.class)

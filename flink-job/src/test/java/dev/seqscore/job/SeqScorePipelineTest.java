@@ -48,7 +48,7 @@ class SeqScorePipelineTest {
     @BeforeAll
     static void settings() {
         settings = PipelineSettings.builder(ModelBundle.load(RepoPaths.defaultModel()))
-                .maxFutureSkew(Duration.ofMinutes(5))
+                .with(JobConfig.MAX_FUTURE_SKEW, "5m")
                 .clock(() -> NOW)
                 .build();
     }

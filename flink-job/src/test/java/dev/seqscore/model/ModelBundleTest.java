@@ -1,5 +1,6 @@
 package dev.seqscore.model;
 
+import dev.seqscore.features.Scoring;
 import dev.seqscore.features.SpecFixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -136,5 +137,103 @@ class ModelBundleTest {
         String spec = SpecFixtures.smallSpecJson().replace("\"churn_24h\"", "\"churn_7d\"");
         Path dir = TestBundles.write(tmp.resolve("b"), spec, TinyOnnx.model(5, 6, 12));
         assertThatThrownBy(ModelBundle.load(dir)::validate).hasMessageContaining("has no output 'churn_7d'");
+    }
+
+    // ---------------------------------------------------------------- format 3: the step graph
+
+    @Test
+    void loadsAndValidatesBothGraphsOfAStreamingBundle() {
+        Path dir = TestBundles.tinyStreaming(tmp.resolve("b"));
+        ModelBundle bundle = ModelBundle.load(dir);
+        bundle.validate();
+        assertThat(bundle.hasStreaming()).isTrue();
+        assertThat(bundle.onnxPath(Scoring.INCREMENTAL)).isEqualTo(dir.resolve("step.onnx").toString());
+        assertThat(bundle.onnxPath(Scoring.WINDOWED)).isEqualTo(dir.resolve("model.onnx").toString());
+        assertThat(bundle.onnxBytes(Scoring.INCREMENTAL)).isEqualTo(TinyOnnx.stepModel(5, 6, 27, 10, 4));
+        assertThat(bundle.served(Scoring.INCREMENTAL).stateSize()).isEqualTo(4);
+        assertThat(bundle.toString()).contains("step.onnx");
+    }
+
+    @Test
+    void aBundleWithoutAStreamingModelNamesTheFix() {
+        Path dir = TestBundles.tiny(tmp.resolve("b"));
+        ModelBundle bundle = ModelBundle.load(dir);
+        assertThat(bundle.hasStreaming()).isFalse();
+        assertThatThrownBy(() -> bundle.served(Scoring.INCREMENTAL)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("bundle " + dir + " (format 1) has no streaming model: use --scoring windowed or a bundle "
+                        + "exported by this version of model-export");
+        assertThatThrownBy(() -> bundle.onnxPath(Scoring.INCREMENTAL)).hasMessageContaining("--scoring windowed");
+    }
+
+    @Test
+    void theStepGraphTravelsInsideTheSerializedBundle() throws Exception {
+        Path dir = TestBundles.tinyStreaming(tmp.resolve("b"));
+        ModelBundle bundle = ModelBundle.load(dir);
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+            out.writeObject(bundle);
+        }
+        Files.delete(dir.resolve("step.onnx"));
+        ModelBundle copy;
+        try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+            copy = (ModelBundle) in.readObject();
+        }
+        assertThat(copy.onnxBytes(Scoring.INCREMENTAL)).isEqualTo(bundle.onnxBytes(Scoring.INCREMENTAL));
+        copy.validate();
+    }
+
+    @Test
+    void missingOrEmptyStepGraph() throws Exception {
+        Path dir = TestBundles.tinyStreaming(tmp.resolve("b"));
+        Files.write(dir.resolve("step.onnx"), new byte[0]);
+        assertThatThrownBy(() -> ModelBundle.load(dir)).hasMessageEndingWith("step.onnx is empty");
+        Files.delete(dir.resolve("step.onnx"));
+        assertThatThrownBy(() -> ModelBundle.load(dir)).hasMessage("model bundle " + dir + " has no step.onnx (the "
+                + "streaming.onnx_file named by " + dir.resolve("model-spec.json") + ")");
+    }
+
+    @Test
+    void corruptStepGraphFailsValidationNamingTheFile() {
+        byte[] garbage = new byte[4096];
+        new Random(2).nextBytes(garbage);
+        Path dir = TestBundles.writeStep(TestBundles.tinyStreaming(tmp.resolve("b")), garbage);
+        ModelBundle bundle = ModelBundle.load(dir);
+        String step = dir.resolve("step.onnx").toString();
+        assertThatThrownBy(bundle::validate).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("ONNX Runtime cannot load " + step);
+        assertThatThrownBy(() -> new OnnxScorer(bundle, Scoring.INCREMENTAL, 1))
+                .hasMessageStartingWith("ONNX Runtime cannot load " + step);
+        try (OnnxScorer windowed = new OnnxScorer(bundle)) {
+            assertThat(windowed.outputNames()).as("the windowed graph is fine").hasSize(2);
+        }
+    }
+
+    @Test
+    void stepGraphDisagreeingWithTheSpec() {
+        Path dir = TestBundles.writeStep(TestBundles.tinyStreaming(tmp.resolve("b")),
+                TinyOnnx.stepModel(5, 6, 27, 10, 8));
+        String step = dir.resolve("step.onnx").toString();
+        assertThatThrownBy(ModelBundle.load(dir)::validate).hasMessage(step + " input 'state' has shape [-1, 8] but "
+                + dir.resolve("model-spec.json") + " says [batch, 4]");
+
+        TestBundles.writeStep(dir, TinyOnnx.stepModel(5, 6, 27, 9, 4));
+        assertThatThrownBy(ModelBundle.load(dir)::validate).hasMessageContaining(step + " input 'lifetime' has shape "
+                + "[-1, 9]");
+
+        TestBundles.writeStep(dir, TinyOnnx.stepModel(5, 6, 27, 10, 4, "hidden", "state_out"));
+        assertThatThrownBy(ModelBundle.load(dir)::validate)
+                .hasMessageContaining(step + " has no input 'state' but " + dir.resolve("model-spec.json"));
+
+        // The windowed graph where the step graph should be.
+        TestBundles.writeStep(dir, TinyOnnx.model(5, 6, 27));
+        assertThatThrownBy(ModelBundle.load(dir)::validate).hasMessageContaining(step + " has no input 'lifetime'");
+    }
+
+    @Test
+    void stepGraphWithoutTheStateOutput() {
+        Path dir = TestBundles.writeStep(TestBundles.tinyStreaming(tmp.resolve("b")),
+                TinyOnnx.stepModel(5, 6, 27, 10, 4, "state", "next_state"));
+        assertThatThrownBy(ModelBundle.load(dir)::validate).hasMessage(dir.resolve("step.onnx") + " has no output "
+                + "'state_out' but " + dir.resolve("model-spec.json") + " lists it");
     }
 }

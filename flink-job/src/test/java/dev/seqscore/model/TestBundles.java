@@ -8,13 +8,31 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 
-/** Bundles for tests: the tiny hand-built one, and the committed {@code models/default}. */
-final class TestBundles {
+/** Bundles for tests: the tiny hand-built ones, and the committed {@code models/default}. */
+public final class TestBundles {
     private TestBundles() {}
 
     /** Writes the small test spec and a matching tiny ONNX model into {@code dir}. */
     static Path tiny(Path dir) {
         return write(dir, SpecFixtures.smallSpecJson(), TinyOnnx.model(5, 6, 12));
+    }
+
+    /**
+     * Writes the format 3 test spec with a tiny windowed model and a tiny step graph ({@link TinyOnnx#stepModel}:
+     * N=5, S=6, P=27, F=10, Z=4) into {@code dir}.
+     */
+    public static Path tinyStreaming(Path dir) {
+        write(dir, SpecFixtures.smallSpecV3Json(), TinyOnnx.model(5, 6, 27));
+        return writeStep(dir, TinyOnnx.stepModel(5, 6, 27, 10, 4));
+    }
+
+    static Path writeStep(Path dir, byte[] stepOnnx) {
+        try {
+            Files.write(dir.resolve("step.onnx"), stepOnnx);
+            return dir;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     static Path write(Path dir, String specJson, byte[] onnx) {

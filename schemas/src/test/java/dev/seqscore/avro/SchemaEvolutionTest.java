@@ -88,7 +88,7 @@ class SchemaEvolutionTest {
     @Test
     void addingAnOptionalFieldIsCompatibleBothWaysForEveryContract() {
         for (Schema schema : List.of(ClickEvent.getClassSchema(), Alert.getClassSchema(),
-                Score.getClassSchema(), DeadLetter.getClassSchema())) {
+                Score.getClassSchema(), DeadLetter.getClassSchema(), ErasureAudit.getClassSchema())) {
             Schema newer = withAddedOptionalField(schema, "added_later");
             assertThat(SchemaCompatibility.checkReaderWriterCompatibility(schema, newer).getType())
                     .as("%s: old reader, new writer", schema.getName())

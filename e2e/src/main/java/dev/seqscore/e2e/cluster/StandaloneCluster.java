@@ -270,6 +270,16 @@ public final class StandaloneCluster implements AutoCloseable {
     }
 
     /**
+     * {@code flink <args>} run attached from the CLI, e.g. {@code run -c dev.seqscore.offline.Bootstrap jar ...}:
+     * {@code main()} runs in the CLI process and waits for its job. Returns what the CLI printed.
+     *
+     * @throws IllegalStateException with the output, if the CLI exits non-zero
+     */
+    public String runCli(List<String> args) throws IOException, InterruptedException {
+        return cli(args);
+    }
+
+    /**
      * {@code flink stop -p dir jobId}: a stop-with-savepoint through the CLI. The sources stop, a savepoint is taken
      * and committed by the sinks, and the job finishes.
      *

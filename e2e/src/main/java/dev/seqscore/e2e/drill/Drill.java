@@ -11,6 +11,7 @@ import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.job.SeqScoreJob;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.options.CommandLine;
+import dev.seqscore.features.Scoring;
 import dev.seqscore.options.ConfigException;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
@@ -69,6 +70,9 @@ public final class Drill {
     static final Option<Double> RATE = Option.number("rate", "",
             "input events per second until the last injection, then 20x; default: the events spread over "
                     + "60 s + 60 s per injection", 1, 1e6);
+    static final Option<Scoring> SCORING = Option.enumOf("scoring", "incremental",
+            "which model of the bundle the job serves (the job's --scoring): incremental (the streaming model's step) "
+                    + "or windowed", Scoring.class);
     static final Option<Duration> CHECKPOINT_INTERVAL = Option.positiveDuration("checkpoint-interval", "3s",
             "the job's checkpoint interval: exactly-once output becomes visible at each checkpoint");
     static final Option<Duration> GAP = Option.duration("gap", "10s",
@@ -101,7 +105,7 @@ public final class Drill {
             "a config.yaml entry for the cluster, e.g. --flink.heartbeat.interval 2s (default: Flink's own, "
                     + "except a fixed-delay restart strategy and RETAIN_ON_CANCELLATION)"));
     static final OptionSet OPTIONS = new OptionSet().add(QUICK, USERS, TM_KILLS, BROKER_RESTARTS, SAVEPOINT_RESUMES,
-            RESUBMISSIONS, RATE, CHECKPOINT_INTERVAL, GAP, RECOVERY_TIMEOUT, DRAIN_TIMEOUT, SETTLE, WORK_DIR,
+            RESUBMISSIONS, RATE, SCORING, CHECKPOINT_INTERVAL, GAP, RECOVERY_TIMEOUT, DRAIN_TIMEOUT, SETTLE, WORK_DIR,
             DATA_DIR, JAR, ALLOCATOR, HEAP_PRE_TOUCH, HEAP_DUMPS, OptionSet.HELP).add(FLINK_CONF);
 
     static final int PARTITIONS = 2;
@@ -278,11 +282,12 @@ public final class Drill {
                     "--checkpoint-interval", options.get(CHECKPOINT_INTERVAL).toMillis() + "ms",
                     "--parallelism", Integer.toString(PARALLELISM),
                     "--state-backend", "rocksdb",
+                    "--scoring", options.get(SCORING).cliName(),
                     "--checkpoint-dir", workDir.resolve("checkpoints").toUri().toString());
             JobConfig config = JobConfig.parse(jobArgs.toArray(String[]::new));
             ModelBundle bundle = SeqScoreJob.loadModel(config);
             PipelineSettings settings = PipelineSettings.from(config, bundle);
-            say("backtest of the same events (in-process MiniCluster, model " + bundle.spec().modelVersion()
+            say("backtest of the same events (in-process MiniCluster, model " + settings.served.modelVersion()
                     + "), while the broker and the cluster start...");
             Expected expected = Expected.of(input, settings);
             say(String.format(Locale.ROOT, "expected: %,d scores, %,d alerts, %d dead letters",
@@ -305,7 +310,7 @@ public final class Drill {
             feeder = new InputFeeder(input, broker.bootstrapServers(), clicks, rate);
 
             Run r = new Run(cluster, broker, watcher, feeder, setup, jobArgs, workDir, input, expected,
-                    settings.spec().outputs().stream().map(o -> o.name()).toList());
+                    settings.outputNames());
             r.job = cluster.submitWithCli(jar, null, jobArgs);
             cluster.waitForRunning(r.job, options.get(RECOVERY_TIMEOUT));
             r.firstRunningNanos = System.nanoTime();

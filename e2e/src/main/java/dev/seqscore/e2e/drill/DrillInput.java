@@ -1,8 +1,8 @@
 package dev.seqscore.e2e.drill;
 
 import dev.seqscore.avro.ClickEvent;
-import dev.seqscore.events.EventFileReader;
-import dev.seqscore.events.FileRecord;
+import dev.seqscore.offline.files.EventFileReader;
+import dev.seqscore.offline.files.FileRecord;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -2,7 +2,7 @@ package dev.seqscore.e2e.drill;
 
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.DeadLetter;
-import dev.seqscore.job.Backtest;
+import dev.seqscore.offline.Backtest;
 import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.scoring.ScoredEvent;
 import java.util.HashMap;

@@ -1,7 +1,7 @@
 package dev.seqscore.e2e.drill;
 
 import dev.seqscore.events.ClickEventAvro;
-import dev.seqscore.events.FileRecord;
+import dev.seqscore.offline.files.FileRecord;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Properties;

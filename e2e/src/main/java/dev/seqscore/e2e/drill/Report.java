@@ -7,7 +7,7 @@ import dev.seqscore.e2e.drill.Drill.Injection;
 import dev.seqscore.e2e.drill.Drill.Kind;
 import dev.seqscore.e2e.drill.Expected.ScoreKey;
 import dev.seqscore.e2e.probe.JvmProbe;
-import dev.seqscore.events.FileRecord;
+import dev.seqscore.offline.files.FileRecord;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -249,6 +249,10 @@ final class Report {
             json.put("jar", r.setup.jarKind().label());
             json.put("allocator", r.setup.allocator().label());
             json.put("heap_pre_touch", r.setup.heapPreTouched());
+        }
+        if (r.jobArgs != null) {
+            int i = r.jobArgs.indexOf("--scoring");
+            json.put("scoring", i >= 0 && i + 1 < r.jobArgs.size() ? r.jobArgs.get(i + 1) : "incremental");
         }
         json.put("passed", passed);
         return this;

@@ -2,6 +2,7 @@ package dev.seqscore.e2e.cluster;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.ClickEvent;
@@ -166,8 +167,10 @@ class StandaloneClusterITCase {
                 assertThat(out.scores.stream().map(s -> Map.entry(s.getUserId(), s.getEventTime())))
                         .containsExactlyInAnyOrderElementsOf(
                                 events.stream().map(e -> Map.entry(e.getUserId(), e.getEventTime())).toList());
-                String modelVersion = new ObjectMapper().readTree(model.resolve("model-spec.json").toFile())
-                        .path("model_version").asText();
+                // The served model's: the streaming one (--scoring incremental, the default) when the bundle has one.
+                JsonNode spec = new ObjectMapper().readTree(model.resolve("model-spec.json").toFile());
+                String modelVersion = (spec.has("streaming") ? spec.get("streaming") : spec).path("model_version")
+                        .asText();
                 assertThat(out.scores).allSatisfy(s -> {
                     assertThat(s.getModelVersion()).isEqualTo(modelVersion);
                     assertThat(s.getScores()).containsOnlyKeys("purchase_30m", "churn_24h");
@@ -286,7 +289,7 @@ class StandaloneClusterITCase {
     }
 
     /** The shaded jar that {@code mvn package} of flink-job builds; the reactor builds it before this module. */
-    private static Path shadedJar(Path root) throws IOException {
+    static Path shadedJar(Path root) throws IOException {
         Path target = root.resolve("flink-job/target");
         try (Stream<Path> files = Files.exists(target) ? Files.list(target) : Stream.empty()) {
             return files.filter(f -> f.getFileName().toString().matches("seqscore-flink-job-.*-shaded\\.jar"))
@@ -298,7 +301,7 @@ class StandaloneClusterITCase {
     }
 
     /** The repository root: failsafe passes it; from an IDE, the nearest parent holding models/default. */
-    private static Path repoRoot() {
+    static Path repoRoot() {
         String prop = System.getProperty("seqscore.repo.root");
         if (prop != null && Files.isDirectory(Path.of(prop, "models/default"))) {
             return Path.of(prop).toAbsolutePath();

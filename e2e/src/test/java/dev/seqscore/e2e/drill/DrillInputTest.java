@@ -2,7 +2,7 @@ package dev.seqscore.e2e.drill;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.seqscore.events.FileRecord;
+import dev.seqscore.offline.files.FileRecord;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;

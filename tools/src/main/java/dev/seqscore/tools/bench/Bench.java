@@ -11,6 +11,7 @@ import dev.seqscore.job.JobConfig;
 import dev.seqscore.kafka.EmbeddedKafka;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.options.CommandLine;
+import dev.seqscore.features.Scoring;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
 import dev.seqscore.options.OptionValues;
@@ -18,6 +19,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collection;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Locale;
 
@@ -41,7 +43,12 @@ public final class Bench {
             "only compare window state layouts (ValueState ring buffer, ListState, MapState) on heap and RocksDB: "
                     + "events/s with full windows and savepoint bytes per user (users: smoke 2k, quick 20k, full 100k), "
                     + "then the job's own state per user on RocksDB");
+    static final Option<Path> KV_CACHE_PROBE = Option.path("kv-cache-probe", "",
+            "only time the bundle's step graph against the K/V-cache probe graph in this directory "
+                    + "(probe-kvcache.onnx, made by: cd model-export && python3 -m seqscore_export.kv_probe --out DIR), "
+                    + "JMH, batch 1 and 64");
     static final OptionSet OPTIONS = new OptionSet().add(BUNDLE, BATCH, THREADS, QUICK, SMOKE, JMH_ONLY, STATE_LAYOUTS,
+            KV_CACHE_PROBE,
             OptionSet.HELP);
 
     public static void main(String[] args) throws Exception {
@@ -59,6 +66,10 @@ public final class Bench {
             System.err.println("error: " + bundle + " is not a model bundle with golden.jsonl");
             System.exit(2);
         }
+        if (v.get(KV_CACHE_PROBE) != null) {
+            kvCacheProbe(Path.of(bundle), v.get(KV_CACHE_PROBE), quick);
+            return;
+        }
         if (v.get(STATE_LAYOUTS)) {
             String mode = v.get(SMOKE) ? "smoke" : quick ? "quick" : "full";
             stateLayouts(ModelBundle.load(Path.of(bundle)), mode);
@@ -73,57 +84,91 @@ public final class Bench {
         }
     }
 
-    /** The job against raw ONNX Runtime; the last line printed is one JSON object of the figures. */
+    /**
+     * The job against raw ONNX Runtime, for the windowed model (unprefixed keys, as before) and, when the bundle has
+     * one, the streaming model (keys prefixed {@code incremental_}), then the ratios between the two; the last line
+     * printed is one JSON object of the figures.
+     */
     private static void pipeline(ModelBundle bundle, String mode) throws Exception {
         Path work = Files.createTempDirectory("seqscore-bench");
         PipelineBench b = new PipelineBench(bundle, PipelineBench.Sizes.of(mode), work);
         Map<String, Double> r = new LinkedHashMap<>();
-        say("raw ONNX Runtime, batch 64 and 1, one thread");
-        r.put("raw_ort_events_per_s", b.rawOrt(64));
-        r.put("raw_ort_batch1_events_per_s", b.rawOrt(1));
-        say("operator: RocksDB, heap, and per-record (batch 1)");
-        r.put("operator_events_per_s", b.operator("rocksdb", 64));
-        r.put("operator_heap_events_per_s", b.operator("hashmap", 64));
-        r.put("per_record_events_per_s", b.operator("rocksdb", 1));
-        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
-            say("end to end, Kafka to Kafka, parallelism 1 and 2");
-            double p1 = b.endToEnd(kafka, 1);
-            r.put("end_to_end_events_per_s", p1);
-            r.put("scaling_p2_over_p1", b.endToEnd(kafka, 2) / p1);
-            // Half the measured maximum; a smoke run's maximum is too short a run to trust, so it uses a modest rate.
-            double rate = mode.equals("smoke") ? Math.min(200, p1 / 2) : p1 / 2;
-            say(String.format(Locale.ROOT, "latency at %.0f events/s (half the end-to-end maximum)", rate));
-            double[] own = b.latency(kafka, rate, "0", "at-least-once");
-            r.put("latency_rate_events_per_s", rate);
-            r.put("latency_p50_ms", own[0]);
-            r.put("latency_p99_ms", own[1]);
-            r.put("latency_p999_ms", own[2]);
-            double[] bound = b.latency(kafka, rate, JobConfig.MAX_OUT_OF_ORDERNESS.defaultText(), "at-least-once");
-            r.put("latency_default_bound_p99_ms", bound[1]);
-            double[] eo = b.latency(kafka, rate, "0", "exactly-once");
-            r.put("latency_exactly_once_p99_ms", eo[1]);
+        List<Scoring> paths = bundle.spec().streaming().isPresent()
+                ? List.of(Scoring.WINDOWED, Scoring.INCREMENTAL) : List.of(Scoring.WINDOWED);
+        for (Scoring scoring : paths) {
+            String k = scoring == Scoring.WINDOWED ? "" : "incremental_";
+            String name = scoring.cliName() + " scoring";
+            say(name + ": raw ONNX Runtime, batch 64 and 1, one thread");
+            r.put(k + "raw_ort_events_per_s", b.rawOrt(64, scoring));
+            r.put(k + "raw_ort_batch1_events_per_s", b.rawOrt(1, scoring));
+            say(name + ": operator: RocksDB, heap, and per-record (batch 1)");
+            r.put(k + "operator_events_per_s", b.operator("rocksdb", 64, scoring));
+            r.put(k + "operator_heap_events_per_s", b.operator("hashmap", 64, scoring));
+            r.put(k + "per_record_events_per_s", b.operator("rocksdb", 1, scoring));
         }
-        say("state per user: full windows on RocksDB");
-        double[] state = b.stateBytesPerUser();
-        r.put("state_bytes_per_user", state[0]);
-        r.put("state_native_bytes_per_user", state[1]);
+        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+            for (Scoring scoring : paths) {
+                String k = scoring == Scoring.WINDOWED ? "" : "incremental_";
+                String name = scoring.cliName() + " scoring";
+                say(name + ": end to end, Kafka to Kafka, parallelism 1 and 2");
+                double p1 = b.endToEnd(kafka, 1, scoring);
+                r.put(k + "end_to_end_events_per_s", p1);
+                r.put(k + "scaling_p2_over_p1", b.endToEnd(kafka, 2, scoring) / p1);
+                // Half the measured maximum; a smoke run's maximum is too short a run to trust, so it uses a modest
+                // rate.
+                double rate = mode.equals("smoke") ? Math.min(200, p1 / 2) : p1 / 2;
+                say(String.format(Locale.ROOT, "%s: latency at %.0f events/s (half the end-to-end maximum)", name,
+                        rate));
+                PipelineBench.Latency own = b.latency(kafka, rate, "0", "at-least-once", scoring);
+                r.put(k + "latency_rate_events_per_s", rate);
+                r.put(k + "latency_p50_ms", own.p50());
+                r.put(k + "latency_p99_ms", own.p99());
+                r.put(k + "latency_p999_ms", own.p999());
+                r.put(k + "latency_p99_to_scored_ms", own.p99ToScored());
+                r.put(k + "latency_p99_scored_to_written_ms", own.p99ScoredToWritten());
+                r.put(k + "latency_p99_written_to_read_ms", own.p99WrittenToRead());
+                PipelineBench.Latency bound = b.latency(kafka, rate, JobConfig.MAX_OUT_OF_ORDERNESS.defaultText(),
+                        "at-least-once", scoring);
+                r.put(k + "latency_default_bound_p99_ms", bound.p99());
+                PipelineBench.Latency eo = b.latency(kafka, rate, "0", "exactly-once", scoring);
+                r.put(k + "latency_exactly_once_p99_ms", eo.p99());
+            }
+        }
+        for (Scoring scoring : paths) {
+            String k = scoring == Scoring.WINDOWED ? "" : "incremental_";
+            say(scoring.cliName() + " scoring: state per user: full windows on RocksDB");
+            double[] state = b.stateBytesPerUser(scoring);
+            r.put(k + "state_bytes_per_user", state[0]);
+            r.put(k + "state_native_bytes_per_user", state[1]);
+        }
         r.put("state_users", (double) PipelineBench.Sizes.of(mode).stateUsers());
 
         System.out.println();
-        System.out.printf("%-36s %14s%n", "figure (" + mode + ", " + Runtime.getRuntime().availableProcessors()
+        System.out.printf("%-44s %14s%n", "figure (" + mode + ", " + Runtime.getRuntime().availableProcessors()
                 + " cores)", "value");
-        r.forEach((k, val) -> System.out.printf(Locale.ROOT, "%-36s %14.1f%n", k, val));
-        System.out.printf(Locale.ROOT, "%-36s %14.2f   (target >= 0.8)%n", "operator / raw ORT",
+        r.forEach((k, val) -> System.out.printf(Locale.ROOT, "%-44s %14.1f%n", k, val));
+        System.out.printf(Locale.ROOT, "%-44s %14.2f%n", "operator / raw ORT",
                 r.get("operator_events_per_s") / r.get("raw_ort_events_per_s"));
-        System.out.printf(Locale.ROOT, "%-36s %14.2f   (target >= 0.8 x %.2f)%n", "batched / per-record",
-                r.get("operator_events_per_s") / r.get("per_record_events_per_s"),
-                r.get("raw_ort_events_per_s") / r.get("raw_ort_batch1_events_per_s"));
-        System.out.printf(Locale.ROOT, "%-36s %14.2f   (target >= 0.5)%n", "end-to-end / raw ORT",
+        System.out.printf(Locale.ROOT, "%-44s %14.2f%n", "end-to-end / raw ORT",
                 r.get("end_to_end_events_per_s") / r.get("raw_ort_events_per_s"));
+        if (paths.contains(Scoring.INCREMENTAL)) {
+            ratio(r, "incremental_vs_windowed_raw_ort", "raw_ort_events_per_s", 15);
+            ratio(r, "incremental_vs_windowed_raw_ort_batch1", "raw_ort_batch1_events_per_s", 3);
+            ratio(r, "incremental_vs_windowed_operator", "operator_events_per_s", 4);
+            ratio(r, "incremental_vs_windowed_operator_heap", "operator_heap_events_per_s", 5);
+            ratio(r, "incremental_vs_windowed_end_to_end", "end_to_end_events_per_s", 3);
+        }
         StringBuilder json = new StringBuilder("{");
         r.forEach((k, val) -> json.append(json.length() > 1 ? ", " : "").append('"').append(k).append("\": ")
                 .append(String.format(Locale.ROOT, "%.3f", val)));
         System.out.println(json.append('}'));
+    }
+
+    /** Adds and prints incremental / windowed for one figure, beside its target. */
+    private static void ratio(Map<String, Double> r, String key, String figure, double target) {
+        double v = r.get("incremental_" + figure) / r.get(figure);
+        r.put(key, v);
+        System.out.printf(Locale.ROOT, "%-44s %14.2f   (target >= %.0f)%n", key, v, target);
     }
 
     /** The window state layouts side by side, then the job's own state; the last line is one JSON object. */
@@ -151,7 +196,8 @@ public final class Bench {
             }
         }
         say("the job's state per user: full windows on RocksDB, " + users + " users");
-        double[] job = new PipelineBench(bundle, PipelineBench.Sizes.of(mode), work).stateBytesPerUser(users);
+        double[] job = new PipelineBench(bundle, PipelineBench.Sizes.of(mode), work)
+                .stateBytesPerUser(users, Scoring.WINDOWED);
         System.out.printf(Locale.ROOT, "%-36s %14.1f   (target <= 1024)%n", "job state_bytes_per_user", job[0]);
         System.out.printf(Locale.ROOT, "%-36s %14.1f%n", "job state_native_bytes_per_user", job[1]);
         r.put("state_bytes_per_user", job[0]);
@@ -163,17 +209,58 @@ public final class Bench {
         System.out.println(json.append('}'));
     }
 
+    /** The served step graph against the K/V-cache probe, per call and per event; the last line is JSON. */
+    private static void kvCacheProbe(Path bundle, Path probeDir, boolean quick) throws RunnerException {
+        ModelBundle b = ModelBundle.load(bundle);
+        String step = bundle.resolve(b.spec().served(Scoring.INCREMENTAL).onnxFile()).toAbsolutePath().toString();
+        String probe = probeDir.resolve("probe-kvcache.onnx").toAbsolutePath().toString();
+        TimeValue iteration = TimeValue.seconds(quick ? 1 : 2);
+        Collection<RunResult> results = new Runner(new OptionsBuilder()
+                .include(GraphBenchmark.class.getName())
+                .param("graph", step, probe)
+                .param("batch", "1", "64")
+                .forks(1)
+                .warmupIterations(quick ? 2 : 3)
+                .warmupTime(iteration)
+                .measurementIterations(quick ? 3 : 5)
+                .measurementTime(iteration)
+                .shouldFailOnError(true)
+                .build()).run();
+        Map<String, Double> perEvent = new LinkedHashMap<>();
+        System.out.printf("%n%-22s %6s %16s %16s%n", "graph", "batch", "us/call", "us/event");
+        for (RunResult r : results) {
+            String g = r.getParams().getParam("graph").equals(step) ? "step" : "kv_cache_probe";
+            int batch = Integer.parseInt(r.getParams().getParam("batch"));
+            double us = r.getPrimaryResult().getScore();
+            double err = r.getPrimaryResult().getScoreError();
+            System.out.printf(Locale.ROOT, "%-22s %6d %8.2f ± %5.2f %8.3f ± %5.3f%n", g, batch, us, err, us / batch,
+                    err / batch);
+            perEvent.put(g + "_batch" + batch + "_us_per_event", us / batch);
+        }
+        for (String batch : new String[] {"1", "64"}) {
+            perEvent.put("step_over_kv_cache_batch" + batch, perEvent.get("step_batch" + batch + "_us_per_event")
+                    / perEvent.get("kv_cache_probe_batch" + batch + "_us_per_event"));
+        }
+        StringBuilder json = new StringBuilder("{");
+        perEvent.forEach((k, val) -> json.append(json.length() > 1 ? ", " : "").append('"').append(k).append("\": ")
+                .append(String.format(Locale.ROOT, "%.3f", val)));
+        System.out.println(json.append('}'));
+    }
+
     private static void say(String s) {
         System.err.println("bench: " + s);
     }
 
     private static void jmh(String bundle, String batches, String threads, boolean quick) throws RunnerException {
+        String[] scorings = ModelBundle.load(Path.of(bundle)).spec().streaming().isPresent()
+                ? new String[] {"windowed", "incremental"} : new String[] {"windowed"};
         TimeValue iteration = TimeValue.seconds(quick ? 1 : 2);
         ChainedOptionsBuilder options = new OptionsBuilder()
                 .include(ScoringBenchmark.class.getName())
                 .param("bundle", Path.of(bundle).toAbsolutePath().toString())
                 .param("batch", batches.split(","))
                 .param("threads", threads.split(","))
+                .param("scoring", scorings)
                 .forks(1)
                 .warmupIterations(quick ? 2 : 3)
                 .warmupTime(iteration)
@@ -183,15 +270,27 @@ public final class Bench {
         Collection<RunResult> results = new Runner(options.build()).run();
 
         System.out.println();
-        System.out.printf("%-8s %6s %8s %16s %16s%n", "method", "batch", "threads", "us/batch", "us/event");
+        System.out.printf("%-8s %-12s %6s %8s %16s %16s%n", "method", "scoring", "batch", "threads", "us/batch",
+                "us/event");
+        Map<String, Double> perEvent = new LinkedHashMap<>();
         for (RunResult r : results) {
             String method = r.getParams().getBenchmark().replaceAll(".*\\.", "");
             // explain() handles one alerting event whatever the batch: its cost is per explained event.
             int batch = method.equals("explain") ? 1 : Integer.parseInt(r.getParams().getParam("batch"));
             double perBatch = r.getPrimaryResult().getScore();
             double error = r.getPrimaryResult().getScoreError();
-            System.out.printf(Locale.ROOT, "%-8s %6d %8s %8.2f ± %5.2f %8.3f ± %5.3f%n", method, batch,
+            String scoring = r.getParams().getParam("scoring");
+            System.out.printf(Locale.ROOT, "%-8s %-12s %6d %8s %8.2f ± %5.2f %8.3f ± %5.3f%n", method, scoring, batch,
                     r.getParams().getParam("threads"), perBatch, error, perBatch / batch, error / batch);
+            perEvent.put(method + "/" + scoring + "/" + r.getParams().getParam("batch"), perBatch / batch);
+        }
+        for (String b : batches.split(",")) {
+            Double w = perEvent.get("score/windowed/" + b);
+            Double i = perEvent.get("score/incremental/" + b);
+            if (w != null && i != null) {
+                System.out.printf(Locale.ROOT, "model cost per event, windowed / step graph, batch %s: %.1fx%n", b,
+                        w / i);
+            }
         }
         System.out.println("cores available: " + Runtime.getRuntime().availableProcessors());
     }

@@ -5,15 +5,18 @@ import dev.seqscore.events.ClickEventAvro;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.features.FeatureBatch;
 import dev.seqscore.features.FeatureEncoder;
+import dev.seqscore.features.Lifetime;
+import dev.seqscore.features.ModelSpec;
 import dev.seqscore.features.WindowEvent;
 import dev.seqscore.job.JobConfig;
-import dev.seqscore.job.LocalFlink;
+import dev.seqscore.offline.LocalFlink;
 import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.job.SeqScoreJob;
 import dev.seqscore.job.SeqScorePipeline;
 import dev.seqscore.kafka.EmbeddedKafka;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.model.OnnxScorer;
+import dev.seqscore.features.Scoring;
 import dev.seqscore.scoring.ScoredEvent;
 import dev.seqscore.tools.sim.TrafficSimulator;
 import java.nio.charset.StandardCharsets;
@@ -87,16 +90,27 @@ final class PipelineBench {
 
     // ---------------------------------------------------------------- raw ONNX Runtime
 
-    /** Events per second of OnnxScorer alone on pre-encoded windows of the simulator, one thread. */
-    double rawOrt(int batch) {
+    /**
+     * Events per second of OnnxScorer alone on pre-encoded windows of the simulator (with the lifetime record of the
+     * window's events and a state, for the streaming model), one thread.
+     */
+    double rawOrt(int batch, Scoring scoring) {
         List<List<WindowEvent>> windows = simulatedWindows(2_000);
+        ModelSpec.Served served = bundle.spec().served(scoring);
         FeatureEncoder encoder = new FeatureEncoder(bundle.spec());
-        FeatureBatch features = encoder.newBatch(batch);
+        FeatureBatch features = FeatureBatch.forServed(bundle.spec(), served, batch);
         for (int i = 0; i < batch; i++) {
-            encoder.add(windows.get(i % windows.size()), features);
+            List<WindowEvent> w = windows.get(i % windows.size());
+            int row = encoder.add(w, features);
+            if (features.isStreaming()) {
+                Lifetime l = Lifetime.forSpec(bundle.spec());
+                w.subList(0, w.size() - 1).forEach(e -> l.apply(e.eventTime, e.typeId));
+                WindowEvent e = w.get(w.size() - 1);
+                encoder.addLifetime(l, e.eventTime, e.typeId, features, row);
+            }
         }
-        float[][] into = new float[bundle.spec().outputs().size()][batch];
-        try (OnnxScorer scorer = new OnnxScorer(bundle, 1)) {
+        float[][] into = new float[served.outputs().size()][batch];
+        try (OnnxScorer scorer = new OnnxScorer(bundle, scoring, 1)) {
             timeLoop(() -> scorer.score(features, into), sizes.ortSeconds / 2);
             double[] runs = new double[sizes.repeats];
             for (int r = 0; r < runs.length; r++) {
@@ -119,11 +133,11 @@ final class PipelineBench {
 
     // ---------------------------------------------------------------- operator, pre-materialised source
 
-    /** Events per second through Validate, the scorer and the alert operator, at parallelism 1. */
-    double operator(String backend, int batch) throws Exception {
+    /** Events per second through Validate and the scorer (which decides alerts too), at parallelism 1. */
+    double operator(String backend, int batch, Scoring scoring) throws Exception {
         double[] runs = new double[sizes.repeats];
         for (int r = 0; r < runs.length; r++) {
-            runs[r] = runOperator(backend, batch, sizes.operatorEvents, null).eventsPerSecond();
+            runs[r] = runOperator(backend, batch, sizes.operatorEvents, null, scoring).eventsPerSecond();
         }
         return median(runs);
     }
@@ -134,7 +148,7 @@ final class PipelineBench {
     }
 
     /** Runs the pipeline over generated records (null: the simulator); returns its stopwatch. */
-    Stopwatch runOperator(String backend, int batch, long events, RecordAt generator)
+    Stopwatch runOperator(String backend, int batch, long events, RecordAt generator, Scoring scoring)
             throws Exception {
         String id = UUID.randomUUID().toString();
         Configuration conf = new Configuration();
@@ -142,7 +156,8 @@ final class PipelineBench {
         try (LocalFlink flink = LocalFlink.start(1)) {
             StreamExecutionEnvironment env = flink.environment(1);
             env.configure(conf);
-            PipelineSettings settings = PipelineSettings.builder(bundle).scoreBatch(batch).build();
+            PipelineSettings settings = PipelineSettings.builder(bundle).with(JobConfig.SCORE_BATCH, batch)
+                    .with(JobConfig.SCORING, scoring).build();
             DataStream<InputRecord> clicks = env.fromSource(new DataGeneratorSource<>(new Generate(generator), events,
                             TypeInformation.of(InputRecord.class)), SeqScorePipeline.watermarks(settings), "generated")
                     .setParallelism(1);
@@ -150,7 +165,7 @@ final class PipelineBench {
             out.scores().map(new Clock(id)).sinkTo(new DiscardingSink<>());
             out.alerts().sinkTo(new DiscardingSink<>());
             WATCHES.put(id, new Stopwatch(events));
-            env.execute("bench operator " + backend + " batch " + batch);
+            env.execute("bench operator " + scoring.cliName() + " " + backend + " batch " + batch);
             return WATCHES.remove(id);
         }
     }
@@ -238,12 +253,12 @@ final class PipelineBench {
      * Flink's canonical format (the live state) and RocksDB's native one (SST files: compressed, with the older
      * versions of values that compaction has not dropped yet). [canonical, native].
      */
-    double[] stateBytesPerUser() throws Exception {
-        return stateBytesPerUser(sizes.stateUsers);
+    double[] stateBytesPerUser(Scoring scoring) throws Exception {
+        return stateBytesPerUser(sizes.stateUsers, scoring);
     }
 
-    /** As {@link #stateBytesPerUser()}, for {@code users} users. */
-    double[] stateBytesPerUser(int users) throws Exception {
+    /** As {@link #stateBytesPerUser(Scoring)}, for {@code users} users. */
+    double[] stateBytesPerUser(int users, Scoring scoring) throws Exception {
         int n = bundle.spec().maxEvents();
         long events = (long) users * n;
         Path dir = Files.createDirectories(work.resolve("state-" + UUID.randomUUID()));
@@ -256,7 +271,8 @@ final class PipelineBench {
             StreamExecutionEnvironment env = flink.environment(1);
             env.configure(conf);
             // Every user's 50 events a minute apart, users interleaved: full windows, nothing past the horizon.
-            PipelineSettings settings = PipelineSettings.builder(bundle).stateTtl(Duration.ZERO).build();
+            PipelineSettings settings = PipelineSettings.builder(bundle).with(JobConfig.STATE_TTL, "0")
+                    .with(JobConfig.SCORING, scoring).build();
             RecordAt full = i -> i < events ? fullWindowClick(i, users) : idle(i);
             // Unbounded: a finished source would send the final watermark, whose timers clear every window.
             DataStream<InputRecord> clicks = env.fromSource(new DataGeneratorSource<>(new Generate(full),
@@ -313,7 +329,7 @@ final class PipelineBench {
     // ---------------------------------------------------------------- Kafka to Kafka
 
     /** Events per second from a pre-filled topic through the job to the scores topic, at-least-once. */
-    double endToEnd(EmbeddedKafka kafka, int parallelism) throws Exception {
+    double endToEnd(EmbeddedKafka kafka, int parallelism, Scoring scoring) throws Exception {
         String suffix = UUID.randomUUID().toString().substring(0, 8);
         String in = "bench-clicks-" + suffix;
         String scores = "bench-scores-" + suffix;
@@ -325,7 +341,8 @@ final class PipelineBench {
                 "--scores-topic", scores, "--alerts-topic", "bench-alerts-" + suffix,
                 "--dead-letter-topic", "bench-dlq-" + suffix, "--group-id", "bench-" + suffix,
                 "--starting-offsets", "earliest", "--delivery", "at-least-once", "--parallelism",
-                Integer.toString(parallelism), "--checkpoint-dir", work.resolve("cp-" + suffix).toUri().toString());
+                Integer.toString(parallelism), "--checkpoint-dir", work.resolve("cp-" + suffix).toUri().toString(),
+                "--scoring", scoring.cliName());
         try (LocalFlink flink = LocalFlink.start(parallelism)) {
             StreamExecutionEnvironment env = flink.environment(parallelism);
             SeqScoreJob.assemble(env, config, bundle);
@@ -374,8 +391,17 @@ final class PipelineBench {
 
     // ---------------------------------------------------------------- latency
 
-    /** Append-to-readable latency of scores at {@code rate} events/s, in ms: p50, p99, p99.9. */
-    double[] latency(EmbeddedKafka kafka, double rate, String outOfOrderness, String delivery) throws Exception {
+    /**
+     * Append-to-readable latency of scores, in ms, and the p99 of its three stages: append to scored (the Score's
+     * {@code scored_at}: source, watermark, batch and model), scored to written (the record's Kafka timestamp, which
+     * the sink sets as it writes) and written to read (broker, transaction commit, consumer poll).
+     */
+    record Latency(double p50, double p99, double p999, double p99ToScored, double p99ScoredToWritten,
+                   double p99WrittenToRead) {}
+
+    /** The latency of scores at {@code rate} events/s. */
+    Latency latency(EmbeddedKafka kafka, double rate, String outOfOrderness, String delivery, Scoring scoring)
+            throws Exception {
         String suffix = UUID.randomUUID().toString().substring(0, 8);
         String in = "lat-clicks-" + suffix;
         String scores = "lat-scores-" + suffix;
@@ -385,9 +411,13 @@ final class PipelineBench {
                 "--dead-letter-topic", "lat-dlq-" + suffix, "--group-id", "lat-" + suffix,
                 "--transactional-id-prefix", "lat-" + suffix, "--starting-offsets", "earliest",
                 "--delivery", delivery, "--max-out-of-orderness", outOfOrderness, "--checkpoint-interval", "1s",
-                "--parallelism", "1", "--checkpoint-dir", work.resolve("cp-" + suffix).toUri().toString());
+                "--parallelism", "1", "--checkpoint-dir", work.resolve("cp-" + suffix).toUri().toString(),
+                "--scoring", scoring.cliName());
         Map<String, Long> sentAt = new ConcurrentHashMap<>();
         List<Long> latencies = new ArrayList<>();
+        List<Long> toScored = new ArrayList<>();
+        List<Long> scoredToWritten = new ArrayList<>();
+        List<Long> writtenToRead = new ArrayList<>();
         AtomicLong stopAt = new AtomicLong(Long.MAX_VALUE);
         try (LocalFlink flink = LocalFlink.start(1)) {
             StreamExecutionEnvironment env = flink.environment(1);
@@ -414,6 +444,10 @@ final class PipelineBench {
                         Long t = sentAt.remove(s.getUserId() + "@" + s.getEventTime().toEpochMilli());
                         if (t != null && t >= from && t <= until) {
                             latencies.add(now - t);
+                            long scoredAt = s.getScoredAt().toEpochMilli();
+                            toScored.add(scoredAt - t);
+                            scoredToWritten.add(r.timestamp() - scoredAt);
+                            writtenToRead.add(now - r.timestamp());
                         }
                     }
                 }
@@ -434,8 +468,13 @@ final class PipelineBench {
         if (latencies.isEmpty()) {
             throw new IllegalStateException("no score arrived within the latency run");
         }
-        long[] v = latencies.stream().mapToLong(Long::longValue).sorted().toArray();
-        return new double[] {pct(v, 0.5), pct(v, 0.99), pct(v, 0.999)};
+        long[] v = sorted(latencies);
+        return new Latency(pct(v, 0.5), pct(v, 0.99), pct(v, 0.999), pct(sorted(toScored), 0.99),
+                pct(sorted(scoredToWritten), 0.99), pct(sorted(writtenToRead), 0.99));
+    }
+
+    private static long[] sorted(List<Long> values) {
+        return values.isEmpty() ? new long[] {0} : values.stream().mapToLong(Long::longValue).sorted().toArray();
     }
 
     private static void awaitFirst(KafkaConsumer<byte[], byte[]> c, Duration timeout) {

@@ -3,9 +3,11 @@ package dev.seqscore.tools.bench;
 import dev.seqscore.features.FeatureBatch;
 import dev.seqscore.features.FeatureEncoder;
 import dev.seqscore.features.GoldenHistories;
+import dev.seqscore.features.Lifetime;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.model.OnnxScorer;
+import dev.seqscore.features.Scoring;
 import dev.seqscore.reasons.Explainer;
 import dev.seqscore.reasons.Reason;
 import dev.seqscore.features.WindowEvent;
@@ -29,7 +31,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * JMH benchmark of the hot path per scored event: {@link FeatureEncoder} and {@link OnnxScorer} (one intra-op
- * thread) on the real bundle, fed the real windows of its {@code golden.jsonl}. Times are per batch; {@link Bench}
+ * thread) on the real bundle, for each of its models, fed the real windows of its {@code golden.jsonl}. Times are per batch; {@link Bench}
  * divides by the batch size to report the cost per event, except for {@link #explain()}, which is per alerting event.
  */
 @State(Scope.Thread)
@@ -45,7 +47,12 @@ public class ScoringBenchmark {
     @Param({"1"})
     public int threads;
 
+    /** Which of the bundle's models: the streaming step graph or the windowed graph. */
+    @Param({"windowed", "incremental"})
+    public String scoring;
+
     private List<List<WindowEvent>> windows;
+    private List<Lifetime> lifetimes;
     private FeatureEncoder encoder;
     private FeatureBatch features;
     private OnnxScorer scorer;
@@ -59,14 +66,25 @@ public class ScoringBenchmark {
     public void setUp() throws IOException {
         ModelBundle b = ModelBundle.load(Path.of(bundle));
         ModelSpec spec = b.spec();
+        Scoring mode = Scoring.parse(scoring);
+        ModelSpec.Served served = spec.served(mode);
         windows = goldenWindows(Path.of(bundle).resolve("golden.jsonl"), spec);
+        lifetimes = new ArrayList<>();
+        for (List<WindowEvent> w : windows) {
+            // The lifetime record of a user whose history is this window: what a rebuilt state would hold.
+            Lifetime l = Lifetime.forSpec(spec);
+            for (WindowEvent e : w.subList(0, w.size() - 1)) {
+                l.apply(e.eventTime, e.typeId);
+            }
+            lifetimes.add(l);
+        }
         encoder = new FeatureEncoder(spec);
-        features = encoder.newBatch(batch);
-        scorer = new OnnxScorer(b, threads);
-        scores = new float[spec.outputs().size()][batch];
+        features = FeatureBatch.forServed(spec, served, batch);
+        scorer = new OnnxScorer(b, mode, threads);
+        scores = new float[served.outputs().size()][batch];
         fill();
         scorer.score(features, scores);
-        explainer = spec.reasonGroups().isEmpty() ? null : new Explainer(spec, spec.reasonTop(), 16);
+        explainer = served.reasonGroups().isEmpty() ? null : new Explainer(spec, served, served.reasonTop(), 16);
     }
 
     @TearDown(Level.Trial)
@@ -103,7 +121,14 @@ public class ScoringBenchmark {
     private void fill() {
         features.clear();
         for (int i = 0; i < batch; i++) {
-            encoder.add(windows.get(next), features);
+            List<WindowEvent> w = windows.get(next);
+            int row = encoder.add(w, features);
+            if (features.isStreaming()) {
+                WindowEvent e = w.get(w.size() - 1);
+                encoder.addLifetime(lifetimes.get(next), e.eventTime, e.typeId, features, row);
+                // Any state costs the graph the same; a stored one is what the job passes.
+                java.util.Arrays.fill(features.state, row * features.stateSize, (row + 1) * features.stateSize, 0.1f);
+            }
             next = (next + 1) % windows.size();
         }
     }

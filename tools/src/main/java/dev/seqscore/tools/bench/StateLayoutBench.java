@@ -3,7 +3,7 @@ package dev.seqscore.tools.bench;
 import dev.seqscore.features.Fnv1a64;
 import dev.seqscore.features.PackedWindow;
 import dev.seqscore.features.WindowRule;
-import dev.seqscore.job.LocalFlink;
+import dev.seqscore.offline.LocalFlink;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -1,8 +1,8 @@
 package dev.seqscore.tools.demo;
 
 import dev.seqscore.avro.ClickEvent;
-import dev.seqscore.events.EventFileReader;
-import dev.seqscore.events.FileRecord;
+import dev.seqscore.offline.files.EventFileReader;
+import dev.seqscore.offline.files.FileRecord;
 import dev.seqscore.tools.sim.TrafficSimulator;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

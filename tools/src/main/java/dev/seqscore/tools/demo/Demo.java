@@ -3,7 +3,7 @@ package dev.seqscore.tools.demo;
 import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.job.JobConfig;
-import dev.seqscore.job.LocalFlink;
+import dev.seqscore.offline.LocalFlink;
 import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.options.CommandLine;
 import dev.seqscore.options.ConfigException;
@@ -37,6 +37,10 @@ public final class Demo {
                     + "(taobao/UserBehavior_timeordered_110k.csv) with simulated users mixed in; simulator: simulated "
                     + "users only; auto: sample if present, else the simulator",
             "auto", "sample", "stream", "simulator");
+    static final Option<Boolean> WARM_START = Option.flag("warm-start", "",
+            "with the sample: bootstrap the job's per-user state from its first 7 days (bin/seqscore bootstrap, in "
+                    + "this JVM) and stream the rest, so windows are warm from the first report, as after a deploy "
+                    + "with history; default on with --source sample, --warm-start=false starts cold");
     static final Option<Integer> RATE = Option.positiveInt("rate", "1000",
             "clicks per second streamed into Kafka: the accelerated clock (the sample's 9 days take about 70 s at "
                     + "1000/s)");
@@ -71,8 +75,8 @@ public final class Demo {
             "a Flink configuration option for the local cluster and job, e.g. "
                     + "--flink.execution.checkpointing.unaligned.enabled true"));
     static final OptionSet OPTIONS = new OptionSet()
-            .add(DATA_DIR, SOURCE, RATE, DURATION, SIM_USERS, SIM_SESSIONS, KAFKA_PORT, WEB_PORT, METRICS_PORT,
-                    BIND_ADDRESS, BAD_EVERY, REPORT_EVERY, START_SCHEMA_REGISTRY, OptionSet.HELP)
+            .add(DATA_DIR, SOURCE, WARM_START, RATE, DURATION, SIM_USERS, SIM_SESSIONS, KAFKA_PORT, WEB_PORT,
+                    METRICS_PORT, BIND_ADDRESS, BAD_EVERY, REPORT_EVERY, START_SCHEMA_REGISTRY, OptionSet.HELP)
             .add(FLINK)
             .addAll("The job's options (bin/seqscore job --help)", JobConfig.OPTIONS);
 
@@ -105,7 +109,7 @@ public final class Demo {
         Map<String, Double> thresholds = new HashMap<>();
         rules.forEach(r -> thresholds.put(r.output(), r.threshold()));
         OutputSummary summary = new OutputSummary(stack.kafka.bootstrapServers(), stack.config.scoresTopic(),
-                stack.config.alertsTopic(), stack.config.deadLetterTopic(), thresholds);
+                stack.config.get(JobConfig.ALERTS_TOPIC), stack.config.get(JobConfig.DEAD_LETTER_TOPIC), thresholds);
         JobHealthReporter health = new JobHealthReporter(stack.flink.restAddress(), stack.job.toString());
         AtomicBoolean stopping = new AtomicBoolean();
         Thread hook = new Thread(() -> {
@@ -127,7 +131,8 @@ public final class Demo {
         long every = options.get(REPORT_EVERY).toNanos();
         long start = System.nanoTime();
         long nextReport = start + every;
-        DemoReport report = new DemoReport(stack.bundle.spec().modelVersion(), rules, health, start);
+        DemoReport report = new DemoReport(PipelineSettings.from(stack.config, stack.bundle).served.modelVersion(),
+                rules, health, start);
         while (!stopping.get()) {
             summary.poll(Duration.ofMillis(200));
             long now = System.nanoTime();
@@ -159,7 +164,7 @@ public final class Demo {
         List<DemoReport.Rule> rules = new ArrayList<>();
         for (int o = 0; o < settings.alertPolicy.rules.size(); o++) {
             AlertPolicy.Rule rule = settings.alertPolicy.rules.get(o);
-            ModelSpec.ScoreQuantiles q = settings.spec().outputs().get(o).quantiles();
+            ModelSpec.ScoreQuantiles q = settings.served.outputs().get(o).quantiles();
             rules.add(new DemoReport.Rule(rule.output, rule.alertType, rule.threshold,
                     q == null ? Double.NaN : q.rateFor(rule.threshold)));
         }

@@ -1,12 +1,17 @@
 package dev.seqscore.tools.demo;
 
 import dev.seqscore.avro.ClickEvent;
+import dev.seqscore.features.ModelSpec;
 import dev.seqscore.job.JobConfig;
+import dev.seqscore.job.PipelineSettings;
+import dev.seqscore.options.Option;
 import dev.seqscore.job.KafkaIO;
 import dev.seqscore.registry.RegistryEndpoint;
 import dev.seqscore.registry.SubjectRegistration;
 import dev.seqscore.schemaregistry.ApicurioRegistry;
-import dev.seqscore.job.LocalFlink;
+import dev.seqscore.offline.Bootstrap;
+import dev.seqscore.offline.LocalFlink;
+import dev.seqscore.offline.files.EventFileReader;
 import dev.seqscore.job.SeqScoreJob;
 import dev.seqscore.kafka.EmbeddedKafka;
 import dev.seqscore.model.ModelBundle;
@@ -82,19 +87,33 @@ final class DemoStack implements AutoCloseable {
                         + " (set --data-dir or SEQSCORE_DATA_DIR, or use --source simulator)");
             }
         }
+        Boolean warmFlag = options.get(Demo.WARM_START);
+        if (Boolean.TRUE.equals(warmFlag) && !source.equals("sample")) {
+            throw new IllegalArgumentException("--warm-start needs --source sample: the bootstrap reads the sample's "
+                    + "first days");
+        }
+        boolean warm = source.equals("sample") && !Boolean.FALSE.equals(warmFlag);
         ClickFeed feed;
         String what;
+        List<ClickEvent> history = List.of();
+        Instant warmUntil = null;
         if (source.equals("sample")) {
             List<ClickEvent> round = new ArrayList<>(ClickFeed.readTaobao(sampleFile));
             if (Files.isReadable(extraFile)) {
                 round.addAll(ClickFeed.readTaobao(extraFile));
             }
+            if (warm) {
+                warmUntil = warmStartCut(round);
+                history = SampleReplay.before(round, warmUntil);
+            }
             // Clicks from the future are dead letters: the replay ends a day before the wall clock.
-            SampleReplay replay = new SampleReplay(round, Instant.now().minus(Duration.ofDays(1)));
+            SampleReplay replay = new SampleReplay(round, warmUntil, Instant.now().minus(Duration.ofDays(1)));
             feed = ClickFeed.replayed(replay);
             what = String.format("the Taobao user sample (%,d clicks of %s%s over 9 days) in event-time order, "
                     + "replayed round after round with fresh user ids", replay.roundSize(), sampleFile.getFileName(),
-                    Files.isReadable(extraFile) ? " and " + extraFile.getFileName() : "");
+                    Files.isReadable(extraFile) ? " and " + extraFile.getFileName() : "")
+                    + (warm ? ", the first round from " + warmUntil + " on (the days before are the warm start's "
+                            + "history)" : "");
         } else {
             List<ClickEvent> real = source.equals("stream") ? ClickFeed.readTaobao(streamFile) : List.of();
             Instant simStart = real.isEmpty() ? SIMULATION_START : real.get(0).getEventTime();
@@ -125,15 +144,17 @@ final class DemoStack implements AutoCloseable {
                     : EmbeddedKafka.start();
             checkpoints = Files.createTempDirectory("seqscore-demo-checkpoints");
             JobConfig config = JobConfig.of(Demo.demoDefaults(options, kafka.bootstrapServers(), checkpoints));
-            List<String> topics = Stream.of(config.inputTopic(), config.alertsTopic(), config.scoresTopic(),
-                    config.deadLetterTopic()).filter(t -> !t.isEmpty()).distinct().toList();
+            List<String> topics = Stream.of(config.get(JobConfig.INPUT_TOPIC), config.get(JobConfig.ALERTS_TOPIC), config.scoresTopic(),
+                    config.get(JobConfig.DEAD_LETTER_TOPIC)).filter(t -> !t.isEmpty()).distinct().toList();
             kafka.createTopics(4, topics.toArray(String[]::new));
             log.println("demo: broker at " + kafka.bootstrapServers() + "; topics " + String.join(", ", topics)
                     + " (4 partitions each)");
 
             ModelBundle bundle = SeqScoreJob.loadModel(config);
-            log.println("demo: model " + bundle.spec().modelVersion() + " (" + bundle.onnxPath() + "), window "
-                    + bundle.spec().maxEvents() + " events / " + Duration.ofMillis(bundle.spec().horizonMs()));
+            ModelSpec.Served served = PipelineSettings.from(config, bundle).served;
+            log.println("demo: " + Option.cliName(served.scoring()) + " scoring, model " + served.modelVersion()
+                    + " (" + bundle.onnxPath(served.scoring()) + "), window " + bundle.spec().maxEvents() + " events / "
+                    + Duration.ofMillis(bundle.spec().horizonMs()));
 
             String bind = options.get(Demo.BIND_ADDRESS);
             int webPort = options.get(Demo.WEB_PORT);
@@ -144,28 +165,35 @@ final class DemoStack implements AutoCloseable {
             if (metricsPort != 0 && !portFree(metricsPort, "the Prometheus metrics endpoint", log)) {
                 metricsPort = freePort();
             }
-            flink = LocalFlink.start(bind, webPort, config.parallelism(),
+            flink = LocalFlink.start(bind, webPort, config.get(JobConfig.PARALLELISM),
                     flinkOverrides(bind, metricsPort, options.get(Demo.FLINK)));
+            String savepoint = null;
+            if (warm) {
+                savepoint = warmStart(flink, config, history, warmUntil, checkpoints, log);
+            } else if (source.equals("sample")) {
+                log.println("demo: cold start (--warm-start=false): every user's window starts empty");
+            }
             StreamExecutionEnvironment env = flink.environment();
             SeqScoreJob.assemble(env, config, bundle);
-            JobID job = flink.submit(env, "SeqScore demo");
+            JobID job = flink.submit(env, "SeqScore demo", savepoint);
             String host = LocalFlink.clientAddress(bind);
             log.println("demo: job " + job + " submitted; Flink web UI and REST API: " + flink.restAddress()
                     + (metricsPort == 0 ? "" : "; Prometheus metrics: http://" + host + ":" + metricsPort + "/metrics"));
-            log.println("demo: checkpoints in " + checkpoints + "; state backend " + (config.stateBackend() == null
-                    ? "hashmap (--state-backend rocksdb for large state)" : config.stateBackend()));
+            log.println("demo: checkpoints in " + checkpoints + "; state backend " + (config.get(JobConfig.STATE_BACKEND) == null
+                    ? "hashmap (--state-backend rocksdb for large state)"
+                    : Option.cliName(config.get(JobConfig.STATE_BACKEND))));
             describeListeners(bind, log);
 
             Integer schemaId = null;
             RegistryEndpoint registry = KafkaIO.registry(config);
             if (registry != null) {
                 // As a registry-aware producer would: register (or find) the schema, then frame with its id.
-                schemaId = SubjectRegistration.register(registry, config.inputTopic(), ClickEvent.getClassSchema());
+                schemaId = SubjectRegistration.register(registry, config.get(JobConfig.INPUT_TOPIC), ClickEvent.getClassSchema());
                 log.println("demo: schema registry " + registry.url() + ": clicks are framed with ClickEvent's id "
-                        + schemaId + " (subject " + SubjectRegistration.valueSubject(config.inputTopic())
+                        + schemaId + " (subject " + SubjectRegistration.valueSubject(config.get(JobConfig.INPUT_TOPIC))
                         + "); alerts, scores and dead letters are framed with the ids of their own subjects");
             }
-            ClickProducer producer = new ClickProducer(kafka.bootstrapServers(), config.inputTopic(), feed,
+            ClickProducer producer = new ClickProducer(kafka.bootstrapServers(), config.get(JobConfig.INPUT_TOPIC), feed,
                     options.get(Demo.RATE), options.get(Demo.BAD_EVERY), schemaId).start();
             log.println("demo: streaming " + what + ", at " + options.get(Demo.RATE) + " clicks/s");
             return new DemoStack(kafka, flink, job, config, bundle, feed, producer, checkpoints, apicurio);
@@ -176,6 +204,39 @@ final class DemoStack implements AutoCloseable {
             deleteQuietly(checkpoints);
             throw e;
         }
+    }
+
+    /** T of the demo's warm start: midnight (China time, the data's) after the sample's first 7 days. */
+    static Instant warmStartCut(List<ClickEvent> round) {
+        Instant first = round.stream().map(ClickEvent::getEventTime).min(Instant::compareTo).orElseThrow();
+        Duration china = Duration.ofHours(8);
+        Instant firstMidnight = first.plus(china).truncatedTo(java.time.temporal.ChronoUnit.DAYS).minus(china);
+        return firstMidnight.plus(Duration.ofDays(7));
+    }
+
+    /**
+     * Writes the history as a canonical CSV and bootstraps the job's state from it on the demo's cluster, exactly as
+     * {@code bin/seqscore bootstrap} does; returns the savepoint to start the job from.
+     */
+    private static String warmStart(LocalFlink flink, JobConfig config, List<ClickEvent> history, Instant until,
+            Path work, PrintStream log) throws Exception {
+        Path file = work.resolve("warm-start-history.csv");
+        try (java.io.BufferedWriter w = Files.newBufferedWriter(file)) {
+            w.write("user_id,item_id,category_id,event_type,event_time\n");
+            for (ClickEvent c : history) {
+                w.write(c.getUserId() + "," + c.getItemId() + "," + c.getCategoryId() + "," + c.getEventType() + ","
+                        + c.getEventTime().toEpochMilli() + "\n");
+            }
+        }
+        Path savepoint = work.resolve("warm-start-savepoint");
+        log.println(String.format("demo: warm start: bootstrapping the job's state from the sample's %,d clicks before "
+                + "%s (bin/seqscore bootstrap)...", history.size(), until));
+        Bootstrap.Result r = Bootstrap.run(flink.environment(config.get(JobConfig.PARALLELISM)), config,
+                Bootstrap.Request.file(file.toString(), EventFileReader.Format.CANONICAL, until.toEpochMilli(),
+                        savepoint.toString()), log);
+        log.println(String.format("demo: warm start: %,d users with state from %,d events in %.1f s; the job starts "
+                + "from %s", r.users(), r.events(), r.seconds(), savepoint));
+        return savepoint.toString();
     }
 
     /** What the producer has sent so far. */

@@ -30,6 +30,14 @@ final class SampleReplay implements Iterator<ClickEvent> {
      * @param until  no click is replayed at or after this time
      */
     SampleReplay(List<ClickEvent> clicks, Instant until) {
+        this(clicks, null, until);
+    }
+
+    /**
+     * @param from the first round starts at its first click at or after this time (the earlier ones are the
+     *             history a warm start bootstrapped the job's state from); null: at its first click
+     */
+    SampleReplay(List<ClickEvent> clicks, Instant from, Instant until) {
         this.until = until;
         if (clicks.isEmpty()) {
             throw new IllegalArgumentException("the sample has no valid clicks to replay");
@@ -38,6 +46,15 @@ final class SampleReplay implements Iterator<ClickEvent> {
         Duration span = Duration.between(round.get(0).getEventTime(), round.get(round.size() - 1).getEventTime());
         // Whole days, with at least one day of silence (the model's horizon) before the next round starts.
         this.roundShift = DAY.multipliedBy(span.toDays() + 2);
+        while (from != null && index < round.size() && round.get(index).getEventTime().isBefore(from)) {
+            index++;
+        }
+    }
+
+    /** The first round's clicks before {@code from}, in time order: a warm start's history. */
+    static List<ClickEvent> before(List<ClickEvent> clicks, Instant from) {
+        return clicks.stream().filter(c -> c.getEventTime().isBefore(from))
+                .sorted(Comparator.comparing(ClickEvent::getEventTime)).toList();
     }
 
     /** Clicks per round. */

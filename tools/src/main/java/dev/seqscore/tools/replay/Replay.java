@@ -25,9 +25,9 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 import dev.seqscore.avro.ClickEvent;
 import dev.seqscore.events.ClickEventAvro;
-import dev.seqscore.events.EventFileReader;
-import dev.seqscore.events.EventFileReader.Format;
-import dev.seqscore.events.FileRecord;
+import dev.seqscore.offline.files.EventFileReader;
+import dev.seqscore.offline.files.EventFileReader.Format;
+import dev.seqscore.offline.files.FileRecord;
 import dev.seqscore.options.CommandLine;
 import dev.seqscore.job.JobConfig;
 import dev.seqscore.registry.Framing;

@@ -2,7 +2,7 @@ package dev.seqscore.tools.demo;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.seqscore.job.LocalFlink;
+import dev.seqscore.offline.LocalFlink;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;

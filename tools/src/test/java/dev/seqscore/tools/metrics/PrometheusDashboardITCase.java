@@ -4,10 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.seqscore.features.Scoring;
 import dev.seqscore.avro.ClickEvent;
 import dev.seqscore.events.ClickEventAvro;
-import dev.seqscore.events.EventFileReader;
-import dev.seqscore.events.FileRecord;
+import dev.seqscore.offline.files.EventFileReader;
+import dev.seqscore.offline.files.FileRecord;
 import dev.seqscore.job.JobConfig;
 import dev.seqscore.job.SeqScoreJob;
 import dev.seqscore.kafka.EmbeddedKafkaExtension;
@@ -104,7 +105,7 @@ class PrometheusDashboardITCase {
                 awaitValue(prometheus, "sum(" + OPERATOR + JobMetrics.REASON + "_" + JobMetrics.DEAD_LETTERS
                         + "{reason=\"UNDECODABLE\"})", GARBAGE);
                 awaitValue(prometheus, "sum(" + OPERATOR + JobMetrics.MODEL_VERSION + "_" + JobMetrics.MODEL_INFO
-                        + "{model_version=\"" + labelValue(bundle.spec().modelVersion()) + "\"})", PARTITIONS);
+                        + "{model_version=\"" + labelValue(bundle.spec().served(Scoring.INCREMENTAL).modelVersion()) + "\"})", PARTITIONS);
                 // The Kafka source's own lag metric: nothing left to read once every record is in.
                 awaitValue(prometheus, "sum(" + OPERATOR + "pendingRecords)", 0);
 
