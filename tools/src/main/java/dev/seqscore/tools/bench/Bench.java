@@ -43,12 +43,14 @@ public final class Bench {
             "only compare window state layouts (ValueState ring buffer, ListState, MapState) on heap and RocksDB: "
                     + "events/s with full windows and savepoint bytes per user (users: smoke 2k, quick 20k, full 100k), "
                     + "then the job's own state per user on RocksDB");
+    static final Option<Boolean> LATENCY_ONLY = Option.flag("latency-only",
+            "only the end-to-end maximum and the latency figures, for both models");
     static final Option<Path> KV_CACHE_PROBE = Option.path("kv-cache-probe", "",
             "only time the bundle's step graph against the K/V-cache probe graph in this directory "
                     + "(probe-kvcache.onnx, made by: cd model-export && python3 -m seqscore_export.kv_probe --out DIR), "
                     + "JMH, batch 1 and 64");
     static final OptionSet OPTIONS = new OptionSet().add(BUNDLE, BATCH, THREADS, QUICK, SMOKE, JMH_ONLY, STATE_LAYOUTS,
-            KV_CACHE_PROBE,
+            KV_CACHE_PROBE, LATENCY_ONLY,
             OptionSet.HELP);
 
     public static void main(String[] args) throws Exception {
@@ -75,12 +77,12 @@ public final class Bench {
             stateLayouts(ModelBundle.load(Path.of(bundle)), mode);
             return;
         }
-        if (!v.get(SMOKE)) {
+        if (!v.get(SMOKE) && !v.get(LATENCY_ONLY)) {
             jmh(bundle, batches, threads, quick);
         }
         if (!v.get(JMH_ONLY)) {
             String mode = v.get(SMOKE) ? "smoke" : quick ? "quick" : "full";
-            pipeline(ModelBundle.load(Path.of(bundle)), mode);
+            pipeline(ModelBundle.load(Path.of(bundle)), mode, v.get(LATENCY_ONLY));
         }
     }
 
@@ -89,13 +91,13 @@ public final class Bench {
      * one, the streaming model (keys prefixed {@code incremental_}), then the ratios between the two; the last line
      * printed is one JSON object of the figures.
      */
-    private static void pipeline(ModelBundle bundle, String mode) throws Exception {
+    private static void pipeline(ModelBundle bundle, String mode, boolean latencyOnly) throws Exception {
         Path work = Files.createTempDirectory("seqscore-bench");
         PipelineBench b = new PipelineBench(bundle, PipelineBench.Sizes.of(mode), work);
         Map<String, Double> r = new LinkedHashMap<>();
         List<Scoring> paths = bundle.spec().streaming().isPresent()
                 ? List.of(Scoring.WINDOWED, Scoring.INCREMENTAL) : List.of(Scoring.WINDOWED);
-        for (Scoring scoring : paths) {
+        for (Scoring scoring : latencyOnly ? List.<Scoring>of() : paths) {
             String k = scoring == Scoring.WINDOWED ? "" : "incremental_";
             String name = scoring.cliName() + " scoring";
             say(name + ": raw ONNX Runtime, batch 64 and 1, one thread");
@@ -134,7 +136,7 @@ public final class Bench {
                 r.put(k + "latency_exactly_once_p99_ms", eo.p99());
             }
         }
-        for (Scoring scoring : paths) {
+        for (Scoring scoring : latencyOnly ? List.<Scoring>of() : paths) {
             String k = scoring == Scoring.WINDOWED ? "" : "incremental_";
             say(scoring.cliName() + " scoring: state per user: full windows on RocksDB");
             double[] state = b.stateBytesPerUser(scoring);
@@ -142,6 +144,10 @@ public final class Bench {
             r.put(k + "state_native_bytes_per_user", state[1]);
         }
         r.put("state_users", (double) PipelineBench.Sizes.of(mode).stateUsers());
+        if (latencyOnly) {
+            printJson(r);
+            return;
+        }
 
         System.out.println();
         System.out.printf("%-44s %14s%n", "figure (" + mode + ", " + Runtime.getRuntime().availableProcessors()
@@ -158,6 +164,14 @@ public final class Bench {
             ratio(r, "incremental_vs_windowed_operator_heap", "operator_heap_events_per_s", 5);
             ratio(r, "incremental_vs_windowed_end_to_end", "end_to_end_events_per_s", 3);
         }
+        StringBuilder json = new StringBuilder("{");
+        r.forEach((k, val) -> json.append(json.length() > 1 ? ", " : "").append('"').append(k).append("\": ")
+                .append(String.format(Locale.ROOT, "%.3f", val)));
+        System.out.println(json.append('}'));
+    }
+
+    private static void printJson(Map<String, Double> r) {
+        r.forEach((k, val) -> System.out.printf(Locale.ROOT, "%-44s %14.1f%n", k, val));
         StringBuilder json = new StringBuilder("{");
         r.forEach((k, val) -> json.append(json.length() > 1 ? ", " : "").append('"').append(k).append("\": ")
                 .append(String.format(Locale.ROOT, "%.3f", val)));
