@@ -145,6 +145,15 @@ public final class JobConfig implements Serializable {
                     + "job clears everything it keeps for that user and answers on --erasure-audit-topic; empty = off");
     public static final Option<String> ERASURE_AUDIT_TOPIC = Option.string("erasure-audit-topic", "",
             "topic for the Avro ErasureAudit answer to every erasure request (required with --erasure-topic)");
+    public static final Option<String> MODEL_CONTROL_TOPIC = Option.string("model-control-topic", "",
+            "topic of model control records (JSON: publish a bundle URI as serve or shadow, promote, withdraw, each "
+                    + "from an event time on; bin/seqscore model publish writes them): the running job swaps or "
+                    + "shadows models without a restart and answers on --model-status-topic; empty = off");
+    public static final Option<String> MODEL_STATUS_TOPIC = Option.string("model-status-topic", "",
+            "topic for the Avro ModelEvent answers to model control records (ACCEPTED, REFUSED with the reason, "
+                    + "ACTIVE once a change takes effect), one per scorer subtask (required with --model-control-topic)");
+    public static final Option<String> SHADOW_SCORES_TOPIC = Option.string("shadow-scores-topic", "",
+            "topic for an Avro Score of every event the shadow candidate scores, with its model_version; empty = off");
     public static final Option<Boolean> HELP = OptionSet.HELP;
 
     /** Kafka client properties from the environment: SEQSCORE_KAFKA_SASL_JAAS_CONFIG is sasl.jaas.config. */
@@ -158,7 +167,8 @@ public final class JobConfig implements Serializable {
                     STATE_BACKEND, MAX_OUT_OF_ORDERNESS, IDLENESS, MAX_FUTURE_SKEW, MAX_ID_BYTES, STATE_TTL,
                     MODEL_STATE_TTL, PARALLELISM, MAX_PARALLELISM, ORT_THREADS, SCORE_BATCH, SCORE_MAX_DELAY,
                     ALERT_REASONS, KAFKA_PROPERTIES, SCHEMA_REGISTRY, SCHEMA_REGISTRY_PROPERTIES, PSEUDONYMIZE_KEY_FILE,
-                    ERASURE_TOPIC, ERASURE_AUDIT_TOPIC, HELP)
+                    ERASURE_TOPIC, ERASURE_AUDIT_TOPIC, MODEL_CONTROL_TOPIC, MODEL_STATUS_TOPIC, SHADOW_SCORES_TOPIC,
+                    HELP)
             .add(THRESHOLD, ALERT_RATE, KAFKA_PROPERTY);
 
     /** The alert and score sinks' guarantee. */
@@ -248,6 +258,19 @@ public final class JobConfig implements Serializable {
             throw new ConfigException("--" + ERASURE_TOPIC.name() + " must not be the input topic "
                     + get(INPUT_TOPIC));
         }
+        if (!modelControlTopic().isEmpty() && modelStatusTopic().isEmpty()) {
+            throw new ConfigException("--" + MODEL_CONTROL_TOPIC.name() + " needs --" + MODEL_STATUS_TOPIC.name()
+                    + ": every control record is answered there (accepted, or refused with the reason)");
+        }
+        if (!modelControlTopic().isEmpty() && (modelControlTopic().equals(get(INPUT_TOPIC))
+                || modelControlTopic().equals(erasureTopic()))) {
+            throw new ConfigException("--" + MODEL_CONTROL_TOPIC.name() + " must be a topic of its own, not "
+                    + modelControlTopic());
+        }
+        if (!shadowScoresTopic().isEmpty() && modelControlTopic().isEmpty()) {
+            throw new ConfigException("--" + SHADOW_SCORES_TOPIC.name() + " needs --" + MODEL_CONTROL_TOPIC.name()
+                    + ": a shadow candidate is published there");
+        }
         for (String property : values.get(KAFKA_PROPERTY).keySet()) {
             if (isSecret(property)) {
                 throw new ConfigException("--kafka." + property + " would show a secret in Flink's web UI, which lists "
@@ -305,6 +328,21 @@ public final class JobConfig implements Serializable {
     /** Empty when erasure requests are off. */
     public String erasureTopic() {
         return get(ERASURE_TOPIC) == null ? "" : get(ERASURE_TOPIC).trim();
+    }
+
+    /** Empty when model control is off. */
+    public String modelControlTopic() {
+        return get(MODEL_CONTROL_TOPIC) == null ? "" : get(MODEL_CONTROL_TOPIC).trim();
+    }
+
+    /** Empty unless set. */
+    public String modelStatusTopic() {
+        return get(MODEL_STATUS_TOPIC) == null ? "" : get(MODEL_STATUS_TOPIC).trim();
+    }
+
+    /** Empty unless set. */
+    public String shadowScoresTopic() {
+        return get(SHADOW_SCORES_TOPIC) == null ? "" : get(SHADOW_SCORES_TOPIC).trim();
     }
 
     /** Empty unless set. */

@@ -3,8 +3,10 @@ package dev.seqscore.job;
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.DeadLetter;
 import dev.seqscore.avro.ErasureAudit;
+import dev.seqscore.avro.ModelEvent;
 import dev.seqscore.avro.Score;
 import dev.seqscore.events.ErasureRequests;
+import dev.seqscore.lifecycle.ModelControlSource;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.events.KafkaInputDeserializer;
 import dev.seqscore.registry.FramedAvroSerializationSchema;
@@ -70,6 +72,23 @@ public final class KafkaIO {
                 .build();
     }
 
+    /**
+     * The model control topic, from the records published since {@code since} (the job's submission): a job started
+     * without state follows the announcements made while it runs, not the history of earlier jobs' swaps; a restored
+     * job resumes from its checkpointed offsets.
+     */
+    public static KafkaSource<String> modelControlSource(JobConfig c, long since) {
+        return KafkaSource.<String>builder()
+                .setBootstrapServers(c.get(JobConfig.BOOTSTRAP_SERVERS))
+                .setTopics(c.modelControlTopic())
+                .setGroupId(c.get(JobConfig.GROUP_ID))
+                .setStartingOffsets(OffsetsInitializer.timestamp(since))
+                .setDeserializer(new ModelControlSource())
+                .setProperties(c.kafkaProperties())
+                .setProperty("commit.offsets.on.checkpoint", "true")
+                .build();
+    }
+
     static OffsetsInitializer startingOffsets(JobConfig c) {
         JobConfig.StartingOffsets s = c.get(JobConfig.STARTING_OFFSETS);
         return switch (s.kind()) {
@@ -123,6 +142,18 @@ public final class KafkaIO {
         return sink(c, c.erasureAuditTopic(), "erasures",
                 values(c, c.erasureAuditTopic(), ErasureAudit.class, ErasureAudit.getClassSchema()),
                 e -> e.getUserId().getBytes(StandardCharsets.UTF_8));
+    }
+
+    public static KafkaSink<ModelEvent> modelStatusSink(JobConfig c) {
+        return sink(c, c.modelStatusTopic(), "model-status",
+                values(c, c.modelStatusTopic(), ModelEvent.class, ModelEvent.getClassSchema()),
+                e -> (e.getRequestId() == null ? "" : e.getRequestId()).getBytes(StandardCharsets.UTF_8));
+    }
+
+    public static KafkaSink<Score> shadowScoreSink(JobConfig c) {
+        return sink(c, c.shadowScoresTopic(), "shadow-scores",
+                values(c, c.shadowScoresTopic(), Score.class, Score.getClassSchema()),
+                s -> s.getUserId().getBytes(StandardCharsets.UTF_8));
     }
 
     private static <T> KafkaSink<T> sink(JobConfig c, String topic, String idSuffix, SerializationSchema<T> value,

@@ -4,6 +4,7 @@ import dev.seqscore.options.ConfigException;
 import dev.seqscore.options.Option;
 import dev.seqscore.options.PrefixOption;
 import dev.seqscore.alerts.AlertPolicy;
+import dev.seqscore.alerts.AlertRules;
 import dev.seqscore.events.EventValidator;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.model.ModelBundle;
@@ -32,6 +33,12 @@ public final class PipelineSettings implements Serializable {
     public final int maxEvents;
     public final long horizonMs;
     public final AlertPolicy alertPolicy;
+    /** How a model published to the running job gets its thresholds: by the same flags. */
+    public final AlertRules alertRules;
+    /** Where the bundle was read ({@code --model}); null for the job jar's. */
+    public final String bundleLocation;
+    /** Whether the shadow candidate's scores are wanted ({@code --shadow-scores-topic}). */
+    public final boolean shadowScores;
     public final Duration maxOutOfOrderness;
     public final Duration idleness;
     public final long maxFutureSkewMs;
@@ -83,6 +90,10 @@ public final class PipelineSettings implements Serializable {
             rules.add(new AlertPolicy.Rule(o.name(), o.alertType(), threshold(o, thresholds, alertRates)));
         }
         this.alertPolicy = new AlertPolicy(rules, c.get(JobConfig.COOLDOWN).toMillis(), served.modelVersion());
+        this.alertRules = new AlertRules(thresholds, alertRates, alertPolicy.cooldownMs);
+        String model = c.get(JobConfig.MODEL);
+        this.bundleLocation = model == null || model.isBlank() ? null : model.trim();
+        this.shadowScores = !c.shadowScoresTopic().isEmpty();
         this.maxOutOfOrderness = c.get(JobConfig.MAX_OUT_OF_ORDERNESS);
         this.idleness = c.get(JobConfig.IDLENESS);
         this.maxFutureSkewMs = c.get(JobConfig.MAX_FUTURE_SKEW).toMillis();
@@ -144,7 +155,8 @@ public final class PipelineSettings implements Serializable {
     /** What the scoring operator needs. */
     public ScoringSettings scoringSettings() {
         return new ScoringSettings(bundle, scoring, maxEvents, horizonMs, stateTtl, modelStateTtl.toMillis(),
-                ortThreads, scoreBatch, scoreMaxDelay.toMillis(), alertPolicy, alertReasons);
+                ortThreads, scoreBatch, scoreMaxDelay.toMillis(), alertPolicy, alertReasons, alertRules, bundleLocation,
+                shadowScores);
     }
 
     /** The served model's output names, in the order of every score array. */

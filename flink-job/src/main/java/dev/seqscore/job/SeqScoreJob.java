@@ -1,6 +1,7 @@
 package dev.seqscore.job;
 
 import dev.seqscore.events.ErasureRequests;
+import dev.seqscore.lifecycle.ModelControlSource;
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.options.CommandLine;
@@ -133,13 +134,26 @@ public final class SeqScoreJob {
         DataStream<InputRecord> erasureRequests = config.erasureTopic().isEmpty() ? null : env
                 .fromSource(KafkaIO.erasureSource(config), ErasureRequests.watermarks(), "Kafka erasure requests")
                 .uid("kafka-erasure-source");
-        SeqScorePipeline.Outputs out = SeqScorePipeline.build(clicks, erasureRequests, settings);
+        DataStream<String> modelControl = config.modelControlTopic().isEmpty() ? null : env
+                .fromSource(KafkaIO.modelControlSource(config, System.currentTimeMillis()),
+                        ModelControlSource.watermarks(), "Kafka model control")
+                .uid("kafka-model-control-source")
+                .setParallelism(1);
+        SeqScorePipeline.Outputs out = SeqScorePipeline.build(clicks, erasureRequests, modelControl, settings);
 
         out.alerts().sinkTo(KafkaIO.alertSink(config)).name("Kafka alerts").uid("kafka-alerts-sink");
         out.deadLetters().sinkTo(KafkaIO.deadLetterSink(config)).name("Kafka dead letters").uid("kafka-dlq-sink");
         if (erasureRequests != null) {
             out.erasures().sinkTo(KafkaIO.erasureAuditSink(config)).name("Kafka erasure answers")
                     .uid("kafka-erasure-audit-sink");
+        }
+        if (modelControl != null) {
+            out.modelEvents().sinkTo(KafkaIO.modelStatusSink(config)).name("Kafka model status")
+                    .uid("kafka-model-status-sink");
+        }
+        if (!config.shadowScoresTopic().isEmpty()) {
+            out.shadowScoreRecords(settings).sinkTo(KafkaIO.shadowScoreSink(config)).name("Kafka shadow scores")
+                    .uid("kafka-shadow-scores-sink");
         }
         if (!config.scoresTopic().isEmpty()) {
             out.scoreRecords(settings).sinkTo(KafkaIO.scoreSink(config)).name("Kafka scores").uid("kafka-scores-sink");

@@ -4,6 +4,7 @@ import dev.seqscore.alerts.AlertIds;
 import dev.seqscore.avro.Alert;
 import dev.seqscore.avro.DeadLetter;
 import dev.seqscore.avro.ErasureAudit;
+import dev.seqscore.avro.ModelEvent;
 import dev.seqscore.avro.Score;
 import dev.seqscore.events.DeadLetterReason;
 import dev.seqscore.events.DeadLetters;
@@ -46,6 +47,7 @@ public final class SeqScorePipeline {
     public static final String UID_PSEUDONYMIZE_ALERTS = "pseudonymize-alerts";
     public static final String UID_VALIDATE_ERASURES = "validate-erasure-requests";
     public static final String UID_PSEUDONYMIZE_ERASURES = "pseudonymize-erasure-answers";
+    public static final String UID_SHADOW_SCORE_RECORDS = "shadow-score-records";
 
     public static final OutputTag<DeadLetter> INVALID =
             new OutputTag<>("invalid-events", TypeInformation.of(DeadLetter.class));
@@ -54,7 +56,8 @@ public final class SeqScorePipeline {
 
     /** What the pipeline produces; each stream is the caller's to sink. */
     public record Outputs(DataStream<Alert> alerts, DataStream<ScoredEvent> scores, DataStream<DeadLetter> deadLetters,
-                          DataStream<ErasureAudit> erasures) {
+                          DataStream<ErasureAudit> erasures, DataStream<ModelEvent> modelEvents,
+                          DataStream<ScoredEvent> shadowScores) {
         /** The scores as Avro {@link Score} records, for the scores topic. */
         public DataStream<Score> scoreRecords(PipelineSettings s) {
             List<String> names = s.outputNames();
@@ -62,6 +65,13 @@ public final class SeqScorePipeline {
             return scores.map(new ToScoreRecord(names, version, s.pseudonymizer))
                     .name("Scores to Avro")
                     .uid(UID_SCORE_RECORDS);
+        }
+
+        /** The shadow candidate's scores as Avro {@link Score} records, each with the candidate's version. */
+        public DataStream<Score> shadowScoreRecords(PipelineSettings s) {
+            return shadowScores.map(new ToScoreRecord(s.outputNames(), s.served.modelVersion(), s.pseudonymizer))
+                    .name("Shadow scores to Avro")
+                    .uid(UID_SHADOW_SCORE_RECORDS);
         }
     }
 
@@ -88,6 +98,17 @@ public final class SeqScorePipeline {
      */
     public static Outputs build(DataStream<InputRecord> input, DataStream<InputRecord> erasureRequests,
             PipelineSettings s) {
+        return build(input, erasureRequests, null, s);
+    }
+
+    /**
+     * The pipeline with erasure requests and model control records (JSON text, {@link
+     * dev.seqscore.lifecycle.ModelControl}; null for none). Control records go to every scorer subtask; their
+     * source must stay idle in event time ({@link dev.seqscore.lifecycle.ModelControlSource#watermarks()}), since
+     * each takes effect at the event time it names.
+     */
+    public static Outputs build(DataStream<InputRecord> input, DataStream<InputRecord> erasureRequests,
+            DataStream<String> modelControl, PipelineSettings s) {
         // Chained operators hand records on without a defensive copy (an Avro Alert's copy is a deep one). Safe here:
         // every operator makes new output objects, keeps none of its inputs, and changes an input only where it is
         // that input's one consumer (the pseudonymizer).
@@ -113,10 +134,13 @@ public final class SeqScorePipeline {
             toScore = valid.union(requests);
             invalid = invalid.union(requests.getSideOutput(INVALID));
         }
-        SingleOutputStreamOperator<ScoredEvent> scored = toScore
-                .keyBy(r -> r.userId, Types.STRING)
-                .transform("Score user sequences", TypeInformation.of(ScoredEvent.class),
-                        new ScoringOperator(s.scoringSettings()))
+        var keyed = toScore.keyBy(r -> r.userId, Types.STRING);
+        ScoringOperator scorer = new ScoringOperator(s.scoringSettings());
+        // One operator either way, so that its uid and state are the same with and without model control.
+        SingleOutputStreamOperator<ScoredEvent> scored = (modelControl == null
+                ? keyed.transform("Score user sequences", TypeInformation.of(ScoredEvent.class), scorer)
+                : keyed.connect(modelControl.broadcast())
+                        .transform("Score user sequences", TypeInformation.of(ScoredEvent.class), scorer))
                 .uid(UID_SCORE)
                 .setMaxParallelism(s.maxParallelism);
 
@@ -133,7 +157,8 @@ public final class SeqScorePipeline {
                     .uid(UID_PSEUDONYMIZE_ERASURES);
         }
         DataStream<DeadLetter> deadLetters = invalid.union(scored.getSideOutput(ScoringOperator.LATE));
-        return new Outputs(published, scored, deadLetters, erasures);
+        return new Outputs(published, scored, deadLetters, erasures, scored.getSideOutput(ScoringOperator.MODEL_EVENTS),
+                scored.getSideOutput(ScoringOperator.SHADOW_SCORES));
     }
 
     /** Splits off what cannot be scored, counting every record and each reason. */
@@ -236,7 +261,7 @@ public final class SeqScorePipeline {
                     .setEventType(s.eventType)
                     .setItemId(s.itemId)
                     .setScores(scores)
-                    .setModelVersion(modelVersion)
+                    .setModelVersion(s.modelVersion != null ? s.modelVersion : modelVersion)
                     .setWindowLength(s.windowLength)
                     .setScoredAt(Instant.now())
                     .build();

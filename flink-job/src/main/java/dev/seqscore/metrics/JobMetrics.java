@@ -52,6 +52,37 @@ public final class JobMetrics {
     /** Erasure requests answered (with state found or not). */
     public static final String USER_ERASURES = "userErasures";
 
+    /** Scorer: times the serving model changed (a scheduled swap or promotion took effect); the dashboard marks them. */
+    public static final String MODEL_SWAPS = "modelSwaps";
+    /** Scorer: model control records scheduled. */
+    public static final String MODEL_CONTROL_ACCEPTED = "modelControlAccepted";
+    /** Scorer: model control records refused (a bad bundle, a late effective time, an unreadable record). */
+    public static final String MODEL_CONTROL_REFUSED = "modelControlRefused";
+    /** Scorer: a gauge of 1 labelled with the shadow candidate's version while one shadows, else 0. */
+    public static final String SHADOW_MODEL_INFO = "shadowModelInfo";
+    public static final String SHADOW_MODEL_VERSION = "shadow_model_version";
+    public static final String OUTPUT = "output";
+    /** Scorer: events the shadow candidate scored beside the serving model. */
+    public static final String SHADOW_EVENTS_SCORED = "shadowEventsScored";
+    /** Scorer: wall time of the candidate's model call per batch, in microseconds: the cost of shadowing. */
+    public static final String SHADOW_CALL_MICROS = "shadowCallMicros";
+    /** Per output: shadowed events whose candidate score reached the candidate's threshold. */
+    public static final String SHADOW_ABOVE_THRESHOLD = "shadowAboveThreshold";
+    /** Per output: the same events whose serving score reached the serving threshold. */
+    public static final String SHADOW_SERVING_ABOVE_THRESHOLD = "shadowServingAboveThreshold";
+    /** Per output: shadowed events where exactly one of the two models reached its threshold. */
+    public static final String SHADOW_DISAGREEMENTS = "shadowDisagreements";
+    /** Per output: the share of shadowed events the two disagree about alerting, since the candidate started. */
+    public static final String SHADOW_DISAGREEMENT_SHARE = "shadowDisagreementShare";
+    /** Per output: mean |candidate score - serving score| since the candidate started. */
+    public static final String SHADOW_MEAN_ABS_DIFF = "shadowMeanAbsDiff";
+    /** Per output: share of shadowed events at or above the threshold, candidate and serving model. */
+    public static final String SHADOW_ALERT_RATE = "shadowAlertRate";
+    public static final String SHADOW_SERVING_ALERT_RATE = "shadowServingAlertRate";
+    /** Per output: scores in parts per million, candidate and serving model (for quantiles). */
+    public static final String SHADOW_SCORE_PPM = "shadowScorePpm";
+    public static final String SHADOW_SERVING_SCORE_PPM = "shadowServingScorePpm";
+
     /**
      * Samples per histogram and subtask. Quantiles are computed over the most recent samples when a reporter reads
      * them; 1024 leaves about ten samples above the 99th percentile.

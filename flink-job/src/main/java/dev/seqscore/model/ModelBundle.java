@@ -125,6 +125,36 @@ public final class ModelBundle implements Serializable {
         });
     }
 
+    /**
+     * Another file of the bundle at {@code location} (as {@link #locate} reads it), such as its golden vectors; null
+     * when the bundle has no such file.
+     *
+     * @throws IllegalArgumentException if the location cannot be read
+     */
+    public static byte[] readFile(String location, String name) {
+        try {
+            if (location == null) {
+                try (InputStream in = ModelBundle.class.getClassLoader().getResourceAsStream(PACKAGED + name)) {
+                    return in == null ? null : in.readAllBytes();
+                }
+            }
+            URI uri = uriOf(location);
+            if (uri == null || uri.getScheme() == null || uri.getScheme().equals("file")) {
+                Path file = (uri == null ? Path.of(location) : Path.of(uri)).resolve(name);
+                return Files.isRegularFile(file) ? Files.readAllBytes(file) : null;
+            }
+            org.apache.flink.core.fs.Path file =
+                    new org.apache.flink.core.fs.Path(new org.apache.flink.core.fs.Path(uri), name);
+            try (InputStream in = file.getFileSystem().open(file)) {
+                return in.readAllBytes();
+            } catch (FileNotFoundException e) {
+                return null;
+            }
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read " + name + " of model bundle " + location + ": " + e, e);
+        }
+    }
+
     /** The bundle the build copied from {@code models/default} into the jar. */
     public static ModelBundle packaged() {
         ClassLoader loader = ModelBundle.class.getClassLoader();

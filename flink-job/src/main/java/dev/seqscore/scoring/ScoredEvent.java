@@ -16,6 +16,8 @@ public class ScoredEvent {
     public float[] scores;
     /** Reasons per output whose score reached the explain threshold, or null when none did (or reasons are off). */
     public Reason[] reasons;
+    /** The version of the model that scored it. */
+    public String modelVersion;
 
     public String sourceTopic;
     public int sourcePartition;

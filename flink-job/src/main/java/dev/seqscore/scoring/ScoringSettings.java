@@ -1,6 +1,7 @@
 package dev.seqscore.scoring;
 
 import dev.seqscore.alerts.AlertPolicy;
+import dev.seqscore.alerts.AlertRules;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.features.Scoring;
@@ -23,16 +24,28 @@ import java.util.Objects;
  * @param maxDelayMs     how long a ready event may wait for its batch to fill, in processing time
  * @param alerts         thresholds and cooldown, per output of the served model
  * @param reasonTop      reasons per output of an alerting event; 0 for none
+ * @param alertRules     how a model published to the running job gets its thresholds ({@code alerts} is what they
+ *                       gave for {@code bundle})
+ * @param bundleLocation where {@code bundle} was read (null: the job jar's)
+ * @param shadowScores   whether the shadow candidate's scores go to {@link ScoringOperator#SHADOW_SCORES}
  */
 public record ScoringSettings(ModelBundle bundle, Scoring scoring, int maxEvents, long horizonMs, Duration stateTtl,
-        long modelStateTtlMs, int ortThreads, int maxBatch, long maxDelayMs, AlertPolicy alerts, int reasonTop)
-        implements Serializable {
+        long modelStateTtlMs, int ortThreads, int maxBatch, long maxDelayMs, AlertPolicy alerts, int reasonTop,
+        AlertRules alertRules, String bundleLocation, boolean shadowScores) implements Serializable {
+
+    /** Settings whose thresholds stay as {@code alerts} sets them for any published model. */
+    public ScoringSettings(ModelBundle bundle, Scoring scoring, int maxEvents, long horizonMs, Duration stateTtl,
+            long modelStateTtlMs, int ortThreads, int maxBatch, long maxDelayMs, AlertPolicy alerts, int reasonTop) {
+        this(bundle, scoring, maxEvents, horizonMs, stateTtl, modelStateTtlMs, ortThreads, maxBatch, maxDelayMs, alerts,
+                reasonTop, AlertRules.fixed(alerts), null, false);
+    }
 
     public ScoringSettings {
         Objects.requireNonNull(bundle, "bundle");
         Objects.requireNonNull(scoring, "scoring");
         Objects.requireNonNull(stateTtl, "stateTtl");
         Objects.requireNonNull(alerts, "alerts");
+        Objects.requireNonNull(alertRules, "alertRules");
         ModelSpec.Served served = bundle.spec().served(scoring);
         if (maxEvents < 1 || maxEvents > bundle.spec().maxEvents()) {
             throw new IllegalArgumentException("window length " + maxEvents + " must be between 1 and the model's "
@@ -58,14 +71,20 @@ public record ScoringSettings(ModelBundle bundle, Scoring scoring, int maxEvents
         }
     }
 
+    /**
+     * The same job with {@code published} as its model, its thresholds by {@link #alertRules}.
+     *
+     * @throws IllegalArgumentException when the model cannot be served so (outputs, reasons, window)
+     */
+    public ScoringSettings withModel(ModelBundle published) {
+        AlertPolicy policy = alertRules.policyFor(published.spec().served(scoring));
+        return new ScoringSettings(published, scoring, maxEvents, horizonMs, stateTtl, modelStateTtlMs, ortThreads,
+                maxBatch, maxDelayMs, policy, reasonTop, alertRules, bundleLocation, shadowScores);
+    }
+
     /** The model that scores, whichever graph it is. */
     public ModelSpec.Served served() {
         return bundle.spec().served(scoring);
-    }
-
-    /** Per output, the score from which an event gets reasons (its alert threshold); null when reasons are off. */
-    double[] explainAt() {
-        return reasonTop == 0 ? null : alerts.rules.stream().mapToDouble(r -> r.threshold).toArray();
     }
 
     /** The processing-time TTL on a user's state: the backstop, but never shorter than what event time keeps. */

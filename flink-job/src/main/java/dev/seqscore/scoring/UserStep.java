@@ -48,6 +48,7 @@ public final class UserStep {
     private final FeatureEncoder encoder;
 
     private boolean restarted;
+    private boolean promoted;
     private boolean created;
     private long replacedTimer = NONE;
     private long applied;
@@ -84,9 +85,22 @@ public final class UserStep {
      *         event earlier than one the state has applied: both change nothing
      */
     public int add(byte[] stored, InputRecord r, FeatureBatch batch) {
+        return add(stored, r, batch, null, null, null);
+    }
+
+    /**
+     * {@link #add(byte[], InputRecord, FeatureBatch)}, with a shadow candidate: its row, the same event seen through
+     * the same window and lifetime record, goes into {@code shadowBatch} at the same index, with the recurrent state
+     * that {@code other} holds for it (zeros if it holds another model's). {@code other} is the user's second model
+     * state ({@link #otherState}): a promoted candidate's own state, which this step also takes over when its model
+     * is the one that wrote it, instead of starting from zeros.
+     */
+    public int add(byte[] stored, InputRecord r, FeatureBatch batch, byte[] other, UserStep shadow,
+            FeatureBatch shadowBatch) {
         view.wrap(stored);
         created = view.created();
         restarted = false;
+        promoted = false;
         int typeId = spec.typeId(r.eventType);
         long t = r.eventTime;
         PackedWindow window = view.window();
@@ -101,19 +115,83 @@ public final class UserStep {
                 t)) {
             return DUPLICATE;
         }
-        if (lifetime.resetIfGap(t, resetGapMs)) {
+        boolean reset = lifetime.resetIfGap(t, resetGapMs);
+        if (reset) {
             view.resetState();
         }
         int row = encoder.add(window, batch);
         if (incremental) {
             encoder.addLifetime(lifetime, t, typeId, batch, row);
-            // Written by another model: the step starts it again from zeros; the lifetime record still holds.
-            restarted = !created && view.stateTag() != 0 && view.stateTag() != modelTag;
-            view.readState(modelTag, batch.state, row * stateSize);
+            boolean mine = view.stateTag() == modelTag;
+            if (!mine && !reset && readOther(other, modelTag, batch.state, row * stateSize, stateSize)) {
+                // The promoted candidate's own state: it carries on where it shadowed.
+                promoted = true;
+            } else {
+                // Written by another model: the step starts it again from zeros; the lifetime record still holds.
+                restarted = !created && view.stateTag() != 0 && !mine;
+                view.readState(modelTag, batch.state, row * stateSize);
+            }
+        }
+        if (shadow != null) {
+            int shadowRow = shadow.encoder.add(window, shadowBatch);
+            if (shadow.incremental) {
+                shadow.encoder.addLifetime(lifetime, t, typeId, shadowBatch, shadowRow);
+                if (reset || !readOther(other, shadow.modelTag, shadowBatch.state, shadowRow * shadow.stateSize,
+                        shadow.stateSize)) {
+                    java.util.Arrays.fill(shadowBatch.state, shadowRow * shadow.stateSize,
+                            (shadowRow + 1) * shadow.stateSize, 0f);
+                }
+            }
         }
         lifetime.apply(t, typeId);
         view.writeLifetime(lifetime);
         return row;
+    }
+
+    /**
+     * The user's second model state, as {@link #add} reads it: the tag of the model that wrote it, then its floats.
+     * Null when the model has no recurrent state.
+     */
+    public byte[] otherState(FeatureBatch batch, int row) {
+        if (!incremental) {
+            return null;
+        }
+        byte[] b = new byte[Long.BYTES + stateSize * Float.BYTES];
+        java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        buf.putLong(modelTag);
+        for (int i = 0; i < stateSize; i++) {
+            buf.putFloat(batch.stateOut[row * stateSize + i]);
+        }
+        return b;
+    }
+
+    private static boolean readOther(byte[] other, long tag, float[] into, int offset, int size) {
+        if (other == null || other.length != Long.BYTES + size * Float.BYTES) {
+            return false;
+        }
+        java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(other).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        if (buf.getLong() != tag) {
+            return false;
+        }
+        for (int i = 0; i < size; i++) {
+            into[offset + i] = buf.getFloat();
+        }
+        return true;
+    }
+
+    /** Whether the last {@link #add} took over the state its model wrote as a shadow candidate. */
+    public boolean promoted() {
+        return promoted;
+    }
+
+    /** The tag of the model whose recurrent state {@code stored} holds (0 for none or a new user). */
+    public long stateTagOf(byte[] stored) {
+        return stored == null ? 0 : view.wrap(stored).stateTag();
+    }
+
+    /** The tag this step's model writes its recurrent state with. */
+    public long modelTag() {
+        return modelTag;
     }
 
     /** The time of the last event the user's state had applied when {@link #add} found its event {@link #BEHIND}. */
