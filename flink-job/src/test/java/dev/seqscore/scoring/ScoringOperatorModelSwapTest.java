@@ -220,6 +220,34 @@ class ScoringOperatorModelSwapTest {
     }
 
     @Test
+    void aSwapAndACandidateAtOnceWithReasonsScoreEveryEvent() throws Exception {
+        ScoringSettings base = settings(true);
+        ScoringSettings s = new ScoringSettings(base.bundle(), base.scoring(), base.maxEvents(), base.horizonMs(),
+                base.stateTtl(), base.modelStateTtlMs(), 1, base.maxBatch(), base.maxDelayMs(), base.alerts(), 3,
+                base.alertRules(), null, true);
+        Path v3 = PublishedBundles.retrained(ScoringFixture.bundleDir(), tmp.resolve("v3-" + System.nanoTime()), "-v3");
+        try (SwapHarness h = SwapHarness.open(s)) {
+            List<Clicks.Builder> clicks = timeline();
+            for (Clicks.Builder c : clicks) {
+                if (c.millis() < ms(T0.plus(Duration.ofMinutes(8)))) {
+                    h.send(c);
+                }
+            }
+            h.watermark(ms(T0.plus(Duration.ofMinutes(7))));
+            h.control(ModelControl.publish("r1", ModelControl.Role.SERVE, retrained.toString(), E));
+            h.control(ModelControl.publish("s1", ModelControl.Role.SHADOW, v3.toString(), E));
+            for (Clicks.Builder c : clicks) {
+                if (c.millis() >= ms(T0.plus(Duration.ofMinutes(8)))) {
+                    h.send(c);
+                }
+            }
+            h.watermark(END);
+            assertThat(h.scored()).hasSize(60);
+            assertThat(h.shadowScores()).hasSize((int) clicks.stream().filter(c -> c.millis() >= E).count());
+        }
+    }
+
+    @Test
     void aWithdrawnCandidateIsClosed() throws Exception {
         try (SwapHarness h = SwapHarness.open(settings(true))) {
             h.sendAll(timeline());
