@@ -12,7 +12,7 @@ import dev.seqscore.features.FeatureBatch;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.metrics.JobMetrics;
 import dev.seqscore.metrics.LiveUsers;
-import dev.seqscore.model.ClassLoaderRelease;
+import dev.seqscore.model.unload.JobUnload;
 import dev.seqscore.model.OnnxScorer;
 import dev.seqscore.reasons.Explainer;
 import dev.seqscore.reasons.Reason;
@@ -231,8 +231,7 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         step = new UserStep(settings);
 
         // ONNX Runtime and Avro from the job jar would otherwise keep this job's class loader alive after cancel.
-        getRuntimeContext().registerUserCodeClassLoaderReleaseHookIfAbsent(
-                ClassLoaderRelease.HOOK_NAME, ClassLoaderRelease::release);
+        JobUnload.releaseWhenJobEnds(getRuntimeContext());
         int maxBatch = settings.maxBatch();
         scorer = new OnnxScorer(settings.bundle(), settings.scoring(), settings.ortThreads());
         batch = FeatureBatch.forServed(spec, served, maxBatch);
