@@ -9,11 +9,11 @@ import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import ai.onnxruntime.ValueInfo;
 import dev.seqscore.features.ModelSpec;
+import dev.seqscore.model.unload.JobUnload;
 
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.ObjectInputStream;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
@@ -47,6 +47,12 @@ public final class ModelBundle implements Serializable {
     /** The step graph; null without a streaming model. */
     private final byte[] stepOnnx;
     private final String stepOnnxPath;
+    /**
+     * Here so that every operator carrying a model carries one: deserialized with the operators in a JobManager, it
+     * lets the job's class loader go once Flink drops them ({@link JobUnload.OnJobManagerDrop}).
+     */
+    @SuppressWarnings("unused")
+    private final JobUnload.OnJobManagerDrop unloadOnJobManagerDrop = new JobUnload.OnJobManagerDrop();
 
     private ModelBundle(ModelSpec spec, byte[] onnx, String onnxPath, byte[] stepOnnx, String stepOnnxPath) {
         this.spec = spec;
@@ -291,7 +297,7 @@ public final class ModelBundle implements Serializable {
                     + e.getMessage(), e);
         } finally {
             OrtRuntime.unused();
-            OrtRuntime.releaseIfUnused();
+            JobUnload.releaseIfIdle();
         }
     }
 
@@ -373,15 +379,6 @@ public final class ModelBundle implements Serializable {
             throw new IllegalArgumentException(path + " " + kind + " '" + want.name() + "' has shape "
                     + Arrays.toString(shape) + " but " + spec.source() + " says " + want.shapeString());
         }
-    }
-
-    /**
-     * A deserialized bundle is a job's copy inside a JobManager or TaskManager: see {@link ClassLoaderRelease} for
-     * why it asks for a sweep once it is garbage.
-     */
-    private void readObject(ObjectInputStream in) throws IOException, ClassNotFoundException {
-        in.defaultReadObject();
-        ClassLoaderRelease.clearThreadLocalsOnceUnreachable(this);
     }
 
     @Override

@@ -306,7 +306,7 @@ public final class OnnxScorer implements AutoCloseable {
         }
         closed = true;
         // The environment is shared by every scorer of this copy of ORT, so only the session closes; the environment
-        // goes with the class loader (ClassLoaderRelease).
+        // goes with the class loader (model.unload.JobUnload).
         try {
             session.close();
         } catch (OrtException e) {

@@ -2,7 +2,7 @@ package dev.seqscore.offline;
 
 import dev.seqscore.events.InputRecord;
 import dev.seqscore.features.FeatureBatch;
-import dev.seqscore.model.ClassLoaderRelease;
+import dev.seqscore.model.unload.JobUnload;
 import dev.seqscore.model.OnnxScorer;
 import dev.seqscore.scoring.ScoringSettings;
 import dev.seqscore.scoring.UserStep;
@@ -95,8 +95,7 @@ final class BootstrapScorer extends AbstractStreamOperator<UserValue>
     @Override
     public void open() throws Exception {
         super.open();
-        getRuntimeContext().registerUserCodeClassLoaderReleaseHookIfAbsent(
-                ClassLoaderRelease.HOOK_NAME, ClassLoaderRelease::release);
+        JobUnload.releaseWhenJobEnds(getRuntimeContext());
         step = new UserStep(settings);
         int maxBatch = settings.maxBatch();
         scorer = new OnnxScorer(settings.bundle(), settings.scoring(), settings.ortThreads());

@@ -17,7 +17,7 @@ import dev.seqscore.lifecycle.StateCompatibility;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.metrics.JobMetrics;
 import dev.seqscore.metrics.LiveUsers;
-import dev.seqscore.model.ClassLoaderRelease;
+import dev.seqscore.model.unload.JobUnload;
 import dev.seqscore.model.OnnxScorer;
 import dev.seqscore.reasons.Reason;
 import java.time.Duration;
@@ -305,8 +305,7 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         timers = getInternalTimerService(TIMERS, VoidNamespaceSerializer.INSTANCE, this);
 
         // ONNX Runtime and Avro from the job jar would otherwise keep this job's class loader alive after cancel.
-        getRuntimeContext().registerUserCodeClassLoaderReleaseHookIfAbsent(
-                ClassLoaderRelease.HOOK_NAME, ClassLoaderRelease::release);
+        JobUnload.releaseWhenJobEnds(getRuntimeContext());
         int maxBatch = settings.maxBatch();
         rows = new Row[maxBatch];
         for (int i = 0; i < maxBatch; i++) {

@@ -7,6 +7,7 @@ import dev.seqscore.avro.Alert;
 import dev.seqscore.features.FeatureBatch;
 import dev.seqscore.features.FeatureEncoder;
 import dev.seqscore.features.WindowEvent;
+import dev.seqscore.model.unload.JobUnload;
 import java.nio.file.Path;
 import java.util.List;
 import org.apache.avro.NameValidator;
@@ -39,10 +40,10 @@ class ClassLoaderReleaseTest {
         // Not the thread local's initial value, so that clearing it would show.
         Schema.setNameValidator(NameValidator.STRICT_VALIDATOR);
         try {
-            assertThat(OrtRuntime.isPrivateCopy()).isFalse();
-            ClassLoaderRelease.release();
-            assertThat(OrtRuntime.release()).isFalse();
-            assertThat(ClassLoaderRelease.clearThreadLocalCaches()).isZero();
+            assertThat(JobUnload.ortIsPrivateCopy()).isFalse();
+            JobUnload.release();
+            assertThat(JobUnload.releaseIfIdle()).isFalse();
+            assertThat(JobUnload.clearThreadLocalCaches()).isZero();
 
             assertThat(OrtEnvironment.getEnvironment()).as("the shared environment was not replaced")
                     .isSameAs(shared);

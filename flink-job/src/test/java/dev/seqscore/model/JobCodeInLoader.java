@@ -4,6 +4,7 @@ import dev.seqscore.avro.Alert;
 import dev.seqscore.features.FeatureBatch;
 import dev.seqscore.features.FeatureEncoder;
 import dev.seqscore.features.WindowEvent;
+import dev.seqscore.model.unload.JobUnload;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -94,7 +95,7 @@ public final class JobCodeInLoader {
     public static final class Release implements Callable<Object> {
         @Override
         public Object call() {
-            ClassLoaderRelease.release();
+            JobUnload.release();
             return null;
         }
     }

@@ -1,4 +1,4 @@
-package dev.seqscore.model;
+package dev.seqscore.model.unload;
 
 import java.lang.ref.Reference;
 import java.lang.reflect.Field;
