@@ -5,6 +5,7 @@ import dev.seqscore.options.Option;
 import dev.seqscore.options.PrefixOption;
 import dev.seqscore.alerts.AlertPolicy;
 import dev.seqscore.alerts.AlertRules;
+import dev.seqscore.lifecycle.ModelControl;
 import dev.seqscore.events.EventValidator;
 import dev.seqscore.features.ModelSpec;
 import dev.seqscore.model.ModelBundle;
@@ -39,6 +40,8 @@ public final class PipelineSettings implements Serializable {
     public final String bundleLocation;
     /** Whether the shadow candidate's scores are wanted ({@code --shadow-scores-topic}). */
     public final boolean shadowScores;
+    /** Model changes scheduled from the start (the backtest's {@code --model-swap}); empty for the job. */
+    public final List<ModelControl> modelSchedule;
     public final Duration maxOutOfOrderness;
     public final Duration idleness;
     public final long maxFutureSkewMs;
@@ -56,7 +59,9 @@ public final class PipelineSettings implements Serializable {
     /** Null unless output user ids are pseudonymised. */
     public final Pseudonymizer pseudonymizer;
 
-    private PipelineSettings(JobConfig c, ModelBundle bundle, EventValidator.Clock clock, Pseudonymizer pseudonymizer) {
+    private PipelineSettings(JobConfig c, ModelBundle bundle, EventValidator.Clock clock, Pseudonymizer pseudonymizer,
+            List<ModelControl> modelSchedule) {
+        this.modelSchedule = List.copyOf(modelSchedule);
         this.bundle = Objects.requireNonNull(bundle, "bundle");
         ModelSpec spec = bundle.spec();
         this.scoring = c.get(JobConfig.SCORING);
@@ -156,7 +161,7 @@ public final class PipelineSettings implements Serializable {
     public ScoringSettings scoringSettings() {
         return new ScoringSettings(bundle, scoring, maxEvents, horizonMs, stateTtl, modelStateTtl.toMillis(),
                 ortThreads, scoreBatch, scoreMaxDelay.toMillis(), alertPolicy, alertReasons, alertRules, bundleLocation,
-                shadowScores);
+                shadowScores, modelSchedule);
     }
 
     /** The served model's output names, in the order of every score array. */
@@ -174,9 +179,14 @@ public final class PipelineSettings implements Serializable {
 
     /** Settings from the job's flags. */
     public static PipelineSettings from(JobConfig c, ModelBundle bundle) {
+        return from(c, bundle, List.of());
+    }
+
+    /** Settings from the job's flags, with model changes scheduled from the start (the backtest's). */
+    public static PipelineSettings from(JobConfig c, ModelBundle bundle, List<ModelControl> modelSchedule) {
         return new PipelineSettings(c, bundle, System::currentTimeMillis, c.get(JobConfig.PSEUDONYMIZE_KEY_FILE) == null
                 ? null : Pseudonymizer.fromKeyFile(c.get(JobConfig.PSEUDONYMIZE_KEY_FILE),
-                        "--" + JobConfig.PSEUDONYMIZE_KEY_FILE.name()));
+                        "--" + JobConfig.PSEUDONYMIZE_KEY_FILE.name()), modelSchedule);
     }
 
     /**
@@ -188,6 +198,7 @@ public final class PipelineSettings implements Serializable {
         private final List<String> args = new ArrayList<>();
         private EventValidator.Clock clock = System::currentTimeMillis;
         private Pseudonymizer pseudonymizer;
+        private List<ModelControl> modelSchedule = List.of();
 
         private Builder(ModelBundle bundle) {
             this.bundle = bundle;
@@ -212,9 +223,11 @@ public final class PipelineSettings implements Serializable {
 
         public Builder clock(EventValidator.Clock v) { clock = v; return this; }
         public Builder pseudonymizer(Pseudonymizer v) { pseudonymizer = v; return this; }
+        public Builder modelSchedule(List<ModelControl> v) { modelSchedule = v; return this; }
 
         public PipelineSettings build() {
-            return new PipelineSettings(JobConfig.parse(args.toArray(String[]::new)), bundle, clock, pseudonymizer);
+            return new PipelineSettings(JobConfig.parse(args.toArray(String[]::new)), bundle, clock, pseudonymizer,
+                    modelSchedule);
         }
     }
 }

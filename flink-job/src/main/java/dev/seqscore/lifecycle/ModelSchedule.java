@@ -41,6 +41,8 @@ public final class ModelSchedule {
     private String jobVersion;
     private final Deque<String> applied = new ArrayDeque<>();
     private final Set<String> appliedSet = new HashSet<>();
+    /** Keys of the models that shadowed at some point: as serving models they may take over their own state. */
+    private final Set<String> shadowed = new LinkedHashSet<>();
 
     /** A schedule where {@code base} serves from the beginning of time, without a candidate. */
     public ModelSchedule(Model base) {
@@ -126,6 +128,9 @@ public final class ModelSchedule {
             case WITHDRAW -> new Epoch(c.effectiveAt(), c.requestId(), before.serve(), null, false);
         };
         epochs.add(next);
+        if (c.action() == ModelControl.Action.PUBLISH && c.role() == ModelControl.Role.SHADOW) {
+            shadowed.add(published.key());
+        }
         remember(c.requestId());
     }
 
@@ -159,6 +164,11 @@ public final class ModelSchedule {
         return begun;
     }
 
+    /** Whether the model of {@code key} was published as a shadow candidate. */
+    public boolean shadowed(String key) {
+        return shadowed.contains(key);
+    }
+
     /** The keys of the models some epoch still needs. */
     public Set<String> keysInUse() {
         Set<String> keys = new LinkedHashSet<>();
@@ -187,6 +197,8 @@ public final class ModelSchedule {
         }
         ArrayNode ids = root.putArray("applied");
         applied.forEach(ids::add);
+        ArrayNode candidates = root.putArray("shadowed");
+        shadowed.forEach(candidates::add);
         return root.toString();
     }
 
@@ -208,6 +220,9 @@ public final class ModelSchedule {
             }
             for (JsonNode id : root.get("applied")) {
                 s.remember(id.asText());
+            }
+            if (root.has("shadowed")) {
+                root.get("shadowed").forEach(k -> s.shadowed.add(k.asText()));
             }
             if (s.epochs.isEmpty()) {
                 throw new IllegalStateException("no epochs");

@@ -18,6 +18,8 @@ import dev.seqscore.reasons.Reason;
 import dev.seqscore.scoring.ScoredEvent;
 import dev.seqscore.job.JobConfig;
 import dev.seqscore.job.PipelineSettings;
+import dev.seqscore.lifecycle.ModelControl;
+import dev.seqscore.lifecycle.StateCompatibility;
 import dev.seqscore.job.SavepointCheck;
 import dev.seqscore.job.SavepointManifest;
 import dev.seqscore.job.SeqScoreJob;
@@ -67,11 +69,51 @@ public final class Backtest {
             "start the job from this savepoint or retained checkpoint (path or URI), e.g. one bin/seqscore bootstrap "
                     + "wrote: then --input should hold what came after its T (rows before T are skipped and counted, "
                     + "the savepoint already holds them); --state-backend applies");
+    public static final Option<List<ModelControl>> MODEL_SWAP = Option.of("model-swap",
+            "TIME=DIR[:shadow],...", "", "model changes at event times, as a running job would apply them from its "
+                    + "--model-control-topic: TIME=DIR serves the bundle DIR from TIME on, TIME=DIR:shadow shadows "
+                    + "it, TIME=promote and TIME=withdraw act on the candidate; comma-separated, in time order ("
+                    + Timestamps.FORMS + ")", Backtest::modelSwaps);
     public static final OptionSet OPTIONS = new OptionSet()
-            .add(INPUT, FORMAT, OUTPUT, ALERTS_OUTPUT, REASONS_COLUMN, FROM_SAVEPOINT, OptionSet.HELP)
+            .add(INPUT, FORMAT, OUTPUT, ALERTS_OUTPUT, REASONS_COLUMN, FROM_SAVEPOINT, MODEL_SWAP, OptionSet.HELP)
             .addAll("The job's model, window and alert options apply too", JobConfig.OPTIONS);
 
     private Backtest() {}
+
+    /** {@code TIME=DIR[:shadow|:serve]} or {@code TIME=promote|withdraw}, comma-separated. */
+    static List<ModelControl> modelSwaps(String text) {
+        List<ModelControl> out = new java.util.ArrayList<>();
+        int i = 0;
+        for (String entry : text.split(",")) {
+            String e = entry.trim();
+            if (e.isEmpty()) {
+                continue;
+            }
+            int eq = e.indexOf('=');
+            if (eq <= 0 || eq == e.length() - 1) {
+                throw new IllegalArgumentException("'" + e + "' is not TIME=DIR[:shadow], TIME=promote or "
+                        + "TIME=withdraw");
+            }
+            long at = Timestamps.parse(e.substring(0, eq));
+            String what = e.substring(eq + 1);
+            String id = "backtest-" + (i++);
+            if (what.equals("promote") || what.equals("withdraw")) {
+                out.add(ModelControl.of(id, ModelControl.Action.valueOf(what.toUpperCase(java.util.Locale.ROOT)),
+                        at));
+                continue;
+            }
+            ModelControl.Role role = ModelControl.Role.SERVE;
+            for (ModelControl.Role r : ModelControl.Role.values()) {
+                String suffix = ":" + ModelControl.name(r);
+                if (what.endsWith(suffix)) {
+                    role = r;
+                    what = what.substring(0, what.length() - suffix.length());
+                }
+            }
+            out.add(ModelControl.publish(id, role, what, at));
+        }
+        return out;
+    }
 
     /** What a backtest produced. Rejected rows are the file's lines that were not even a click. */
     public record Result(
@@ -105,7 +147,19 @@ public final class Backtest {
         PipelineSettings settings;
         try {
             bundle = SeqScoreJob.loadModel(config);
-            settings = PipelineSettings.from(config, bundle);
+            List<ModelControl> swaps = options.get(MODEL_SWAP) == null ? List.of() : options.get(MODEL_SWAP);
+            settings = PipelineSettings.from(config, bundle, swaps);
+            for (ModelControl c : swaps) {
+                if (c.action() == ModelControl.Action.PUBLISH) {
+                    ModelBundle published = ModelBundle.locate(c.uri());
+                    String refusal = StateCompatibility.refusal(published.spec(), bundle.spec(), settings.scoring,
+                            settings.maxEvents, settings.horizonMs);
+                    if (refusal != null) {
+                        throw new IllegalArgumentException("--" + MODEL_SWAP.name() + " " + c.uri() + ": " + refusal);
+                    }
+                    published.validate();
+                }
+            }
         } catch (IllegalArgumentException e) {
             fail(e.getMessage());
             return;
@@ -260,6 +314,11 @@ public final class Backtest {
             if (reasonsColumn) {
                 header.append(",reasons");
             }
+            // With model changes, which model scored each row; without, the columns stay as they always were.
+            boolean versions = !settings.modelSchedule.isEmpty();
+            if (versions) {
+                header.append(",model_version");
+            }
             w.write(header.toString());
             w.newLine();
             for (ScoredEvent e : ordered) {
@@ -271,6 +330,9 @@ public final class Backtest {
                 }
                 if (reasonsColumn) {
                     line.append(',').append(csv(reasonsCell(e, settings)));
+                }
+                if (versions) {
+                    line.append(',').append(csv(e.modelVersion));
                 }
                 w.write(line.toString());
                 w.newLine();

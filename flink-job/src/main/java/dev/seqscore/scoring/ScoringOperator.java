@@ -358,6 +358,12 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
                     ? new Generation(base, settings, new OnnxScorer(settings.bundle(), settings.scoring(),
                             settings.ortThreads()))
                     : restore(schedule.model(key)));
+            generations.get(key).shadowed = schedule.shadowed(key);
+        }
+        for (ModelControl c : settings.presetSchedule()) {
+            if (!schedule.applied(c.requestId())) {
+                preset(c);
+            }
         }
         noteServing();
     }
@@ -415,6 +421,27 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
             scorer.close();
             throw e;
         }
+    }
+
+    /** A change scheduled from the start: it must be accepted, or the run would not be the one asked for. */
+    private void preset(ModelControl c) {
+        String refusal = schedule.refusal(c, Long.MIN_VALUE);
+        Generation loaded = null;
+        if (refusal == null && c.action() == ModelControl.Action.PUBLISH) {
+            try {
+                loaded = load("req:" + c.requestId(), c.uri(), true);
+            } catch (RuntimeException e) {
+                refusal = "model bundle " + c.uri() + " refused: " + e.getMessage();
+            }
+        }
+        if (refusal != null) {
+            throw new IllegalArgumentException("scheduled model change " + c.toJson() + " refused: " + refusal);
+        }
+        if (loaded != null) {
+            generations.put(loaded.model.key(), loaded);
+            loaded.shadowed = c.role() == ModelControl.Role.SHADOW;
+        }
+        schedule.apply(c, loaded == null ? null : loaded.model);
     }
 
     /** Which models serve and shadow at the watermark, for the gauges. */

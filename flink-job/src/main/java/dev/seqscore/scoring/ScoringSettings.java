@@ -7,7 +7,9 @@ import dev.seqscore.model.ModelBundle;
 import dev.seqscore.features.Scoring;
 import java.io.Serializable;
 import java.time.Duration;
+import java.util.List;
 import java.util.Objects;
+import dev.seqscore.lifecycle.ModelControl;
 
 /**
  * What {@link ScoringOperator} needs, checked once on the client.
@@ -28,16 +30,19 @@ import java.util.Objects;
  *                       gave for {@code bundle})
  * @param bundleLocation where {@code bundle} was read (null: the job jar's)
  * @param shadowScores   whether the shadow candidate's scores go to {@link ScoringOperator#SHADOW_SCORES}
+ * @param presetSchedule model changes scheduled from the start, as if read from the control topic before any click
+ *                       (the backtest's {@code --model-swap}, and the drill's fault-free expectation)
  */
 public record ScoringSettings(ModelBundle bundle, Scoring scoring, int maxEvents, long horizonMs, Duration stateTtl,
         long modelStateTtlMs, int ortThreads, int maxBatch, long maxDelayMs, AlertPolicy alerts, int reasonTop,
-        AlertRules alertRules, String bundleLocation, boolean shadowScores) implements Serializable {
+        AlertRules alertRules, String bundleLocation, boolean shadowScores, List<ModelControl> presetSchedule)
+        implements Serializable {
 
     /** Settings whose thresholds stay as {@code alerts} sets them for any published model. */
     public ScoringSettings(ModelBundle bundle, Scoring scoring, int maxEvents, long horizonMs, Duration stateTtl,
             long modelStateTtlMs, int ortThreads, int maxBatch, long maxDelayMs, AlertPolicy alerts, int reasonTop) {
         this(bundle, scoring, maxEvents, horizonMs, stateTtl, modelStateTtlMs, ortThreads, maxBatch, maxDelayMs, alerts,
-                reasonTop, AlertRules.fixed(alerts), null, false);
+                reasonTop, AlertRules.fixed(alerts), null, false, List.of());
     }
 
     public ScoringSettings {
@@ -46,6 +51,7 @@ public record ScoringSettings(ModelBundle bundle, Scoring scoring, int maxEvents
         Objects.requireNonNull(stateTtl, "stateTtl");
         Objects.requireNonNull(alerts, "alerts");
         Objects.requireNonNull(alertRules, "alertRules");
+        presetSchedule = List.copyOf(presetSchedule);
         ModelSpec.Served served = bundle.spec().served(scoring);
         if (maxEvents < 1 || maxEvents > bundle.spec().maxEvents()) {
             throw new IllegalArgumentException("window length " + maxEvents + " must be between 1 and the model's "
@@ -79,7 +85,7 @@ public record ScoringSettings(ModelBundle bundle, Scoring scoring, int maxEvents
     public ScoringSettings withModel(ModelBundle published) {
         AlertPolicy policy = alertRules.policyFor(published.spec().served(scoring));
         return new ScoringSettings(published, scoring, maxEvents, horizonMs, stateTtl, modelStateTtlMs, ortThreads,
-                maxBatch, maxDelayMs, policy, reasonTop, alertRules, bundleLocation, shadowScores);
+                maxBatch, maxDelayMs, policy, reasonTop, alertRules, bundleLocation, shadowScores, List.of());
     }
 
     /** The model that scores, whichever graph it is. */

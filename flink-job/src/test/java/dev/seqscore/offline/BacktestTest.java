@@ -65,4 +65,33 @@ class BacktestTest {
         assertThat(r.alerts()).isNotEmpty().allSatisfy(a -> assertThat(a.getReasons()).isNotEmpty());
         assertThat(Backtest.summary(r)).contains(r.alerts().size() + " with reasons");
     }
+
+    @Test
+    void modelSwapsScoreEachEventWithTheModelOfItsTime(@TempDir Path tmp) throws Exception {
+        Path file = tmp.resolve("taobao.csv");
+        Files.writeString(file, String.join("\n", "7,100,10,pv,1511600000", "7,100,10,cart,1511600060",
+                "7,101,10,pv,1511600300", "8,200,20,pv,1511601000", "7,100,10,buy,1511600900", ""));
+        List<FileRecord> rows;
+        try (Stream<FileRecord> lines = EventFileReader.lines(file, EventFileReader.Format.TAOBAO)) {
+            rows = lines.toList();
+        }
+        Path base = dev.seqscore.testing.RepoPaths.defaultModel();
+        Path v2 = dev.seqscore.lifecycle.PublishedBundles.retrained(base, tmp.resolve("v2"), "-v2");
+        Path v3 = dev.seqscore.lifecycle.PublishedBundles.retrained(base, tmp.resolve("v3"), "-v3");
+        List<dev.seqscore.lifecycle.ModelControl> swaps = Backtest.modelSwaps(
+                "1511600300000=" + v2 + ",1511600300000=" + v3 + ":shadow,1511600900000=promote");
+        assertThat(swaps).extracting(c -> c.action().name() + " " + c.role())
+                .containsExactly("PUBLISH SERVE", "PUBLISH SHADOW", "PROMOTE null");
+        PipelineSettings settings = PipelineSettings.builder(ModelBundle.load(base)).modelSchedule(swaps).build();
+        String version = settings.served.modelVersion();
+
+        Backtest.Result r = Backtest.run(StreamExecutionEnvironment.getExecutionEnvironment(), rows, "x", settings);
+
+        assertThat(r.scores()).hasSize(5).allSatisfy(s -> assertThat(s.modelVersion).isEqualTo(
+                s.eventTime < 1511600300000L ? version : s.eventTime < 1511600900000L ? version + "-v2"
+                        : version + "-v3"));
+        Path csv = tmp.resolve("scores.csv");
+        Backtest.writeCsv(r, settings, csv, false);
+        assertThat(Files.readAllLines(csv).get(0)).endsWith(",model_version");
+    }
 }

@@ -53,7 +53,7 @@ class ScoringOperatorModelSwapTest {
         ScoringSettings s = ScoringFixture.settings(Scoring.INCREMENTAL).build();
         return new ScoringSettings(s.bundle(), s.scoring(), s.maxEvents(), s.horizonMs(), s.stateTtl(),
                 s.modelStateTtlMs(), s.ortThreads(), s.maxBatch(), s.maxDelayMs(), s.alerts(), s.reasonTop(),
-                s.alertRules(), null, shadowScores);
+                s.alertRules(), null, shadowScores, List.of());
     }
 
     /** Three users, a click a minute for 20 minutes, types and items varied so that the state matters. */
@@ -224,7 +224,7 @@ class ScoringOperatorModelSwapTest {
         ScoringSettings base = settings(true);
         ScoringSettings s = new ScoringSettings(base.bundle(), base.scoring(), base.maxEvents(), base.horizonMs(),
                 base.stateTtl(), base.modelStateTtlMs(), 1, base.maxBatch(), base.maxDelayMs(), base.alerts(), 3,
-                base.alertRules(), null, true);
+                base.alertRules(), null, true, List.of());
         Path v3 = PublishedBundles.retrained(ScoringFixture.bundleDir(), tmp.resolve("v3-" + System.nanoTime()), "-v3");
         try (SwapHarness h = SwapHarness.open(s)) {
             List<Clicks.Builder> clicks = timeline();
