@@ -215,28 +215,46 @@ public final class ModelCommand {
         }
     }
 
-    /** The largest input watermark of the running job's scorer subtasks. */
+    /**
+     * The largest watermark the running job's scorer subtasks have passed on: every event up to it is scored. Not
+     * the vertex's {@code currentInputWatermark}: with the control topic the scorer has two inputs, and that one is
+     * the minimum over both, which the idle control input keeps at Long.MIN_VALUE. The scorer's input watermark is
+     * ahead of it by at most the events it is scoring; {@code --lead} covers that.
+     */
     static long scorerWatermark(String rest) throws IOException {
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
         String base = rest.endsWith("/") ? rest : rest + "/";
         JsonNode jobs = get(http, base + "jobs/overview");
-        List<String> running = new ArrayList<>();
         for (JsonNode j : jobs.get("jobs")) {
-            if (j.get("state").asText().equals("RUNNING")) {
-                running.add(j.get("jid").asText());
+            if (!j.get("state").asText().equals("RUNNING")) {
+                continue;
             }
-        }
-        for (String jid : running) {
+            String jid = j.get("jid").asText();
             for (JsonNode vertex : get(http, base + "jobs/" + jid).get("vertices")) {
                 if (!vertex.get("name").asText().contains("Score user sequences")) {
                     continue;
                 }
-                long max = Long.MIN_VALUE;
-                for (JsonNode w : get(http, base + "jobs/" + jid + "/vertices/" + vertex.get("id").asText()
-                        + "/watermarks")) {
-                    if (w.get("id").asText().endsWith(".currentInputWatermark")) {
-                        max = Math.max(max, Long.parseLong(w.get("value").asText()));
+                String metrics = base + "jobs/" + jid + "/vertices/" + vertex.get("id").asText() + "/metrics";
+                // Flink's REST API fetches metrics on demand: the first answers may not list them yet.
+                List<String> names = new ArrayList<>();
+                long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+                while (names.isEmpty() && System.nanoTime() < deadline) {
+                    for (JsonNode m : get(http, metrics)) {
+                        String id = m.get("id").asText();
+                        if (id.matches("\\d+\\.Score_user_sequences\\.currentOutputWatermark")) {
+                            names.add(id);
+                        }
                     }
+                    if (names.isEmpty()) {
+                        java.util.concurrent.locks.LockSupport.parkNanos(Duration.ofMillis(500).toNanos());
+                    }
+                }
+                if (names.isEmpty()) {
+                    throw new ConfigException("the scorer of job " + jid + " reports no watermark metric: give --effective-at");
+                }
+                long max = Long.MIN_VALUE;
+                for (JsonNode m : get(http, metrics + "?get=" + String.join(",", names))) {
+                    max = Math.max(max, (long) Double.parseDouble(m.get("value").asText()));
                 }
                 if (max == Long.MIN_VALUE) {
                     throw new ConfigException("the scorer of job " + jid + " has no watermark yet (no clicks?): give "
