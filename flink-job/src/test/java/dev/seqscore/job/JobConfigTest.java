@@ -466,4 +466,22 @@ class JobConfigTest {
         assertThat(JobConfig.parse().checkpointDir()).isNull();
         assertThat(JobConfig.parse().get(JobConfig.STATE_BACKEND)).as("the cluster's").isNull();
     }
+
+    @Test
+    void modelControlNeedsItsStatusTopicAndATopicOfItsOwn() {
+        assertThatThrownBy(() -> JobConfig.parse("--model-control-topic", "mc"))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("--model-control-topic needs "
+                        + "--model-status-topic");
+        assertThatThrownBy(() -> JobConfig.parse("--model-control-topic", "clicks", "--model-status-topic", "ms"))
+                .hasMessageContaining("must be a topic of its own");
+        assertThatThrownBy(() -> JobConfig.parse("--shadow-scores-topic", "ss"))
+                .hasMessageContaining("--shadow-scores-topic needs --model-control-topic");
+        JobConfig c = JobConfig.parse("--model-control-topic", "mc", "--model-status-topic", "ms",
+                "--shadow-scores-topic", "ss");
+        assertThat(c.modelControlTopic()).isEqualTo("mc");
+        assertThat(c.modelStatusTopic()).isEqualTo("ms");
+        assertThat(c.shadowScoresTopic()).isEqualTo("ss");
+        assertThat(JobConfig.OPTIONS.usage("job", "")).contains("--model-control-topic")
+                .contains("--model-status-topic").contains("--shadow-scores-topic");
+    }
 }
