@@ -73,9 +73,14 @@ public final class ErasureRequests implements KafkaRecordDeserializationSchema<I
      * user's state through the cleanup timers and make every later click late.)
      */
     public static WatermarkStrategy<InputRecord> watermarks() {
-        return WatermarkStrategy.<InputRecord>forGenerator(ctx -> new WatermarkGenerator<>() {
+        return outsideEventTime();
+    }
+
+    /** Minimal timestamps and an always idle stream: for any input whose records must not move event time. */
+    public static <T> WatermarkStrategy<T> outsideEventTime() {
+        return WatermarkStrategy.<T>forGenerator(ctx -> new WatermarkGenerator<>() {
                     @Override
-                    public void onEvent(InputRecord event, long timestamp, WatermarkOutput output) {
+                    public void onEvent(T event, long timestamp, WatermarkOutput output) {
                         output.markIdle();
                     }
 

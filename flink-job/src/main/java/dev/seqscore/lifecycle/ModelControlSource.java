@@ -1,8 +1,7 @@
 package dev.seqscore.lifecycle;
 
+import dev.seqscore.events.ErasureRequests;
 import java.nio.charset.StandardCharsets;
-import org.apache.flink.api.common.eventtime.WatermarkGenerator;
-import org.apache.flink.api.common.eventtime.WatermarkOutput;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
@@ -29,19 +28,8 @@ public final class ModelControlSource implements KafkaRecordDeserializationSchem
         return Types.STRING;
     }
 
-    /** Always idle, timestamps at the minimum: the clicks alone decide event time. */
+    /** Always idle, timestamps at the minimum: the clicks alone decide event time (as for erasure requests). */
     public static WatermarkStrategy<String> watermarks() {
-        return WatermarkStrategy.<String>forGenerator(ctx -> new WatermarkGenerator<>() {
-                    @Override
-                    public void onEvent(String event, long timestamp, WatermarkOutput output) {
-                        output.markIdle();
-                    }
-
-                    @Override
-                    public void onPeriodicEmit(WatermarkOutput output) {
-                        output.markIdle();
-                    }
-                })
-                .withTimestampAssigner((r, kafkaTs) -> Long.MIN_VALUE);
+        return ErasureRequests.outsideEventTime();
     }
 }

@@ -181,8 +181,11 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
      * descriptor would not restore.
      */
     public static ValueStateDescriptor<byte[]> userStateDescriptor(Duration ttl) {
-        ValueStateDescriptor<byte[]> desc =
-                new ValueStateDescriptor<>(USER_STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
+        return withTtl(new ValueStateDescriptor<>(USER_STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO),
+                ttl);
+    }
+
+    private static ValueStateDescriptor<byte[]> withTtl(ValueStateDescriptor<byte[]> desc, Duration ttl) {
         if (!ttl.isZero()) {
             // A backstop only (the event-time timers clear state exactly): on the heap one entry checked per state access
             // instead of Flink's default five, which cost a quarter of the scorer thread's Java time (JFR,
@@ -197,61 +200,10 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         return desc;
     }
 
-    @Override
-    public void initializeState(StateInitializationContext context) throws Exception {
-        super.initializeState(context);
-        // Union state: on restore every subtask sees every entry and picks its own (or a share, after rescaling).
-        liveUsersState = context.getOperatorStateStore().getUnionListState(
-                new ListStateDescriptor<>("live-users", PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO));
-        List<long[]> liveEntries = new ArrayList<>();
-        liveUsersState.get().forEach(liveEntries::add);
-        liveUsers = LiveUsers.restore(liveEntries,
-                getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
-                getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks());
-        user = getPartitionedState(userStateDescriptor(settings.effectiveStateTtl()));
-        otherModelState = getPartitionedState(otherModelStateDescriptor(settings.effectiveStateTtl()));
-        scheduleState = context.getOperatorStateStore().getUnionListState(
-                new ListStateDescriptor<>(MODEL_SCHEDULE, TypeInformation.of(String.class)));
-        restoredSchedule = pickSchedule(scheduleState.get());
-        if (context.isRestored() && liveEntries.isEmpty()) {
-            // A savepoint with keyed state but without the gauge's union state: the offline bootstrap writes only the
-            // users' values. Counted once, here; from then on the gauge counts as usual.
-            try (Stream<Object> keys = getKeyedStateBackend().getKeys(USER_STATE, VoidNamespace.INSTANCE)) {
-                liveUsers = new LiveUsers(keys.count());
-            }
-        }
-        pending = new PendingEvents();
-        persistedPending = new HashSet<>();
-        pendingState = restorable(new ListStateDescriptor<>(PENDING_STATE, TypeInformation.of(InputRecord.class)));
-        if (context.isRestored()) {
-            // Collected first: a RocksDB key iterator must not see the writes of the loop below.
-            List<String> keys;
-            try (var stream = getKeyedStateBackend().<VoidNamespace>getKeys(PENDING_STATE, VoidNamespace.INSTANCE)) {
-                keys = stream.map(k -> (String) k).toList();
-            }
-            for (String key : keys) {
-                setCurrentKey(key);
-                for (InputRecord r : pendingState.get()) {
-                    pending.add(r);
-                }
-                persistedPending.add(key);
-            }
-        }
-    }
-
     /** The second model state's descriptor, with the same TTL backstop as the user's value. */
     static ValueStateDescriptor<byte[]> otherModelStateDescriptor(Duration ttl) {
-        ValueStateDescriptor<byte[]> desc =
-                new ValueStateDescriptor<>(OTHER_MODEL_STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
-        if (!ttl.isZero()) {
-            desc.enableTimeToLive(StateTtlConfig.newBuilder(ttl)
-                    .setUpdateType(StateTtlConfig.UpdateType.OnCreateAndWrite)
-                    .setStateVisibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                    .cleanupIncrementally(1, false)
-                    .cleanupInRocksdbCompactFilter(1000)
-                    .build());
-        }
-        return desc;
+        return withTtl(new ValueStateDescriptor<>(OTHER_MODEL_STATE,
+                PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO), ttl);
     }
 
     /**
@@ -707,7 +659,6 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
             if (!inUse.contains(g.getKey())) {
                 LOG.info("model {} no longer scores any event; its session is closed", g.getValue().version());
                 g.getValue().close();
-                shadowStats.remove(g.getValue().version());
                 it.remove();
             }
         }
