@@ -200,6 +200,48 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
         return desc;
     }
 
+    @Override
+    public void initializeState(StateInitializationContext context) throws Exception {
+        super.initializeState(context);
+        // Union state: on restore every subtask sees every entry and picks its own (or a share, after rescaling).
+        liveUsersState = context.getOperatorStateStore().getUnionListState(
+                new ListStateDescriptor<>("live-users", PrimitiveArrayTypeInfo.LONG_PRIMITIVE_ARRAY_TYPE_INFO));
+        List<long[]> liveEntries = new ArrayList<>();
+        liveUsersState.get().forEach(liveEntries::add);
+        liveUsers = LiveUsers.restore(liveEntries,
+                getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
+                getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks());
+        user = getPartitionedState(userStateDescriptor(settings.effectiveStateTtl()));
+        otherModelState = getPartitionedState(otherModelStateDescriptor(settings.effectiveStateTtl()));
+        scheduleState = context.getOperatorStateStore().getUnionListState(
+                new ListStateDescriptor<>(MODEL_SCHEDULE, TypeInformation.of(String.class)));
+        restoredSchedule = pickSchedule(scheduleState.get());
+        if (context.isRestored() && liveEntries.isEmpty()) {
+            // A savepoint with keyed state but without the gauge's union state: the offline bootstrap writes only the
+            // users' values. Counted once, here; from then on the gauge counts as usual.
+            try (Stream<Object> keys = getKeyedStateBackend().getKeys(USER_STATE, VoidNamespace.INSTANCE)) {
+                liveUsers = new LiveUsers(keys.count());
+            }
+        }
+        pending = new PendingEvents();
+        persistedPending = new HashSet<>();
+        pendingState = restorable(new ListStateDescriptor<>(PENDING_STATE, TypeInformation.of(InputRecord.class)));
+        if (context.isRestored()) {
+            // Collected first: a RocksDB key iterator must not see the writes of the loop below.
+            List<String> keys;
+            try (var stream = getKeyedStateBackend().<VoidNamespace>getKeys(PENDING_STATE, VoidNamespace.INSTANCE)) {
+                keys = stream.map(k -> (String) k).toList();
+            }
+            for (String key : keys) {
+                setCurrentKey(key);
+                for (InputRecord r : pendingState.get()) {
+                    pending.add(r);
+                }
+                persistedPending.add(key);
+            }
+        }
+    }
+
     /** The second model state's descriptor, with the same TTL backstop as the user's value. */
     static ValueStateDescriptor<byte[]> otherModelStateDescriptor(Duration ttl) {
         return withTtl(new ValueStateDescriptor<>(OTHER_MODEL_STATE,
