@@ -52,7 +52,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * series, so the dashboard cannot drift from the exported names; and the job's counters, read through Prometheus,
  * must equal what was produced. A shadow candidate (the model's weights under another version) is published on the
  * control topic before the clicks, so that the shadow panels have series too, and the candidate's metrics are checked
- * against what identical weights must give: every click shadowed, no disagreement, no score difference.
+ * against what identical weights must give: every click shadowed, no disagreement, no score difference. Last, the
+ * candidate is promoted: the swap is counted and marked by the dashboard's annotation.
  *
  * <p>Exported names: Flink prefixes an operator's metric with {@code flink_taskmanager_job_task_operator_}, adds the
  * key of a key/value group to the name (and its value as a label), and replaces characters outside
@@ -163,12 +164,25 @@ class PrometheusDashboardITCase {
                 Map<String, String> empty = awaitSeries(prometheus, queries);
                 assertThat(empty).as("dashboard queries without a series after %s (the reporter's page is in %s)",
                         DEADLINE, workDir.resolve("flink-metrics.txt")).isEmpty();
-                // The swap marks: no swap happened, so no mark, but Prometheus must accept the query.
+                // The swap marks: no swap yet, no mark.
                 Map<String, String> annotations = dashboardAnnotations(root.resolve(DASHBOARD));
                 assertThat(annotations).containsKey("Model swaps");
-                for (String expr : annotations.values()) {
-                    assertThat(prometheus.query(expr)).as("%s: no swap, no mark", expr).isEmpty();
-                }
+                String swapMarks = annotations.get("Model swaps");
+                assertThat(prometheus.query(swapMarks)).as("%s before any swap", swapMarks).isEmpty();
+
+                // Then the candidate is promoted after every click so far (a day after the far-later ones), and one
+                // more click per partition moves the watermark past that: each subtask swaps, and the swap is marked.
+                Instant promoteAt = events.get(events.size() - 1).getEventTime().plus(Duration.ofDays(3));
+                KafkaTopics.produce(kafka.bootstrapServers(), List.of(new ProducerRecord<>(control,
+                        "promote".getBytes(StandardCharsets.UTF_8), ModelControl.of("promote",
+                                ModelControl.Action.PROMOTE, promoteAt.toEpochMilli()).toJson()
+                                .getBytes(StandardCharsets.UTF_8))));
+                awaitAnswers(kafka.bootstrapServers(), status, "promote", PARTITIONS);
+                produceAt(kafka.bootstrapServers(), in, events.get(0), promoteAt.plus(Duration.ofDays(1)));
+                awaitValue(prometheus, "sum(" + OPERATOR + JobMetrics.MODEL_SWAPS + ")", PARTITIONS);
+                awaitValue(prometheus, "sum(" + OPERATOR + JobMetrics.MODEL_VERSION + "_" + JobMetrics.MODEL_INFO
+                        + "{model_version=\"" + labelValue(candidateVersion) + "\"})", PARTITIONS);
+                awaitValue(prometheus, "count(" + swapMarks + ")", 1);
             } catch (Throwable t) {
                 System.err.println("Prometheus targets: " + prometheus.targets() + "\nlog:\n" + prometheus.log());
                 throw t;
@@ -295,6 +309,35 @@ class PrometheusDashboardITCase {
         } catch (IOException | InterruptedException e) {
             return "(scrape failed: " + e + ")";
         }
+    }
+
+    /** Waits for {@code count} ACCEPTED answers to one control request on the status topic. */
+    private static void awaitAnswers(String bootstrap, String status, String requestId, int count) {
+        long deadline = System.nanoTime() + DEADLINE.toNanos();
+        List<ModelEvent> answers = List.of();
+        while (System.nanoTime() < deadline) {
+            answers = KafkaTopics.readCommitted(bootstrap, status, r -> AvroRecords.decode(r.value(), ModelEvent.class))
+                    .stream().filter(a -> requestId.equals(String.valueOf(a.getRequestId()))
+                            && !"ACTIVE".equals(a.getStatus().toString())).toList();
+            if (answers.size() >= count) {
+                assertThat(answers).extracting(a -> a.getStatus().toString()).containsOnly("ACCEPTED");
+                return;
+            }
+            LockSupport.parkNanos(Duration.ofMillis(500).toNanos());
+        }
+        throw new AssertionError(count + " answers to " + requestId + " not committed within " + DEADLINE + ": "
+                + answers);
+    }
+
+    /** One click per partition at {@code at}: the watermark (the minimum over partitions) follows. */
+    private static void produceAt(String bootstrap, String topic, ClickEvent like, Instant at) {
+        List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>();
+        for (int p = 0; p < PARTITIONS; p++) {
+            ClickEvent c = ClickEvent.newBuilder(like).setUserId("later-" + p).setEventTime(at).build();
+            records.add(new ProducerRecord<>(topic, p, c.getUserId().getBytes(StandardCharsets.UTF_8),
+                    ClickEventAvro.encode(c)));
+        }
+        KafkaTopics.produce(bootstrap, records);
     }
 
     /** The first valid clicks of the time-ordered sample. */
