@@ -49,8 +49,13 @@ public final class Bench {
             "only time the bundle's step graph against the K/V-cache probe graph in this directory "
                     + "(probe-kvcache.onnx, made by: cd model-export && python3 -m seqscore_export.kv_probe --out DIR), "
                     + "JMH, batch 1 and 64");
+    static final Option<Boolean> SHADOW = Option.flag("shadow",
+            "only the cost of shadow scoring: the operator benchmark (RocksDB, batch 64, parallelism 1) without and "
+                    + "with a shadow candidate (a copy of the bundle under another model_version: the same weights), "
+                    + "runs alternating, per scoring path; prints us/event for both, shadow_cost_ratio (with / "
+                    + "without) and the extra cost in model calls (raw ONNX Runtime, batch 64)");
     static final OptionSet OPTIONS = new OptionSet().add(BUNDLE, BATCH, THREADS, QUICK, SMOKE, JMH_ONLY, STATE_LAYOUTS,
-            KV_CACHE_PROBE, LATENCY_ONLY,
+            KV_CACHE_PROBE, LATENCY_ONLY, SHADOW,
             OptionSet.HELP);
 
     public static void main(String[] args) throws Exception {
@@ -70,6 +75,10 @@ public final class Bench {
         }
         if (v.get(KV_CACHE_PROBE) != null) {
             kvCacheProbe(Path.of(bundle), v.get(KV_CACHE_PROBE), quick);
+            return;
+        }
+        if (v.get(SHADOW)) {
+            shadowCost(Path.of(bundle), v.get(SMOKE) ? "smoke" : quick ? "quick" : "full");
             return;
         }
         if (v.get(STATE_LAYOUTS)) {
@@ -166,6 +175,44 @@ public final class Bench {
         }
         StringBuilder json = new StringBuilder("{");
         r.forEach((k, val) -> json.append(json.length() > 1 ? ", " : "").append('"').append(k).append("\": ")
+                .append(String.format(Locale.ROOT, "%.3f", val)));
+        System.out.println(json.append('}'));
+    }
+
+    /**
+     * The cost of a shadow candidate per event, as the ratio of the operator's time per event with and without one
+     * in the same session, and the extra time in units of one model call per event (raw ONNX Runtime at the
+     * operator's batch size): shadowing should cost about one more model call per batch. The last line is JSON.
+     */
+    private static void shadowCost(Path bundleDir, String mode) throws Exception {
+        Path work = Files.createTempDirectory("seqscore-bench");
+        ModelBundle bundle = ModelBundle.load(bundleDir);
+        String candidate = ShadowCandidate.copy(bundleDir, work.resolve("shadow-candidate"), "-shadow").toString();
+        PipelineBench b = new PipelineBench(bundle, PipelineBench.Sizes.of(mode), work);
+        List<Scoring> paths = bundle.spec().streaming().isPresent()
+                ? List.of(Scoring.WINDOWED, Scoring.INCREMENTAL) : List.of(Scoring.WINDOWED);
+        Map<String, Double> r = new LinkedHashMap<>();
+        for (Scoring scoring : paths) {
+            String k = scoring == Scoring.WINDOWED ? "" : "incremental_";
+            say(scoring.cliName() + " scoring: raw ONNX Runtime, batch 64, one thread (one model call)");
+            double call = 1e6 / b.rawOrt(64, scoring);
+            say(scoring.cliName() + " scoring: operator (RocksDB, batch 64) without and with a shadow candidate, "
+                    + "alternating");
+            double[] eps = b.shadowCost("rocksdb", 64, scoring, candidate);
+            double without = 1e6 / eps[0];
+            double with = 1e6 / eps[1];
+            r.put(k + "raw_ort_us_per_event", call);
+            r.put(k + "operator_us_per_event", without);
+            r.put(k + "operator_shadow_us_per_event", with);
+            r.put(k + "shadow_cost_ratio", with / without);
+            r.put(k + "shadow_extra_in_model_calls", (with - without) / call);
+        }
+        System.out.println();
+        System.out.printf("%-44s %14s%n", "figure (" + mode + ", " + Runtime.getRuntime().availableProcessors()
+                + " cores)", "value");
+        r.forEach((key, val) -> System.out.printf(Locale.ROOT, "%-44s %14.3f%n", key, val));
+        StringBuilder json = new StringBuilder("{");
+        r.forEach((key, val) -> json.append(json.length() > 1 ? ", " : "").append('"').append(key).append("\": ")
                 .append(String.format(Locale.ROOT, "%.3f", val)));
         System.out.println(json.append('}'));
     }

@@ -14,6 +14,7 @@ import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.job.SeqScoreJob;
 import dev.seqscore.job.SeqScorePipeline;
 import dev.seqscore.kafka.EmbeddedKafka;
+import dev.seqscore.lifecycle.ModelControl;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.model.OnnxScorer;
 import dev.seqscore.features.Scoring;
@@ -142,6 +143,31 @@ final class PipelineBench {
         return median(runs);
     }
 
+    /**
+     * Events per second through Validate and the scorer without and with a shadow candidate scoring every event
+     * beside the model ({@code candidate}: a bundle directory with the same outputs, published from the start as
+     * the job would apply it from its control topic), at parallelism 1. After one run that is not counted (it
+     * loads both models' code paths), the two alternate and take turns going first, so that neither a change of the
+     * machine's load nor the order favours one; each figure is the median of its runs.
+     *
+     * @return events per second without, then with the candidate
+     */
+    double[] shadowCost(String backend, int batch, Scoring scoring, String candidate) throws Exception {
+        List<ModelControl> shadow = List.of(ModelControl.publish("bench-shadow", ModelControl.Role.SHADOW, candidate,
+                0));
+        runOperator(backend, batch, sizes.operatorEvents, null, scoring, shadow);
+        double[] without = new double[sizes.repeats];
+        double[] with = new double[sizes.repeats];
+        for (int r = 0; r < sizes.repeats; r++) {
+            for (boolean shadowed : r % 2 == 0 ? new boolean[] {false, true} : new boolean[] {true, false}) {
+                double eps = runOperator(backend, batch, sizes.operatorEvents, null, scoring,
+                        shadowed ? shadow : List.of()).eventsPerSecond();
+                (shadowed ? with : without)[r] = eps;
+            }
+        }
+        return new double[] {median(without), median(with)};
+    }
+
     /** The i-th generated record; serializable, since it travels inside the source. */
     interface RecordAt extends java.io.Serializable {
         InputRecord at(long i);
@@ -150,6 +176,12 @@ final class PipelineBench {
     /** Runs the pipeline over generated records (null: the simulator); returns its stopwatch. */
     Stopwatch runOperator(String backend, int batch, long events, RecordAt generator, Scoring scoring)
             throws Exception {
+        return runOperator(backend, batch, events, generator, scoring, List.of());
+    }
+
+    /** As above, with model changes applied from the start (e.g. a shadow candidate). */
+    Stopwatch runOperator(String backend, int batch, long events, RecordAt generator, Scoring scoring,
+            List<ModelControl> modelSchedule) throws Exception {
         String id = UUID.randomUUID().toString();
         Configuration conf = new Configuration();
         conf.set(StateBackendOptions.STATE_BACKEND, backend);
@@ -157,7 +189,7 @@ final class PipelineBench {
             StreamExecutionEnvironment env = flink.environment(1);
             env.configure(conf);
             PipelineSettings settings = PipelineSettings.builder(bundle).with(JobConfig.SCORE_BATCH, batch)
-                    .with(JobConfig.SCORING, scoring).build();
+                    .with(JobConfig.SCORING, scoring).modelSchedule(modelSchedule).build();
             DataStream<InputRecord> clicks = env.fromSource(new DataGeneratorSource<>(new Generate(generator), events,
                             TypeInformation.of(InputRecord.class)), SeqScorePipeline.watermarks(settings), "generated")
                     .setParallelism(1);

@@ -11,6 +11,8 @@ import dev.seqscore.options.Option;
 import dev.seqscore.options.OptionSet;
 import dev.seqscore.options.OptionValues;
 import dev.seqscore.options.PrefixOption;
+import dev.seqscore.tools.model.ModelCommand;
+import java.io.PrintStream;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.nio.file.Path;
@@ -71,36 +73,79 @@ public final class Demo {
             "start a real Apicurio Registry (in-memory, on a free loopback port, about 10 s; built into "
                     + "schema-registry/target/) and run everything against it: framed clicks in, framed output out "
                     + "(instead of --schema-registry URL)");
+    static final Option<Path> SHADOW_MODEL = Option.path("shadow-model", "",
+            "a model bundle directory to score every event beside the serving model as a shadow candidate (same "
+                    + "batches, no alerts): checked here first, published on the job's model control topic before "
+                    + "the first click, its scores written to the shadow scores topic; the reports print serving "
+                    + "against candidate per output");
     static final PrefixOption<String> FLINK = new PrefixOption<>("flink", "<key>", Option.string("flink", "",
             "a Flink configuration option for the local cluster and job, e.g. "
                     + "--flink.execution.checkpointing.unaligned.enabled true"));
     static final OptionSet OPTIONS = new OptionSet()
             .add(DATA_DIR, SOURCE, WARM_START, RATE, DURATION, SIM_USERS, SIM_SESSIONS, KAFKA_PORT, WEB_PORT,
-                    METRICS_PORT, BIND_ADDRESS, BAD_EVERY, REPORT_EVERY, START_SCHEMA_REGISTRY, OptionSet.HELP)
+                    METRICS_PORT, BIND_ADDRESS, BAD_EVERY, REPORT_EVERY, START_SCHEMA_REGISTRY, SHADOW_MODEL,
+                    OptionSet.HELP)
             .add(FLINK)
             .addAll("The job's options (bin/seqscore job --help)", JobConfig.OPTIONS);
 
     private Demo() {}
 
     public static void main(String[] args) throws Exception {
-        OptionValues options = new CommandLine(OPTIONS, usage()).blankLineBeforeUsage(false).check(v -> {
-            JobConfig.of(v);
-            if (v.get(START_SCHEMA_REGISTRY) && v.get(JobConfig.SCHEMA_REGISTRY) != null) {
-                throw new ConfigException("--" + START_SCHEMA_REGISTRY.name() + " starts a registry of its own: "
-                        + "not together with --" + JobConfig.SCHEMA_REGISTRY.name());
-            }
-        }).parseOrExit(args);
+        OptionValues options = new CommandLine(OPTIONS, usage()).blankLineBeforeUsage(false)
+                .check(v -> check(v, System.out)).parseOrExit(args);
         if (options == null) {
             return;
         }
         run(options);
     }
 
+    /**
+     * The demo's command line beyond the job's own checks; a {@code --shadow-model} bundle is checked here, before
+     * anything starts, as {@code bin/seqscore model publish} checks it (its graphs against its spec, its golden
+     * vectors through ONNX Runtime).
+     */
+    static void check(OptionValues v, PrintStream log) {
+        JobConfig.of(v);
+        if (v.get(START_SCHEMA_REGISTRY) && v.get(JobConfig.SCHEMA_REGISTRY) != null) {
+            throw new ConfigException("--" + START_SCHEMA_REGISTRY.name() + " starts a registry of its own: "
+                    + "not together with --" + JobConfig.SCHEMA_REGISTRY.name());
+        }
+        if (v.get(SHADOW_MODEL) != null) {
+            for (Option<String> topic : List.of(JobConfig.SCORES_TOPIC, JobConfig.SHADOW_SCORES_TOPIC,
+                    JobConfig.MODEL_CONTROL_TOPIC, JobConfig.MODEL_STATUS_TOPIC)) {
+                if (v.given(topic) && (v.get(topic) == null || v.get(topic).isBlank())) {
+                    throw new ConfigException("--" + SHADOW_MODEL.name() + " needs --" + topic.name() + ": the "
+                            + "demo publishes the candidate on the control topic and compares the scores topic with "
+                            + "the shadow scores topic; leave it out for the demo's default");
+                }
+            }
+            checkShadowModel(v.get(SHADOW_MODEL), log);
+        }
+    }
+
+    /**
+     * The candidate bundle's location for the control record, once it proved servable here.
+     *
+     * @throws ConfigException saying what is wrong and what to give instead
+     */
+    static String checkShadowModel(Path dir, PrintStream log) {
+        try {
+            String uri = ModelCommand.locate(dir.toString());
+            ModelCommand.check(uri, log);
+            return uri;
+        } catch (RuntimeException e) {
+            String why = e.getMessage() == null ? e.toString() : e.getMessage();
+            throw new ConfigException("--" + SHADOW_MODEL.name() + " " + dir + ": " + why + ". Give a model bundle "
+                    + "directory as the export writes it (model-spec.json, its .onnx graphs and golden vectors), "
+                    + "e.g. a retrained copy of models/default with its own model_version");
+        }
+    }
+
     static String usage() {
         return OPTIONS.usage("bin/seqscore demo [options]", "An embedded Kafka broker, real (or simulated) clicks "
                 + "streamed into it, the job on a local Flink MiniCluster with its web UI, and a live summary with "
                 + "the job's health. For large state add --state-backend rocksdb; a soak: --source stream --rate 50000 "
-                + "--duration 5m.");
+                + "--duration 5m. To compare a candidate model with the serving one: --shadow-model DIR.");
     }
 
     private static void run(OptionValues options) throws Exception {
@@ -109,7 +154,8 @@ public final class Demo {
         Map<String, Double> thresholds = new HashMap<>();
         rules.forEach(r -> thresholds.put(r.output(), r.threshold()));
         OutputSummary summary = new OutputSummary(stack.kafka.bootstrapServers(), stack.config.scoresTopic(),
-                stack.config.get(JobConfig.ALERTS_TOPIC), stack.config.get(JobConfig.DEAD_LETTER_TOPIC), thresholds);
+                stack.config.get(JobConfig.ALERTS_TOPIC), stack.config.get(JobConfig.DEAD_LETTER_TOPIC), thresholds,
+                stack.config.shadowScoresTopic(), shadowComparison(stack));
         JobHealthReporter health = new JobHealthReporter(stack.flink.restAddress(), stack.job.toString());
         AtomicBoolean stopping = new AtomicBoolean();
         Thread hook = new Thread(() -> {
@@ -171,6 +217,22 @@ public final class Demo {
         return rules;
     }
 
+    /** Per output, the serving model's threshold and the candidate's (flags over each one's spec); null without one. */
+    static ShadowComparison shadowComparison(DemoStack stack) {
+        if (stack.shadowBundle == null) {
+            return null;
+        }
+        PipelineSettings serving = PipelineSettings.from(stack.config, stack.bundle);
+        PipelineSettings candidate = PipelineSettings.from(stack.config, stack.shadowBundle);
+        List<ShadowComparison.Rule> rules = new ArrayList<>();
+        for (AlertPolicy.Rule r : serving.alertPolicy.rules) {
+            AlertPolicy.Rule c = candidate.alertPolicy.rules.stream().filter(x -> x.output.equals(r.output))
+                    .findFirst().orElseThrow();
+            rules.add(new ShadowComparison.Rule(r.output, r.threshold, c.threshold));
+        }
+        return new ShadowComparison(rules, candidate.served.modelVersion());
+    }
+
     /**
      * Ctrl-C and SIGTERM ask the main loop to stop in order (cancel the job, then stop the cluster and the broker)
      * instead of starting the JVM's shutdown: there, ONNX Runtime's own shutdown hook frees its native environment
@@ -188,7 +250,7 @@ public final class Demo {
 
     /** The demo's own broker, topics and durable checkpoints, unless the command line says otherwise. */
     static OptionValues demoDefaults(OptionValues given, String bootstrap, Path checkpoints) {
-        return given.withDefault(JobConfig.BOOTSTRAP_SERVERS, bootstrap)
+        return shadowDefaults(given).withDefault(JobConfig.BOOTSTRAP_SERVERS, bootstrap)
                 .withDefault(JobConfig.INPUT_TOPIC, "clicks")
                 .withDefault(JobConfig.ALERTS_TOPIC, "alerts")
                 .withDefault(JobConfig.SCORES_TOPIC, "scores")
@@ -197,6 +259,14 @@ public final class Demo {
                 .withDefault(JobConfig.CHECKPOINT_INTERVAL, "5s")
                 .withDefault(JobConfig.CHECKPOINT_DIR, checkpoints.toUri().toString())
                 .withDefault(JobConfig.PARALLELISM, "2");
+    }
+
+    /** With {@code --shadow-model}: the model control, status and shadow scores topics, unless given. */
+    static OptionValues shadowDefaults(OptionValues given) {
+        return given.get(SHADOW_MODEL) == null ? given
+                : given.withDefault(JobConfig.MODEL_CONTROL_TOPIC, "model-control")
+                        .withDefault(JobConfig.MODEL_STATUS_TOPIC, "model-status")
+                        .withDefault(JobConfig.SHADOW_SCORES_TOPIC, "shadow-scores");
     }
 
     private static String checkAddress(String s) {

@@ -67,6 +67,7 @@ final class DemoReport {
             out.examples().getOrDefault(type, List.of()).forEach(e -> sb.append("      e.g. ").append(e).append('\n'));
         });
         sb.append(alertRates(out));
+        sb.append(shadowComparison(out.shadow()));
         sb.append(String.format(Locale.ROOT, "  dead letters: %,d %s%n", out.deadLetters(),
                 out.deadByReason().isEmpty() ? "" : out.deadByReason().toString()));
         sb.append(health.render(h));
@@ -100,6 +101,37 @@ final class DemoReport {
                     r.threshold(), Double.isNaN(r.validationRate()) ? "under 0.01%"
                             : String.format(Locale.ROOT, "%.2f%%", 100 * r.validationRate()),
                     100.0 * alerts / out.scored()));
+        }
+        return sb.toString();
+    }
+
+    /**
+     * Per output, the serving model against the shadow candidate on the same events: each one's alert rate at its
+     * own threshold, the share of events where exactly one of them would alert, and the mean absolute difference of
+     * their scores. Empty without a candidate.
+     */
+    static String shadowComparison(ShadowComparison.Totals t) {
+        if (t == null) {
+            return "";
+        }
+        if (t.paired() == 0) {
+            return String.format(Locale.ROOT, "  shadow: candidate %s: no event compared yet (its scores and the "
+                    + "serving model's are committed at the same checkpoints)%n", t.candidateVersion());
+        }
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "  shadow: serving %s against candidate %s "
+                + "(no alerts) on the same %,d events%s:%n", t.servingVersion(), t.candidateVersion(), t.paired(),
+                t.unpaired() == 0 ? "" : String.format(Locale.ROOT, " (%,d scores without their pair)",
+                        t.unpaired())));
+        sb.append(String.format(Locale.ROOT, "    %-13s %-24s %-24s %9s %11s%n", "output", "serving alert rate",
+                "candidate alert rate", "disagree", "mean |diff|"));
+        double n = t.paired();
+        for (ShadowComparison.Output o : t.outputs()) {
+            sb.append(String.format(Locale.ROOT, "    %-13s %-24s %-24s %8.2f%% %11.4f%n", o.output(),
+                    String.format(Locale.ROOT, "%6.2f%% at >= %.4f", 100 * o.servingAbove() / n,
+                            o.servingThreshold()),
+                    String.format(Locale.ROOT, "%6.2f%% at >= %.4f", 100 * o.candidateAbove() / n,
+                            o.candidateThreshold()),
+                    100 * o.disagreements() / n, o.absDiffSum() / n));
         }
         return sb.toString();
     }

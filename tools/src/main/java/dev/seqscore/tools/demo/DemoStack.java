@@ -17,6 +17,7 @@ import dev.seqscore.kafka.EmbeddedKafka;
 import dev.seqscore.model.ModelBundle;
 import dev.seqscore.options.OptionValues;
 import dev.seqscore.tools.metrics.PrometheusReporting;
+import dev.seqscore.tools.model.ModelCommand;
 import dev.seqscore.tools.sim.TrafficSimulator;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -48,6 +49,8 @@ final class DemoStack implements AutoCloseable {
     final JobID job;
     final JobConfig config;
     final ModelBundle bundle;
+    /** The shadow candidate (--shadow-model), or null. */
+    final ModelBundle shadowBundle;
     final ClickFeed feed;
     final ClickProducer producer;
     private final Path checkpoints;
@@ -55,13 +58,14 @@ final class DemoStack implements AutoCloseable {
     private boolean closed;
 
     private DemoStack(EmbeddedKafka kafka, LocalFlink flink, JobID job, JobConfig config, ModelBundle bundle,
-            ClickFeed feed, ClickProducer producer, Path checkpoints, ApicurioRegistry registry) {
+            ModelBundle shadowBundle, ClickFeed feed, ClickProducer producer, Path checkpoints, ApicurioRegistry registry) {
         this.registry = registry;
         this.kafka = kafka;
         this.flink = flink;
         this.job = job;
         this.config = config;
         this.bundle = bundle;
+        this.shadowBundle = shadowBundle;
         this.feed = feed;
         this.producer = producer;
         this.checkpoints = checkpoints;
@@ -145,7 +149,8 @@ final class DemoStack implements AutoCloseable {
             checkpoints = Files.createTempDirectory("seqscore-demo-checkpoints");
             JobConfig config = JobConfig.of(Demo.demoDefaults(options, kafka.bootstrapServers(), checkpoints));
             List<String> topics = Stream.of(config.get(JobConfig.INPUT_TOPIC), config.get(JobConfig.ALERTS_TOPIC), config.scoresTopic(),
-                    config.get(JobConfig.DEAD_LETTER_TOPIC)).filter(t -> !t.isEmpty()).distinct().toList();
+                    config.get(JobConfig.DEAD_LETTER_TOPIC), config.modelControlTopic(), config.modelStatusTopic(),
+                    config.shadowScoresTopic()).filter(t -> !t.isEmpty()).distinct().toList();
             kafka.createTopics(4, topics.toArray(String[]::new));
             log.println("demo: broker at " + kafka.bootstrapServers() + "; topics " + String.join(", ", topics)
                     + " (4 partitions each)");
@@ -155,6 +160,18 @@ final class DemoStack implements AutoCloseable {
             log.println("demo: " + Option.cliName(served.scoring()) + " scoring, model " + served.modelVersion()
                     + " (" + bundle.onnxPath(served.scoring()) + "), window " + bundle.spec().maxEvents() + " events / "
                     + Duration.ofMillis(bundle.spec().horizonMs()));
+            ModelBundle shadowBundle = null;
+            String shadowUri = null;
+            if (options.get(Demo.SHADOW_MODEL) != null) {
+                shadowUri = ModelCommand.locate(options.get(Demo.SHADOW_MODEL).toString());
+                shadowBundle = shadowCandidate(config, served, shadowUri);
+                log.println("demo: shadow candidate " + shadowBundle.served(served.scoring()).modelVersion() + " ("
+                        + shadowUri + ") scores every event beside the serving model, without alerting; its scores "
+                        + "go to " + config.shadowScoresTopic()
+                        + (warm && served.scoring() == dev.seqscore.features.Scoring.INCREMENTAL
+                                ? "; for the warm-started users it starts its recurrent state from zeros, so part of "
+                                        + "the difference is the serving model's head start" : ""));
+            }
 
             String bind = options.get(Demo.BIND_ADDRESS);
             int webPort = options.get(Demo.WEB_PORT);
@@ -193,16 +210,64 @@ final class DemoStack implements AutoCloseable {
                         + schemaId + " (subject " + SubjectRegistration.valueSubject(config.get(JobConfig.INPUT_TOPIC))
                         + "); alerts, scores and dead letters are framed with the ids of their own subjects");
             }
+            if (shadowBundle != null) {
+                publishShadow(config, shadowUri, registry != null, log);
+            }
             ClickProducer producer = new ClickProducer(kafka.bootstrapServers(), config.get(JobConfig.INPUT_TOPIC), feed,
                     options.get(Demo.RATE), options.get(Demo.BAD_EVERY), schemaId).start();
             log.println("demo: streaming " + what + ", at " + options.get(Demo.RATE) + " clicks/s");
-            return new DemoStack(kafka, flink, job, config, bundle, feed, producer, checkpoints, apicurio);
+            return new DemoStack(kafka, flink, job, config, bundle, shadowBundle, feed, producer, checkpoints, apicurio);
         } catch (Exception | Error e) {
             closeQuietly(flink);
             closeQuietly(kafka);
             closeQuietly(apicurio);
             deleteQuietly(checkpoints);
             throw e;
+        }
+    }
+
+    /**
+     * The candidate as the job will load it, refused here when the job would refuse it for its outputs: the report
+     * compares the two models output by output.
+     */
+    static ModelBundle shadowCandidate(JobConfig config, ModelSpec.Served served, String uri) {
+        ModelBundle candidate = ModelBundle.locate(uri);
+        ModelSpec.Served theirs;
+        try {
+            theirs = PipelineSettings.from(config, candidate).served;
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--" + Demo.SHADOW_MODEL.name() + " " + uri + " cannot shadow here: "
+                    + e.getMessage(), e);
+        }
+        if (!theirs.outputNames().equals(served.outputNames())) {
+            throw new IllegalArgumentException("--" + Demo.SHADOW_MODEL.name() + " " + uri + " has the outputs "
+                    + theirs.outputNames() + ", the serving model " + served.outputNames() + ": a candidate must "
+                    + "have the serving model's outputs");
+        }
+        return candidate;
+    }
+
+    /**
+     * Publishes the candidate on the job's control topic, as {@code bin/seqscore model publish --role shadow} does,
+     * and waits for every scorer subtask to accept it, before any click is sent: the scorers' watermark is still at
+     * its minimum, so a change effective from event time 0 (before every click the demo sends) cannot be late, and
+     * every click is scored by both models.
+     */
+    private static void publishShadow(JobConfig config, String uri, boolean framed, PrintStream log) {
+        List<String> args = new ArrayList<>(List.of("publish", uri, "--role", "shadow", "--skip-check", "true",
+                "--effective-at", "0", "--timeout", "2m",
+                "--bootstrap-servers", config.get(JobConfig.BOOTSTRAP_SERVERS),
+                "--model-control-topic", config.modelControlTopic(),
+                "--model-status-topic", config.modelStatusTopic()));
+        if (framed) {
+            args.addAll(List.of("--registry-framed", "true"));
+        }
+        log.println("demo: publishing the shadow candidate on " + config.modelControlTopic() + " and waiting for "
+                + "every scorer subtask's answer on " + config.modelStatusTopic() + " before the first click...");
+        int code = ModelCommand.run(args.toArray(String[]::new), log, log);
+        if (code != 0) {
+            throw new IllegalStateException("the job did not accept the shadow candidate " + uri + " (bin/seqscore "
+                    + "model publish exit code " + code + ", the answers are above)");
         }
     }
 

@@ -25,7 +25,13 @@ final class OutputSummary implements AutoCloseable {
 
     /** The totals at one moment. */
     record Totals(long scored, int scoredUsers, Map<String, Long> atThreshold, Map<String, Long> alertsByType,
-            Map<String, List<String>> examples, Map<String, Long> deadByReason) {
+            Map<String, List<String>> examples, Map<String, Long> deadByReason, ShadowComparison.Totals shadow) {
+        /** Without a shadow candidate. */
+        Totals(long scored, int scoredUsers, Map<String, Long> atThreshold, Map<String, Long> alertsByType,
+                Map<String, List<String>> examples, Map<String, Long> deadByReason) {
+            this(scored, scoredUsers, atThreshold, alertsByType, examples, deadByReason, null);
+        }
+
         long alerts() {
             return alertsByType.values().stream().mapToLong(Long::longValue).sum();
         }
@@ -38,6 +44,8 @@ final class OutputSummary implements AutoCloseable {
     private final KafkaConsumer<byte[], byte[]> consumer;
     private final String scoresTopic;
     private final String alertsTopic;
+    private final String shadowScoresTopic;
+    private final ShadowComparison shadow;
     private long scored;
     private final DistinctCounter scoredUsers = new DistinctCounter();
     private final Map<String, Double> thresholds;
@@ -49,6 +57,17 @@ final class OutputSummary implements AutoCloseable {
     /** @param thresholds per model output, the alert threshold, to count the scores at or above it */
     OutputSummary(String bootstrap, String scoresTopic, String alertsTopic, String deadLetterTopic,
             Map<String, Double> thresholds) {
+        this(bootstrap, scoresTopic, alertsTopic, deadLetterTopic, thresholds, "", null);
+    }
+
+    /**
+     * @param shadowScoresTopic the shadow candidate's scores, compared with the scores topic's by {@code shadow}
+     *     (empty and null without a candidate)
+     */
+    OutputSummary(String bootstrap, String scoresTopic, String alertsTopic, String deadLetterTopic,
+            Map<String, Double> thresholds, String shadowScoresTopic, ShadowComparison shadow) {
+        this.shadowScoresTopic = shadowScoresTopic;
+        this.shadow = shadow;
         this.thresholds = Map.copyOf(thresholds);
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
@@ -61,6 +80,9 @@ final class OutputSummary implements AutoCloseable {
         List<String> topics = new ArrayList<>(List.of(alertsTopic, deadLetterTopic));
         if (!scoresTopic.isEmpty()) {
             topics.add(scoresTopic);
+        }
+        if (shadow != null) {
+            topics.add(shadowScoresTopic);
         }
         consumer.subscribe(topics);
     }
@@ -79,6 +101,11 @@ final class OutputSummary implements AutoCloseable {
                         atThreshold.merge(output, 1L, Long::sum);
                     }
                 });
+                if (shadow != null) {
+                    shadow.serving(score);
+                }
+            } else if (shadow != null && r.topic().equals(shadowScoresTopic)) {
+                shadow.candidate(AvroRecords.decodeValue(r.value(), Score.class));
             } else if (r.topic().equals(alertsTopic)) {
                 Alert a = AvroRecords.decodeValue(r.value(), Alert.class);
                 alertsByType.merge(a.getAlertType(), 1L, Long::sum);
@@ -110,7 +137,7 @@ final class OutputSummary implements AutoCloseable {
         Map<String, List<String>> ex = new TreeMap<>();
         examples.forEach((k, v) -> ex.put(k, List.copyOf(v)));
         return new Totals(scored, scoredUsers.size(), new TreeMap<>(atThreshold), new TreeMap<>(alertsByType), ex,
-                new TreeMap<>(deadByReason));
+                new TreeMap<>(deadByReason), shadow == null ? null : shadow.totals());
     }
 
     @Override

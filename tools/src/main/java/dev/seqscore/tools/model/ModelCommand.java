@@ -182,7 +182,7 @@ public final class ModelCommand {
     }
 
     /** A local directory as an absolute path; a URI as given. */
-    static String locate(String bundle) {
+    public static String locate(String bundle) {
         if (bundle.contains("://")) {
             return bundle;
         }
@@ -194,7 +194,7 @@ public final class ModelCommand {
     }
 
     /** The bundle's graphs against its spec, and its golden vectors, as the job will check them. */
-    private static void check(String uri, PrintStream out) {
+    public static void check(String uri, PrintStream out) {
         ModelBundle b;
         try {
             b = ModelBundle.locate(uri);

@@ -61,4 +61,35 @@ class DemoReportTest {
         // From the start to the first report with output.
         assertThat(report.longestWithoutOutput()).isEqualTo(Duration.ofSeconds(10));
     }
+
+    @Test
+    void theShadowBlockPutsServingBesideCandidatePerOutput() {
+        ShadowComparison.Totals none = new ShadowComparison.Totals(null, "c62abcf5-v2", 0, 0, List.of());
+        assertThat(DemoReport.shadowComparison(none)).isEqualTo("  shadow: candidate c62abcf5-v2: no event "
+                + "compared yet (its scores and the serving model's are committed at the same checkpoints)\n");
+        assertThat(DemoReport.shadowComparison(null)).isEmpty();
+
+        ShadowComparison.Totals t = new ShadowComparison.Totals("c62abcf5", "c62abcf5-v2", 4_000, 0, List.of(
+                new ShadowComparison.Output("purchase_30m", 0.2349, 0.25, 60, 52, 10, 4_000 * 0.0125),
+                new ShadowComparison.Output("churn_24h", 0.5, 0.5, 8, 8, 0, 0)));
+        String block = DemoReport.shadowComparison(t);
+        assertThat(block.lines()).containsExactly(
+                "  shadow: serving c62abcf5 against candidate c62abcf5-v2 (no alerts) on the same 4,000 events:",
+                "    output        serving alert rate       candidate alert rate      disagree mean |diff|",
+                "    purchase_30m    1.50% at >= 0.2349       1.30% at >= 0.2500         0.25%      0.0125",
+                "    churn_24h       0.20% at >= 0.5000       0.20% at >= 0.5000         0.00%      0.0000");
+
+        String withUnpaired = DemoReport.shadowComparison(
+                new ShadowComparison.Totals("a", "b", 1, 12_345, t.outputs()));
+        assertThat(withUnpaired).contains("on the same 1 events (12,345 scores without their pair):");
+
+        // In the periodic report, after the serving model's alert rates.
+        String report = this.report.render(Duration.ofSeconds(5), 5 * SECOND,
+                new DemoReport.Input(5_000, 10, 1_000, 900, 4_000, 700),
+                new OutputSummary.Totals(4_000, 2_000, Map.of("purchase_30m", 60L), Map.of(), Map.of(), Map.of(), t),
+                running(null));
+        assertThat(report).contains("alert rate (share of scored events)")
+                .contains(block.stripTrailing());
+        assertThat(report.indexOf("alert rate (share")).isLessThan(report.indexOf("shadow: serving"));
+    }
 }
