@@ -454,9 +454,12 @@ public final class Drill {
         return expected;
     }
 
-    /** Seconds of input the swaps get in the rate's spread: each waits for two checkpoints and is sampled. */
+    /**
+     * Seconds of input the swaps get in the rate's spread: each waits for its effective time (5 s of input ahead) and
+     * two checkpoints (ACCEPTED, ACTIVE), about 10 s, and with 2 or more a look at the TaskManagers.
+     */
     static double swapSeconds(int modelSwaps) {
-        return modelSwaps == 0 ? 0 : 20 + 10.0 * modelSwaps;
+        return 15.0 * modelSwaps;
     }
 
     /**
