@@ -55,8 +55,15 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * checkpoint. Then it compares what a read_committed consumer saw with the backtest of the same events, and reports
  * lost and duplicated outputs, recovery times, output stalls, TaskManager memory and leaked class loaders.
  *
- * <p>The exit code is 0 only if nothing was lost or duplicated and no class loader leaked; memory growth is
- * reported, never judged. The last line of output is the result as one JSON object.
+ * <p>With {@code --model-swaps N} (default 1) the job also runs with a model control topic, and in the middle of the
+ * injections the drill swaps its model N times, a TaskManager kill right after; each output's model version is
+ * checked against the backtest with the same schedule, and with 2 or more swaps TaskManager RSS and live ORT
+ * sessions are looked at after each.
+ *
+ * <p>The exit code is 0 only if nothing was lost or duplicated, every output carries the model version its event's
+ * schedule assigns and no class loader or session leaked; resubmission memory growth is reported, not judged, swap
+ * memory growth is judged from 5 swaps on (at most 5 MB per swap per TaskManager). The last line of output is the
+ * result as one JSON object.
  */
 public final class Drill {
     static final Option<Boolean> QUICK = Option.flag("quick",
@@ -218,10 +225,13 @@ public final class Drill {
                 "set up as the README recommends (slim jar, ONNX Runtime in lib/ parent-first, jemalloc, pre-touched",
                 "TaskManager heaps; --jar, --allocator and --heap-pre-touch choose others), the job",
                 "jar submitted with flink run, real clicks streamed through it and, while they flow,",
-                "TaskManager kill -9s, a broker kill -9 and restart, a stop-with-savepoint and resume, and cancel-and-",
-                "resubmits through the REST API. Then what a read_committed consumer saw is compared with the",
-                "backtest of the same events. Exit code 0 only if no alert or score was lost or duplicated and no",
-                "class loader leaked; the last line is the result as JSON. Logs stay in the work directory."));
+                "TaskManager kill -9s, a broker kill -9 and restart, a stop-with-savepoint and resume, cancel-and-",
+                "resubmits through the REST API, and model swaps on the job's control topic (a kill right after).",
+                "Then what a read_committed consumer saw is compared with the backtest of the same events and model",
+                "schedule. Exit code 0 only if no alert or score was lost or duplicated, each carries the model",
+                "version the schedule assigns, and no class loader or ORT session leaked (with 5+ swaps: and no",
+                "TaskManager grew more than 5 MB RSS per swap); the last line is the result as JSON. Logs stay in",
+                "the work directory."));
     }
 
     private int intOption(Option<Integer> o, int full, int quickValue) {
