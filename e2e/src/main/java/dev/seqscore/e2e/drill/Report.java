@@ -226,6 +226,9 @@ final class Report {
             line(String.format(Locale.ROOT, "swaps      %d of %d model swaps took effect; model version of every "
                     + "score and alert against the backtest with the same schedule: %d differ", swapsDone,
                     r.swapsRequested, versionMismatches));
+            Map<String, Integer> byVersion = new TreeMap<>();
+            r.watcher.scoreVersions().values().forEach(v -> byVersion.merge(v, 1, Integer::sum));
+            line("           scores read by model version: " + byVersion);
         }
         if (swapMemory != null) {
             swapMemory.lines().forEach(l -> line("           " + l));
