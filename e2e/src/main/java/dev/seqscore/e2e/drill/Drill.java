@@ -67,8 +67,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  */
 public final class Drill {
     static final Option<Boolean> QUICK = Option.flag("quick",
-            "the short drill for CI: fewer users, 1 TaskManager kill, 1 broker restart, 1 savepoint resume, "
-                    + "2 resubmissions");
+            "the short drill for CI: fewer users, 1 model swap, 1 TaskManager kill, 1 broker restart, 1 savepoint "
+                    + "resume, 2 resubmissions");
     static final Option<Integer> USERS = Option.integer("users", "",
             "stream the first N users of the data file (0 = all); default: all (600), --quick: 100", 0,
             Integer.MAX_VALUE);
@@ -89,7 +89,7 @@ public final class Drill {
                     + "default 1, --quick 1", 0, 100);
     static final Option<Double> RATE = Option.number("rate", "",
             "input events per second until the last injection, then 20x; default: the events spread over "
-                    + "60 s + 60 s per injection", 1, 1e6);
+                    + "60 s + 60 s per injection + 15 s per model swap", 1, 1e6);
     static final Option<Scoring> SCORING = Option.enumOf("scoring", "incremental",
             "which model of the bundle the job serves (the job's --scoring): incremental (the streaming model's step) "
                     + "or windowed", Scoring.class);
@@ -125,8 +125,8 @@ public final class Drill {
             "a config.yaml entry for the cluster, e.g. --flink.heartbeat.interval 2s (default: Flink's own, "
                     + "except a fixed-delay restart strategy and RETAIN_ON_CANCELLATION)"));
     static final OptionSet OPTIONS = new OptionSet().add(QUICK, USERS, TM_KILLS, BROKER_RESTARTS, SAVEPOINT_RESUMES,
-            RESUBMISSIONS, MODEL_SWAPS, RATE, SCORING, CHECKPOINT_INTERVAL, GAP, RECOVERY_TIMEOUT, DRAIN_TIMEOUT, SETTLE, WORK_DIR,
-            DATA_DIR, JAR, ALLOCATOR, HEAP_PRE_TOUCH, HEAP_DUMPS, OptionSet.HELP).add(FLINK_CONF);
+            RESUBMISSIONS, MODEL_SWAPS, RATE, SCORING, CHECKPOINT_INTERVAL, GAP, RECOVERY_TIMEOUT, DRAIN_TIMEOUT,
+            SETTLE, WORK_DIR, DATA_DIR, JAR, ALLOCATOR, HEAP_PRE_TOUCH, HEAP_DUMPS, OptionSet.HELP).add(FLINK_CONF);
 
     static final int PARTITIONS = 2;
     static final int PARALLELISM = 2;
