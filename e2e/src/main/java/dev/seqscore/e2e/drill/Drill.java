@@ -5,7 +5,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.seqscore.e2e.cluster.ClusterSetup;
 import dev.seqscore.e2e.cluster.StandaloneCluster;
 import dev.seqscore.e2e.kafka.BrokerProcess;
+import dev.seqscore.avro.ModelEvent;
 import dev.seqscore.e2e.probe.JvmProbe;
+import dev.seqscore.lifecycle.ModelControl;
 import dev.seqscore.job.JobConfig;
 import dev.seqscore.job.PipelineSettings;
 import dev.seqscore.job.SeqScoreJob;
@@ -31,11 +33,16 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Properties;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.function.ToIntFunction;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringSerializer;
 
 /**
  * {@code bin/seqscore drill}: the failover drill. It builds a real cluster on this machine (a Kafka broker process,
@@ -48,13 +55,20 @@ import java.util.function.ToIntFunction;
  * checkpoint. Then it compares what a read_committed consumer saw with the backtest of the same events, and reports
  * lost and duplicated outputs, recovery times, output stalls, TaskManager memory and leaked class loaders.
  *
- * <p>The exit code is 0 only if nothing was lost or duplicated and no class loader leaked; memory growth is
- * reported, never judged. The last line of output is the result as one JSON object.
+ * <p>With {@code --model-swaps N} (default 1) the job also runs with a model control topic, and in the middle of the
+ * injections the drill swaps its model N times, a TaskManager kill right after; each output's model version is
+ * checked against the backtest with the same schedule, and with 2 or more swaps TaskManager RSS and live ORT
+ * sessions are looked at after each.
+ *
+ * <p>The exit code is 0 only if nothing was lost or duplicated, every output carries the model version its event's
+ * schedule assigns and no class loader or session leaked; resubmission memory growth is reported, not judged, swap
+ * memory growth is judged from 5 swaps on (at most 5 MB per swap per TaskManager). The last line of output is the
+ * result as one JSON object.
  */
 public final class Drill {
     static final Option<Boolean> QUICK = Option.flag("quick",
-            "the short drill for CI: fewer users, 1 TaskManager kill, 1 broker restart, 1 savepoint resume, "
-                    + "2 resubmissions");
+            "the short drill for CI: fewer users, 1 model swap, 1 TaskManager kill, 1 broker restart, 1 savepoint "
+                    + "resume, 2 resubmissions");
     static final Option<Integer> USERS = Option.integer("users", "",
             "stream the first N users of the data file (0 = all); default: all (600), --quick: 100", 0,
             Integer.MAX_VALUE);
@@ -67,9 +81,15 @@ public final class Drill {
     static final Option<Integer> RESUBMISSIONS = Option.integer("resubmissions", "",
             "cancel and resubmit through the REST API (jar run, main() inside the JobManager) from the retained "
                     + "checkpoint, measuring TaskManager memory after each; default 3, --quick 2", 0, 20);
+    static final Option<Integer> MODEL_SWAPS = Option.integer("model-swaps", "",
+            "model swaps in the middle of the injections, each published on the job's model control topic with an "
+                    + "effective time just ahead of the input, alternating between two copies of models/default with "
+                    + "other versions; a TaskManager kill follows the last one at once when the plan has kills. With "
+                    + "2 or more, TaskManager RSS and live ONNX Runtime sessions are sampled after each swap; "
+                    + "default 1, --quick 1", 0, 100);
     static final Option<Double> RATE = Option.number("rate", "",
             "input events per second until the last injection, then 20x; default: the events spread over "
-                    + "60 s + 60 s per injection", 1, 1e6);
+                    + "60 s + 60 s per injection + 15 s per model swap", 1, 1e6);
     static final Option<Scoring> SCORING = Option.enumOf("scoring", "incremental",
             "which model of the bundle the job serves (the job's --scoring): incremental (the streaming model's step) "
                     + "or windowed", Scoring.class);
@@ -105,13 +125,20 @@ public final class Drill {
             "a config.yaml entry for the cluster, e.g. --flink.heartbeat.interval 2s (default: Flink's own, "
                     + "except a fixed-delay restart strategy and RETAIN_ON_CANCELLATION)"));
     static final OptionSet OPTIONS = new OptionSet().add(QUICK, USERS, TM_KILLS, BROKER_RESTARTS, SAVEPOINT_RESUMES,
-            RESUBMISSIONS, RATE, SCORING, CHECKPOINT_INTERVAL, GAP, RECOVERY_TIMEOUT, DRAIN_TIMEOUT, SETTLE, WORK_DIR,
-            DATA_DIR, JAR, ALLOCATOR, HEAP_PRE_TOUCH, HEAP_DUMPS, OptionSet.HELP).add(FLINK_CONF);
+            RESUBMISSIONS, MODEL_SWAPS, RATE, SCORING, CHECKPOINT_INTERVAL, GAP, RECOVERY_TIMEOUT, DRAIN_TIMEOUT,
+            SETTLE, WORK_DIR, DATA_DIR, JAR, ALLOCATOR, HEAP_PRE_TOUCH, HEAP_DUMPS, OptionSet.HELP).add(FLINK_CONF);
 
     static final int PARTITIONS = 2;
     static final int PARALLELISM = 2;
     static final int TASK_MANAGERS = 2;
     static final String DATA_FILE = "taobao/UserBehavior_sample.csv";
+    /** How far ahead of the input sent so far a model swap takes effect, in seconds of input at the current rate. */
+    static final double SWAP_LEAD_SECONDS = 5;
+    static final String ORT_SESSION = "ai.onnxruntime.OrtSession";
+    static final String ONNX_SCORER = "dev.seqscore.model.OnnxScorer";
+    /** From this many swaps on, the RSS slope is judged (at most {@link #MAX_MB_PER_SWAP}): fewer make no slope. */
+    static final int MEMORY_GATE_MIN_SWAPS = 5;
+    static final double MAX_MB_PER_SWAP = 5.0;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** The kinds of injection, in the words of the report. */
@@ -119,7 +146,8 @@ public final class Drill {
         TM_KILL("TaskManager kill -9"),
         BROKER_RESTART("broker kill -9 + restart"),
         SAVEPOINT_RESUME("stop-with-savepoint + resume"),
-        RESUBMISSION("cancel + REST resubmit");
+        RESUBMISSION("cancel + REST resubmit"),
+        MODEL_SWAP("model swap");
 
         final String label;
 
@@ -197,10 +225,13 @@ public final class Drill {
                 "set up as the README recommends (slim jar, ONNX Runtime in lib/ parent-first, jemalloc, pre-touched",
                 "TaskManager heaps; --jar, --allocator and --heap-pre-touch choose others), the job",
                 "jar submitted with flink run, real clicks streamed through it and, while they flow,",
-                "TaskManager kill -9s, a broker kill -9 and restart, a stop-with-savepoint and resume, and cancel-and-",
-                "resubmits through the REST API. Then what a read_committed consumer saw is compared with the",
-                "backtest of the same events. Exit code 0 only if no alert or score was lost or duplicated and no",
-                "class loader leaked; the last line is the result as JSON. Logs stay in the work directory."));
+                "TaskManager kill -9s, a broker kill -9 and restart, a stop-with-savepoint and resume, cancel-and-",
+                "resubmits through the REST API, and model swaps on the job's control topic (a kill right after).",
+                "Then what a read_committed consumer saw is compared with the backtest of the same events and model",
+                "schedule. Exit code 0 only if no alert or score was lost or duplicated, each carries the model",
+                "version the schedule assigns, and no class loader or ORT session leaked (with 5+ swaps: and no",
+                "TaskManager grew more than 5 MB RSS per swap); the last line is the result as JSON. Logs stay in",
+                "the work directory."));
     }
 
     private int intOption(Option<Integer> o, int full, int quickValue) {
@@ -214,7 +245,8 @@ public final class Drill {
         int savepointResumes = intOption(SAVEPOINT_RESUMES, 1, 1);
         int resubmissions = intOption(RESUBMISSIONS, 3, 2);
         int users = intOption(USERS, 0, 100);
-        List<Kind> plan = plan(tmKills, brokerRestarts, savepointResumes, resubmissions);
+        int modelSwaps = intOption(MODEL_SWAPS, 1, 1);
+        List<Kind> plan = plan(tmKills, brokerRestarts, savepointResumes, resubmissions, modelSwaps);
 
         Path root = repoRoot();
         ClusterSetup setup = setup(root);
@@ -239,7 +271,8 @@ public final class Drill {
         say("cluster setup: " + setup.describe());
         DrillInput input = DrillInput.load(dataFile, users, PARTITIONS);
         double rate = options.get(RATE) != null ? options.get(RATE)
-                : Math.max(5, input.rows().size() / (60.0 + 60.0 * plan.size()));
+                : Math.max(5, input.rows().size() / (60.0 + 60.0 * (plan.size() - (modelSwaps > 0 ? 1 : 0))
+                        + swapSeconds(modelSwaps)));
         say(String.format(Locale.ROOT, "input: %,d events of %d users from %s (+%d flush events), %d partitions, "
                 + "%.0f events/s; plan: %s", input.events(), input.users(), DATA_FILE, PARTITIONS, PARTITIONS, rate,
                 plan.stream().map(k -> k.name().toLowerCase(Locale.ROOT)).toList()));
@@ -249,11 +282,14 @@ public final class Drill {
         String alerts = "drill-alerts-" + suffix;
         String scores = "drill-scores-" + suffix;
         String dlq = "drill-dlq-" + suffix;
+        String modelControl = "drill-model-control-" + suffix;
+        String modelStatus = "drill-model-status-" + suffix;
 
         BrokerProcess broker = null;
         StandaloneCluster cluster = null;
         OutputWatcher watcher = null;
         InputFeeder feeder = null;
+        ModelStatusWatcher status = null;
         try {
             broker = BrokerProcess.format(workDir.resolve("kafka"), brokerClasspath);
             // The broker, the cluster and the backtest each take a while on two busy cores: start the processes
@@ -270,7 +306,7 @@ public final class Drill {
                     throw new IllegalStateException(e.getMessage(), e);
                 }
             });
-            List<String> jobArgs = List.of(
+            List<String> jobArgs = new ArrayList<>(List.of(
                     "--bootstrap-servers", broker.bootstrapServers(),
                     "--input-topic", clicks,
                     "--alerts-topic", alerts,
@@ -283,15 +319,34 @@ public final class Drill {
                     "--parallelism", Integer.toString(PARALLELISM),
                     "--state-backend", "rocksdb",
                     "--scoring", options.get(SCORING).cliName(),
-                    "--checkpoint-dir", workDir.resolve("checkpoints").toUri().toString());
+                    "--checkpoint-dir", workDir.resolve("checkpoints").toUri().toString()));
+            if (modelSwaps > 0) {
+                jobArgs.addAll(List.of("--model-control-topic", modelControl, "--model-status-topic", modelStatus));
+            }
+            jobArgs = List.copyOf(jobArgs);
             JobConfig config = JobConfig.parse(jobArgs.toArray(String[]::new));
             ModelBundle bundle = SeqScoreJob.loadModel(config);
             PipelineSettings settings = PipelineSettings.from(config, bundle);
-            say("backtest of the same events (in-process MiniCluster, model " + settings.served.modelVersion()
-                    + "), while the broker and the cluster start...");
-            Expected expected = Expected.of(input, settings);
-            say(String.format(Locale.ROOT, "expected: %,d scores, %,d alerts, %d dead letters",
-                    expected.scores().size(), expected.alerts().size(), expected.deadLetters().size()));
+            List<Path> swapBundles = List.of();
+            Expected expected = null;
+            if (modelSwaps > 0) {
+                // Published bundles every TaskManager process reads (same machine: absolute paths).
+                Path models = root.resolve("models/default");
+                swapBundles = List.of(ModelCopies.retrained(models, workDir.resolve("models/a"), "-a"),
+                        ModelCopies.retrained(models, workDir.resolve("models/b"), "-b"));
+                String copied = ModelBundle.locate(swapBundles.get(0).toString()).served(options.get(SCORING))
+                        .modelVersion();
+                if (!copied.equals(settings.served.modelVersion() + "-a")) {
+                    throw new ConfigException("the job jar's model " + settings.served.modelVersion() + " is not "
+                            + models + "'s (" + copied + " after the copy): rebuild (bin/seqscore build)");
+                }
+                say("model swaps: " + modelSwaps + ", alternating between " + swapBundles + "; the backtest runs "
+                        + "once their effective times are known, after the injections");
+            } else {
+                say("backtest of the same events (in-process MiniCluster, model " + settings.served.modelVersion()
+                        + "), while the broker and the cluster start...");
+                expected = expected(input, settings);
+            }
 
             try {
                 cluster = clusterUp.join();
@@ -300,6 +355,11 @@ public final class Drill {
                         + e.getCause().getMessage(), e.getCause());
             }
             broker.createTopics(PARTITIONS, clicks, alerts, scores, dlq);
+            if (modelSwaps > 0) {
+                broker.createTopics(1, modelControl, modelStatus);
+                status = new ModelStatusWatcher(broker.bootstrapServers(), modelStatus);
+                status.start();
+            }
             say("Kafka broker (KRaft, transaction.version=1) at " + broker.bootstrapServers() + ", pid "
                     + broker.pid());
             say("Flink cluster: JobManager pid " + cluster.jobManager().pid() + ", TaskManagers "
@@ -311,6 +371,12 @@ public final class Drill {
 
             Run r = new Run(cluster, broker, watcher, feeder, setup, jobArgs, workDir, input, expected,
                     settings.outputNames());
+            r.status = status;
+            r.swapBundles = swapBundles;
+            r.controlTopic = modelControl;
+            r.swapsRequested = modelSwaps;
+            r.requestPrefix = "drill-" + suffix + "-swap-";
+            r.rate = rate;
             r.job = cluster.submitWithCli(jar, null, jobArgs);
             cluster.waitForRunning(r.job, options.get(RECOVERY_TIMEOUT));
             r.firstRunningNanos = System.nanoTime();
@@ -325,8 +391,13 @@ public final class Drill {
 
             int n = 0;
             long lastRecovered = System.nanoTime();
+            Kind previous = null;
             for (Kind kind : plan) {
-                pauseUntil(lastRecovered + options.get(GAP).toNanos(), r);
+                if (previous != Kind.MODEL_SWAP) {
+                    // A TaskManager kill follows a swap at once: the swap just took effect, the restore must keep it.
+                    pauseUntil(lastRecovered + options.get(GAP).toNanos(), r);
+                }
+                previous = kind;
                 Injection inj = new Injection(++n, kind);
                 r.injections.add(inj);
                 if (feeder.done()) {
@@ -337,6 +408,7 @@ public final class Drill {
                     case BROKER_RESTART -> r.restartBroker(inj);
                     case SAVEPOINT_RESUME -> r.savepointAndResume(inj);
                     case RESUBMISSION -> r.resubmit(inj);
+                    case MODEL_SWAP -> r.swapModels(inj);
                 }
                 say(r.describe(inj));
                 if (inj.flowingNanos < 0) {
@@ -347,6 +419,11 @@ public final class Drill {
                 lastRecovered = inj.endNanos();
             }
             feeder.speedUp(rate * 20);
+            if (r.expected == null) {
+                say("backtest of the same events with the job's model schedule (" + r.controls.size()
+                        + " accepted swap(s)), in-process MiniCluster...");
+                r.expected = expected(input, PipelineSettings.from(config, bundle, r.controls));
+            }
             r.drain(options.get(DRAIN_TIMEOUT), options.get(SETTLE));
             r.measureLeaks();
             Report report = r.report(rate);
@@ -368,6 +445,9 @@ public final class Drill {
             if (watcher != null) {
                 watcher.close();
             }
+            if (status != null) {
+                status.close();
+            }
             if (cluster != null) {
                 cluster.close();
             }
@@ -375,6 +455,40 @@ public final class Drill {
                 broker.close();
             }
         }
+    }
+
+    private Expected expected(DrillInput input, PipelineSettings settings) throws Exception {
+        Expected expected = Expected.of(input, settings);
+        say(String.format(Locale.ROOT, "expected: %,d scores, %,d alerts, %d dead letters",
+                expected.scores().size(), expected.alerts().size(), expected.deadLetters().size()));
+        return expected;
+    }
+
+    /**
+     * Seconds of input the swaps get in the rate's spread: each waits for its effective time (5 s of input ahead) and
+     * two checkpoints (ACCEPTED, ACTIVE), about 10 s, and with 2 or more a look at the TaskManagers.
+     */
+    static double swapSeconds(int modelSwaps) {
+        return 15.0 * modelSwaps;
+    }
+
+    /**
+     * The plan with {@code modelSwaps} model swaps as one step in its middle: right before its middle TaskManager
+     * kill, so that a TaskManager is killed as soon as the swaps took effect; without kills, in the middle.
+     */
+    static List<Kind> plan(int tmKills, int brokerRestarts, int savepointResumes, int resubmissions,
+            int modelSwaps) {
+        List<Kind> out = new ArrayList<>(plan(tmKills, brokerRestarts, savepointResumes, resubmissions));
+        if (modelSwaps > 0) {
+            List<Integer> kills = new ArrayList<>();
+            for (int i = 0; i < out.size(); i++) {
+                if (out.get(i) == Kind.TM_KILL) {
+                    kills.add(i);
+                }
+            }
+            out.add(kills.isEmpty() ? out.size() / 2 : kills.get(kills.size() / 2), Kind.MODEL_SWAP);
+        }
+        return out;
     }
 
     /** The injections in order: kills, broker restarts and savepoint resumes interleaved, then resubmissions. */
@@ -444,7 +558,7 @@ public final class Drill {
         final List<String> jobArgs;
         final Path workDir;
         final DrillInput input;
-        final Expected expected;
+        Expected expected;
         final List<Injection> injections = new ArrayList<>();
         final List<String> failures = new ArrayList<>();
         final List<String> jobs = new ArrayList<>();
@@ -459,6 +573,19 @@ public final class Drill {
         List<String> baselineTms = List.of();
         LeakCount leaks;
         LeakCount leaksAfterCancel;
+        // Model swaps.
+        ModelStatusWatcher status;
+        List<Path> swapBundles = List.of();
+        String controlTopic;
+        String requestPrefix;
+        double rate;
+        int swapsRequested;
+        /** The control records every subtask accepted, in order: the job's schedule, and the backtest's. */
+        final List<ModelControl> controls = new ArrayList<>();
+        /** Per swap: seconds from the control record to every subtask's ACCEPTED, and to every ACTIVE. */
+        final List<double[]> swapSeconds = new ArrayList<>();
+        /** With 2 or more swaps: the TaskManagers before the first swap, then after each. */
+        final List<List<TmLook>> swapLooks = new ArrayList<>();
 
         Run(StandaloneCluster cluster, BrokerProcess broker, OutputWatcher watcher, InputFeeder feeder,
                 ClusterSetup setup, List<String> jobArgs, Path workDir, DrillInput input, Expected expected,
@@ -566,6 +693,143 @@ public final class Drill {
             // resubmissions is not a matter of timing.
             settledLoaders(tm -> hosts.contains(tm) ? 1 : 0, 2, Duration.ofSeconds(30));
             inj.samples = sampleAll();
+        }
+
+        /**
+         * The model swaps: for each, a control record that publishes the other bundle copy as the serving model from
+         * an event time just ahead of the input sent so far, then every scorer subtask's ACCEPTED (visible once the
+         * checkpoint that holds the schedule completed) and ACTIVE (the scorer's watermark passed it, the old
+         * model's session closed). With 2 or more swaps, the TaskManagers are looked at (after full GCs) before the
+         * first and after each: RSS, user-code class loaders, live ORT sessions and scorers.
+         */
+        void swapModels(Injection inj) throws Exception {
+            Set<String> hosts = cluster.taskManagersOf(job);
+            boolean sample = swapsRequested > 1;
+            inj.startNanos = System.nanoTime();
+            if (sample) {
+                swapLooks.add(lookAtTaskManagers());
+            }
+            List<String> versions = new ArrayList<>();
+            try (KafkaProducer<String, String> producer = controlProducer()) {
+                for (int i = 1; i <= swapsRequested; i++) {
+                    Path bundle = swapBundles.get((i - 1) % swapBundles.size());
+                    ModelControl c = ModelControl.publish(requestPrefix + i, ModelControl.Role.SERVE,
+                            bundle.toString(), effectiveAt());
+                    long sent = System.nanoTime();
+                    producer.send(new ProducerRecord<>(controlTopic, c.requestId(), c.toJson())).get();
+                    List<ModelEvent> accepted = awaitAnswers(c, "ACCEPTED", inj);
+                    if (accepted == null) {
+                        return;
+                    }
+                    controls.add(c);
+                    long acceptedAt = System.nanoTime();
+                    List<ModelEvent> active = awaitAnswers(c, "ACTIVE", inj);
+                    if (active == null) {
+                        return;
+                    }
+                    inj.runningNanos = System.nanoTime();
+                    versions.add(active.get(0).getModelVersion());
+                    swapSeconds.add(new double[] {(acceptedAt - sent) / 1e9, (inj.runningNanos - sent) / 1e9});
+                    if (sample) {
+                        swapLooks.add(i < swapsRequested ? lookAtTaskManagers() : settledLook());
+                    }
+                }
+            } finally {
+                inj.detail = String.format(Locale.ROOT, "%d of %d took effect on %s (%s); accepted by every subtask "
+                        + "after %s s, active after %s s", swapSeconds.size(), swapsRequested, hosts,
+                        versions.size() <= 4 ? String.join(" -> ", versions) : versions.get(0) + " -> ... -> "
+                                + versions.get(versions.size() - 1), secondsRange(0), secondsRange(1));
+            }
+            awaitFlowing(inj);
+        }
+
+        private KafkaProducer<String, String> controlProducer() {
+            Properties p = new Properties();
+            p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrapServers());
+            p.put(ProducerConfig.ACKS_CONFIG, "all");
+            return new KafkaProducer<>(p, new StringSerializer(), new StringSerializer());
+        }
+
+        /**
+         * The event time a swap takes effect at: that of the input row {@value #SWAP_LEAD_SECONDS} s of input after
+         * the last one handed to the producer. Rows go out in event-time order, so the scorer's watermark (below the
+         * newest event it has seen) is before it, and the record reaches every subtask before the watermark does.
+         */
+        long effectiveAt() {
+            int at = feeder.sent() + (int) Math.ceil(Math.max(1, feeder.rate() * SWAP_LEAD_SECONDS));
+            if (at >= input.events()) {
+                throw new IllegalStateException("the input is (nearly) all sent: no event time is left for model "
+                        + "swap " + (controls.size() + 1) + " to take effect at; give a lower --rate or fewer "
+                        + "--model-swaps");
+            }
+            return input.rows().get(at).event().getEventTime().toEpochMilli();
+        }
+
+        /** Every scorer subtask's answer with {@code status} to {@code c}; null (and a failure) on a refusal. */
+        private List<ModelEvent> awaitAnswers(ModelControl c, String want, Injection inj) throws Exception {
+            long deadline = inj.startNanos + timeout().toNanos() * Math.max(1, swapsRequested);
+            while (System.nanoTime() < deadline) {
+                watcher.check();
+                feeder.check();
+                status.check();
+                List<ModelEvent> refused = status.answers(c.requestId(), "REFUSED");
+                if (!refused.isEmpty()) {
+                    failures.add("model swap " + c.toJson() + " refused by subtask " + refused.get(0).getSubtask()
+                            + ": " + refused.get(0).getReason());
+                    inj.note += "refused; ";
+                    return null;
+                }
+                List<ModelEvent> got = status.answers(c.requestId(), want);
+                if (!got.isEmpty() && got.size() >= got.get(0).getParallelism()) {
+                    return got;
+                }
+                Thread.sleep(200); // poll interval of a deadline loop
+            }
+            failures.add("model swap " + c.toJson() + ": not every scorer subtask answered " + want + " within "
+                    + timeout());
+            inj.note += "no " + want + "; ";
+            return null;
+        }
+
+        private String secondsRange(int which) {
+            if (swapSeconds.isEmpty()) {
+                return "-";
+            }
+            double min = swapSeconds.stream().mapToDouble(v -> v[which]).min().orElse(0);
+            double max = swapSeconds.stream().mapToDouble(v -> v[which]).max().orElse(0);
+            return min == max || swapSeconds.size() == 1 ? String.format(Locale.ROOT, "%.1f", max)
+                    : String.format(Locale.ROOT, "%.1f..%.1f", min, max);
+        }
+
+        /** Every live TaskManager after full GCs: RSS, user-code class loaders, live ORT sessions and scorers. */
+        List<TmLook> lookAtTaskManagers() throws IOException, InterruptedException {
+            List<TmLook> out = new ArrayList<>();
+            for (StandaloneCluster.TaskManager tm : cluster.taskManagers()) {
+                JvmProbe.Census c = JvmProbe.census(tm.pid(), Set.of(ORT_SESSION, ONNX_SCORER));
+                out.add(new TmLook(tm.pid(), tm.resourceId(), JvmProbe.rssKb(tm.pid()), c.userCodeClassLoaders(),
+                        c.of(ORT_SESSION), c.of(ONNX_SCORER)));
+            }
+            return out;
+        }
+
+        /**
+         * The look after the last swap: again every 2 s for up to 30 s until the sessions, scorers and class loaders
+         * are back to what they were before the first swap (a closed model may be released a moment late; one that
+         * is still there after that leaked).
+         */
+        private List<TmLook> settledLook() throws IOException, InterruptedException {
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            List<TmLook> before = swapLooks.get(0);
+            while (true) {
+                List<TmLook> now = lookAtTaskManagers();
+                if (TmLook.sum(now, TmLook::sessions) <= TmLook.sum(before, TmLook::sessions)
+                        && TmLook.sum(now, TmLook::scorers) <= TmLook.sum(before, TmLook::scorers)
+                        && TmLook.sum(now, TmLook::loaders) <= TmLook.sum(before, TmLook::loaders)
+                        || System.nanoTime() > deadline) {
+                    return now;
+                }
+                Thread.sleep(2000); // poll interval of a deadline loop
+            }
         }
 
         /** JobManager first, then every live TaskManager, oldest first. */
@@ -738,6 +1002,13 @@ public final class Drill {
                         "pid " + s.pid()));
             }
             return names;
+        }
+    }
+
+    /** One TaskManager after full GCs, as the swaps look at it. */
+    record TmLook(long pid, String name, long rssKb, int loaders, int sessions, int scorers) {
+        static int sum(List<TmLook> looks, ToIntFunction<TmLook> f) {
+            return looks.stream().mapToInt(f).sum();
         }
     }
 

@@ -108,6 +108,17 @@ final class InputFeeder implements AutoCloseable {
         return acked.get();
     }
 
+    /** Records handed to the producer so far: the next one is row {@code sent()}. */
+    int sent() {
+        return sent.get();
+    }
+
+    /** Records per second now. */
+    double rate() {
+        Pace p = pace.get();
+        return p == null ? rate : p.rate();
+    }
+
     int total() {
         return input.rows().size();
     }

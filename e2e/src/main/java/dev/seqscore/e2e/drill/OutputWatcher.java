@@ -44,6 +44,10 @@ final class OutputWatcher implements AutoCloseable {
     /** Each score's values by output name, as the Score record carries them (the first one seen). */
     private final Map<ScoreKey, Map<String, Double>> scoreValues = new HashMap<>();
     private final Map<String, Integer> alertCounts = new HashMap<>();
+    /** The model version of each score and alert as first seen, and how many later copies named another one. */
+    private final Map<ScoreKey, String> scoreVersions = new HashMap<>();
+    private final Map<String, String> alertVersions = new HashMap<>();
+    private long versionChanges;
     private final List<DeadLetter> deadLetters = new ArrayList<>();
     private final List<Progress> progress = new ArrayList<>();
     private long records;
@@ -98,9 +102,12 @@ final class OutputWatcher implements AutoCloseable {
                         s.getItemId());
                 scoreCounts.merge(key, 1, Integer::sum);
                 scoreValues.putIfAbsent(key, Map.copyOf(s.getScores()));
+                noteVersion(scoreVersions, key, s.getModelVersion());
                 records++;
             } else if (r.topic().equals(alertsTopic)) {
-                alertCounts.merge(AvroRecords.decode(r.value(), Alert.class).getAlertId(), 1, Integer::sum);
+                Alert a = AvroRecords.decode(r.value(), Alert.class);
+                alertCounts.merge(a.getAlertId(), 1, Integer::sum);
+                noteVersion(alertVersions, a.getAlertId(), a.getModelVersion());
                 records++;
             } else {
                 deadLetters.add(AvroRecords.decode(r.value(), DeadLetter.class));
@@ -108,6 +115,13 @@ final class OutputWatcher implements AutoCloseable {
         }
         if (records > before) {
             progress.add(new Progress(System.nanoTime(), records, scoreCounts.size() + alertCounts.size()));
+        }
+    }
+
+    private <K> void noteVersion(Map<K, String> versions, K key, String version) {
+        String first = versions.putIfAbsent(key, version);
+        if (first != null && !first.equals(version)) {
+            versionChanges++;
         }
     }
 
@@ -162,6 +176,19 @@ final class OutputWatcher implements AutoCloseable {
 
     synchronized Map<ScoreKey, Map<String, Double>> scoreValues() {
         return Map.copyOf(scoreValues);
+    }
+
+    synchronized Map<ScoreKey, String> scoreVersions() {
+        return Map.copyOf(scoreVersions);
+    }
+
+    synchronized Map<String, String> alertVersions() {
+        return Map.copyOf(alertVersions);
+    }
+
+    /** Copies of a score or alert (a duplicate) that named another model version than the first copy. */
+    synchronized long versionChanges() {
+        return versionChanges;
     }
 
     synchronized Map<String, Integer> alertCounts() {

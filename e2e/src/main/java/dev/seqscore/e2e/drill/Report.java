@@ -128,7 +128,9 @@ final class Report {
             return i >= 0 ? i + 1 : -i - 1;
         });
         Stalls.Stall longest = Stalls.longest(stalls);
+        // A model swap explains no stall: output must flow through it.
         List<Stalls.Stall> unexplained = stalls.stream().filter(s -> r.injections.stream()
+                .filter(i -> i.kind != Kind.MODEL_SWAP)
                 .noneMatch(i -> s.overlaps(i.startNanos, i.endNanos()))).toList();
         Stalls.Stall longestUnexplained = Stalls.longest(unexplained);
 
@@ -156,12 +158,22 @@ final class Report {
         int leaked = r.leaks == null ? -1 : r.leaks.total();
         int leakedAfterCancel = r.leaksAfterCancel == null ? -1 : r.leaksAfterCancel.total();
         int accumulated = accumulatedLoaders(resubs);
+
+        // Model swaps: each output's model version against the backtest's with the same schedule; memory over swaps.
+        boolean swapsRan = r.swapsRequested > 0;
+        int swapsDone = r.swapSeconds.size();
+        long versionMismatches = versionMismatches(r.expected.versions(), r.watcher.scoreVersions(),
+                r.expected.alerts(), r.watcher.alertVersions()) + r.watcher.versionChanges();
+        SwapMemory swapMemory = SwapMemory.of(r.swapLooks);
+        boolean swapsPassed = !swapsRan || (swapsDone == r.swapsRequested && versionMismatches == 0
+                && (swapMemory == null || swapMemory.passed()));
         // Gates: no earlier job's loader left once full GCs have had a minute (leaked_classloaders), none at all after
         // the final cancel, and no growth from the first resubmission to the last (what killed the JobManager at the
         // 11th job before the fix).
         passed = scores.lost() == 0 && scores.duplicated() == 0 && alerts.lost() == 0 && alerts.duplicated() == 0
                 && scores.unexpected() == 0 && alerts.unexpected() == 0 && scores.mismatched() == 0
-                && leaked == 0 && leakedAfterCancel == 0 && accumulated <= 0 && allRecovered && r.failures.isEmpty();
+                && leaked == 0 && leakedAfterCancel == 0 && accumulated <= 0 && allRecovered && r.failures.isEmpty()
+                && swapsPassed;
 
         line("");
         line("== SeqScore failover drill ==");
@@ -210,10 +222,22 @@ final class Report {
                             + "slope after resubmissions %d..%d)", lateGrowth, lateCount(tmRssMb),
                             tmRssMb.length - lateCount(tmRssMb), tmRssMb.length - 1)));
         }
+        if (swapsRan) {
+            line(String.format(Locale.ROOT, "swaps      %d of %d model swaps took effect; model version of every "
+                    + "score and alert against the backtest with the same schedule: %d differ", swapsDone,
+                    r.swapsRequested, versionMismatches));
+            Map<String, Integer> byVersion = new TreeMap<>();
+            r.watcher.scoreVersions().values().forEach(v -> byVersion.merge(v, 1, Integer::sum));
+            line("           scores read by model version: " + byVersion);
+        }
+        if (swapMemory != null) {
+            swapMemory.lines().forEach(l -> line("           " + l));
+        }
         r.failures.forEach(f -> line("FAILURE    " + f));
         line("verdict    " + (passed ? "PASS: nothing lost, nothing duplicated, no class loader leaked"
-                : "FAIL" + reasons(scores, alerts, Math.max(leaked, leakedAfterCancel), accumulated, allRecovered,
-                        r)));
+                + (swapsRan ? ", every output of the model the schedule assigns" : "")
+                : "FAIL" + (reasons(scores, alerts, Math.max(leaked, leakedAfterCancel), accumulated, allRecovered,
+                        r) + swapReasons(r, swapsDone, versionMismatches, swapMemory)).replace(": , ", ": ")));
         line("logs       " + r.workDir);
 
         json.put("tm_kills", counts.getOrDefault(Kind.TM_KILL, 0));
@@ -254,8 +278,168 @@ final class Report {
             int i = r.jobArgs.indexOf("--scoring");
             json.put("scoring", i >= 0 && i + 1 < r.jobArgs.size() ? r.jobArgs.get(i + 1) : "incremental");
         }
+        if (swapsRan) {
+            json.put("model_swaps", swapsDone);
+            json.put("version_mismatches", versionMismatches);
+            if (swapMemory == null) {
+                json.putNull("tm_rss_growth_mb_per_swap");
+            } else {
+                json.put("tm_rss_growth_mb_per_swap", Math.round(swapMemory.worstSlope() * 10) / 10.0);
+                json.put("tm_rss_growth_mb_per_swap_all_tms", Math.round(swapMemory.sumSlope() * 10) / 10.0);
+                json.put("tm_live_sessions_before_swaps", swapMemory.sessionsBefore());
+                json.put("tm_live_sessions_after_swaps", swapMemory.sessionsAfter());
+                json.put("tm_live_scorers_before_swaps", swapMemory.scorersBefore());
+                json.put("tm_live_scorers_after_swaps", swapMemory.scorersAfter());
+                json.put("tm_classloaders_before_swaps", swapMemory.loadersBefore());
+                json.put("tm_classloaders_after_swaps", swapMemory.loadersAfter());
+            }
+        }
         json.put("passed", passed);
         return this;
+    }
+
+    /**
+     * Outputs read whose model version is not the one the backtest with the same schedule gave the same event; an
+     * output never read is counted as lost, not here.
+     */
+    static long versionMismatches(Map<ScoreKey, String> expectedScores, Map<ScoreKey, String> seenScores,
+            Map<String, Alert> expectedAlerts, Map<String, String> seenAlerts) {
+        long n = 0;
+        for (Map.Entry<ScoreKey, String> e : seenScores.entrySet()) {
+            String want = expectedScores.get(e.getKey());
+            if (want != null && !want.equals(e.getValue())) {
+                n++;
+            }
+        }
+        for (Map.Entry<String, String> e : seenAlerts.entrySet()) {
+            Alert want = expectedAlerts.get(e.getKey());
+            if (want != null && !want.getModelVersion().equals(e.getValue())) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    private static String swapReasons(Drill.Run r, int done, long mismatches, SwapMemory memory) {
+        List<String> why = new ArrayList<>();
+        if (r.swapsRequested > 0 && done < r.swapsRequested) {
+            why.add("only " + done + " of " + r.swapsRequested + " model swaps took effect");
+        }
+        if (mismatches > 0) {
+            why.add(mismatches + " outputs of another model version than the backtest's");
+        }
+        if (memory != null && !memory.passed()) {
+            why.add("model swaps: " + memory.failure());
+        }
+        return why.isEmpty() ? "" : ", " + String.join(", ", why);
+    }
+
+    /**
+     * The TaskManagers over the swaps (looked at after full GCs before the first and after each): the RSS slope per
+     * swap of each one that lived through all of them, robust to single outliers (Theil-Sen: the median of the slopes
+     * between every two samples), and live sessions, scorers and class loaders before and after.
+     */
+    record SwapMemory(int swaps, List<String> names, List<double[]> rssMb, double[] slopes, double sumSlope,
+            int sessionsBefore, int sessionsAfter, int scorersBefore, int scorersAfter, int loadersBefore,
+            int loadersAfter) {
+        static SwapMemory of(List<List<Drill.TmLook>> looks) {
+            if (looks.size() < 2) {
+                return null;
+            }
+            List<Drill.TmLook> first = looks.get(0);
+            List<Drill.TmLook> last = looks.get(looks.size() - 1);
+            List<String> names = new ArrayList<>();
+            List<double[]> series = new ArrayList<>();
+            for (Drill.TmLook tm : first) {
+                double[] mb = new double[looks.size()];
+                boolean all = true;
+                for (int i = 0; i < looks.size() && all; i++) {
+                    Drill.TmLook same = looks.get(i).stream().filter(t -> t.pid() == tm.pid()).findFirst()
+                            .orElse(null);
+                    all = same != null;
+                    mb[i] = same == null ? 0 : same.rssKb() / 1024.0;
+                }
+                if (all) {
+                    names.add(tm.name());
+                    series.add(mb);
+                }
+            }
+            double[] slopes = series.stream().mapToDouble(SwapMemory::theilSen).toArray();
+            double[] sum = new double[looks.size()];
+            series.forEach(mb -> {
+                for (int i = 0; i < mb.length; i++) {
+                    sum[i] += mb[i];
+                }
+            });
+            return new SwapMemory(looks.size() - 1, names, series, slopes, series.isEmpty() ? 0 : theilSen(sum),
+                    Drill.TmLook.sum(first, Drill.TmLook::sessions), Drill.TmLook.sum(last, Drill.TmLook::sessions),
+                    Drill.TmLook.sum(first, Drill.TmLook::scorers), Drill.TmLook.sum(last, Drill.TmLook::scorers),
+                    Drill.TmLook.sum(first, Drill.TmLook::loaders), Drill.TmLook.sum(last, Drill.TmLook::loaders));
+        }
+
+        /** The median of the slopes between every two samples. */
+        static double theilSen(double[] y) {
+            List<Double> s = new ArrayList<>();
+            for (int i = 0; i < y.length; i++) {
+                for (int j = i + 1; j < y.length; j++) {
+                    s.add((y[j] - y[i]) / (j - i));
+                }
+            }
+            if (s.isEmpty()) {
+                return 0;
+            }
+            s.sort(Double::compare);
+            int n = s.size();
+            return n % 2 == 1 ? s.get(n / 2) : (s.get(n / 2 - 1) + s.get(n / 2)) / 2;
+        }
+
+        /** The largest per-TaskManager slope: the bound is per TaskManager. */
+        double worstSlope() {
+            return Arrays.stream(slopes).max().orElse(0);
+        }
+
+        boolean judged() {
+            return swaps >= Drill.MEMORY_GATE_MIN_SWAPS;
+        }
+
+        String failure() {
+            List<String> why = new ArrayList<>();
+            if (judged() && worstSlope() > Drill.MAX_MB_PER_SWAP) {
+                why.add(String.format(Locale.ROOT, "TaskManager RSS grows %.1f MB per swap (at most %.0f)",
+                        worstSlope(), Drill.MAX_MB_PER_SWAP));
+            }
+            if (sessionsAfter > sessionsBefore) {
+                why.add((sessionsAfter - sessionsBefore) + " more live ORT sessions after the swaps than before");
+            }
+            if (scorersAfter > scorersBefore) {
+                why.add((scorersAfter - scorersBefore) + " more live scorers after the swaps than before");
+            }
+            if (loadersAfter > loadersBefore) {
+                why.add((loadersAfter - loadersBefore) + " more user-code class loaders after the swaps than before");
+            }
+            return String.join(", ", why);
+        }
+
+        boolean passed() {
+            return failure().isEmpty();
+        }
+
+        List<String> lines() {
+            List<String> out = new ArrayList<>();
+            for (int t = 0; t < names.size(); t++) {
+                double[] mb = rssMb.get(t);
+                out.add(String.format(Locale.ROOT, "%s RSS %.0f -> %.0f MB over %d swaps: %+.2f MB per swap "
+                        + "(Theil-Sen), steps %s", names.get(t), mb[0], mb[mb.length - 1], swaps, slopes[t],
+                        deltas(mb)));
+            }
+            out.add(String.format(Locale.ROOT, "after full GCs, before the first swap -> after the last: live ORT "
+                    + "sessions %d -> %d, scorers %d -> %d, user-code class loaders %d -> %d; RSS slope %s "
+                    + "(at most %.0f MB per swap per TaskManager%s)", sessionsBefore, sessionsAfter, scorersBefore,
+                    scorersAfter, loadersBefore, loadersAfter, String.format(Locale.ROOT, "%+.2f MB per swap, "
+                            + "%+.2f summed over them", worstSlope(), sumSlope), Drill.MAX_MB_PER_SWAP,
+                    judged() ? "" : "; not judged under " + Drill.MEMORY_GATE_MIN_SWAPS + " swaps"));
+            return out;
+        }
     }
 
     private void putSeconds(String key, double seconds) {

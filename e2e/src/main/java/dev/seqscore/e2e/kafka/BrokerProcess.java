@@ -17,6 +17,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.apache.kafka.common.Uuid;
 
 /**
@@ -221,8 +222,17 @@ public final class BrokerProcess implements AutoCloseable {
             admin.createTopics(topics).all().get(60, TimeUnit.SECONDS);
             long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
             while (System.nanoTime() < deadline) {
-                Map<String, TopicDescription> d = admin.describeTopics(Set.of(names)).allTopicNames()
-                        .get(30, TimeUnit.SECONDS);
+                Map<String, TopicDescription> d;
+                try {
+                    d = admin.describeTopics(Set.of(names)).allTopicNames().get(30, TimeUnit.SECONDS);
+                } catch (ExecutionException e) {
+                    // A topic just created may not be in the metadata the broker answers from yet.
+                    if (!(e.getCause() instanceof UnknownTopicOrPartitionException)) {
+                        throw e;
+                    }
+                    Thread.sleep(100); // poll interval of a deadline loop
+                    continue;
+                }
                 if (d.values().stream().flatMap(t -> t.partitions().stream())
                         .allMatch(p -> p.leader() != null && !p.leader().isEmpty())) {
                     return;

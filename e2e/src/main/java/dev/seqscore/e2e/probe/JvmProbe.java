@@ -7,7 +7,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 
@@ -103,6 +105,45 @@ public final class JvmProbe {
     }
 
     private static final int MAX_GC_ROUNDS = 5;
+
+    /** Live instances of some classes after a full GC, with the live user-code class loaders of the same look. */
+    public record Census(int userCodeClassLoaders, Map<String, Integer> instances) {
+        public int of(String className) {
+            return instances.getOrDefault(className, 0);
+        }
+    }
+
+    /**
+     * Live user-code class loaders and instances of {@code classes} after full GCs, collected as {@link
+     * #userCodeClassLoaders} does (until a round frees no loader), both counted from the last class histogram.
+     */
+    public static Census census(long pid, Set<String> classes) throws IOException, InterruptedException {
+        int last = Integer.MAX_VALUE;
+        String histogram = "";
+        for (int round = 0; round < MAX_GC_ROUNDS; round++) {
+            jcmd(pid, "GC.run");
+            histogram = jcmd(pid, "GC.class_histogram");
+            int n = countUserCodeLoaders(histogram);
+            if (n >= last) {
+                break;
+            }
+            last = n;
+        }
+        return new Census(countUserCodeLoaders(histogram), countInstances(histogram, classes));
+    }
+
+    /** The instances of each of {@code classes} in a class histogram (0 for the ones it does not list). */
+    static Map<String, Integer> countInstances(String histogram, Set<String> classes) {
+        Map<String, Integer> out = new TreeMap<>();
+        classes.forEach(c -> out.put(c, 0));
+        for (String line : histogram.split("\n")) {
+            String[] f = line.trim().split("\\s+");
+            if (f.length >= 4 && f[0].endsWith(":") && classes.contains(f[3])) {
+                out.merge(f[3], Integer.parseInt(f[1]), Integer::sum);
+            }
+        }
+        return out;
+    }
 
     /** Sums the instances of {@link #USER_CODE_LOADERS} in a class histogram. */
     static int countUserCodeLoaders(String histogram) {

@@ -19,6 +19,21 @@ class DrillTest {
     }
 
     @Test
+    void theModelSwapsComeInTheMiddleRightBeforeATaskManagerKill() {
+        assertThat(Drill.plan(3, 1, 1, 3, 1)).containsExactly(Kind.TM_KILL, Kind.BROKER_RESTART,
+                Kind.SAVEPOINT_RESUME, Kind.MODEL_SWAP, Kind.TM_KILL, Kind.TM_KILL, Kind.RESUBMISSION,
+                Kind.RESUBMISSION, Kind.RESUBMISSION);
+        assertThat(Drill.plan(1, 1, 1, 2, 20)).containsExactly(Kind.MODEL_SWAP, Kind.TM_KILL, Kind.BROKER_RESTART,
+                Kind.SAVEPOINT_RESUME, Kind.RESUBMISSION, Kind.RESUBMISSION);
+        assertThat(Drill.plan(0, 1, 1, 0, 1)).as("no kill: in the middle").containsExactly(Kind.BROKER_RESTART,
+                Kind.MODEL_SWAP, Kind.SAVEPOINT_RESUME);
+        assertThat(Drill.plan(0, 0, 0, 0, 3)).containsExactly(Kind.MODEL_SWAP);
+        assertThat(Drill.plan(3, 1, 1, 3, 0)).isEqualTo(Drill.plan(3, 1, 1, 3));
+        assertThat(Drill.OPTIONS.parse("--model-swaps", "20").get(Drill.MODEL_SWAPS)).isEqualTo(20);
+        assertThat(Drill.usage()).contains("--model-swaps");
+    }
+
+    @Test
     void badFlagsFailBeforeAnythingStartsAndHelpComesFromTheDefinitions() {
         assertThatThrownBy(() -> Drill.OPTIONS.parse("--tm-kills", "-1")).isInstanceOf(ConfigException.class)
                 .hasMessageContaining("--tm-kills");

@@ -80,4 +80,44 @@ class ReportTest {
         assertThat(Report.lateSlope(rss)).isCloseTo(2.0, org.assertj.core.data.Offset.offset(1e-9));
         assertThat(Report.lateCount(new double[] {1, 2, 3, 4, 5})).as("at least 3 points").isEqualTo(3);
     }
+
+    @Test
+    void everyOutputReadOfAnotherModelVersionThanTheBacktestsCountsAndOneNeverReadDoesNot() {
+        ScoreKey a = new ScoreKey("u1", 1000, "view", "i1");
+        ScoreKey b = new ScoreKey("u1", 2000, "buy", "i2");
+        ScoreKey c = new ScoreKey("u2", 3000, "view", "i3");
+        Map<ScoreKey, String> expected = Map.of(a, "v", b, "v-a", c, "v-a");
+        Map<ScoreKey, String> seen = Map.of(a, "v", b, "v", new ScoreKey("u9", 1, "view", "x"), "v");
+        Alert alert = Alert.newBuilder(alert("id-1")).setModelVersion("v-a").build();
+        assertThat(Report.versionMismatches(expected, seen, Map.of("id-1", alert), Map.of("id-1", "v")))
+                .as("b scored by the old model, the alert too; c lost, the stranger unexpected: counted there")
+                .isEqualTo(2);
+        assertThat(Report.versionMismatches(expected, Map.of(a, "v", b, "v-a"), Map.of("id-1", alert),
+                Map.of("id-1", "v-a"))).isZero();
+    }
+
+    @Test
+    void theRssSlopePerSwapIsTheMedianOfPairwiseSlopesSoOneOutlierDoesNotMoveIt() {
+        assertThat(Report.SwapMemory.theilSen(new double[] {100, 101, 102, 103, 104})).isEqualTo(1.0);
+        assertThat(Report.SwapMemory.theilSen(new double[] {100, 160, 102, 103, 104, 105, 106}))
+                .as("one spike").isEqualTo(1.0);
+        assertThat(Report.SwapMemory.theilSen(new double[] {100})).isZero();
+    }
+
+    @Test
+    void sessionsOrClassLoadersLeftOverAfterTheSwapsFailAndTheSlopeIsJudgedFromFiveSwaps() {
+        List<List<Drill.TmLook>> looks = new java.util.ArrayList<>();
+        for (int i = 0; i <= 5; i++) {
+            looks.add(List.of(new Drill.TmLook(7, "tm-1", 1_000_000 + i * 1024L * 8, 1, 1, 1),
+                    new Drill.TmLook(8, "tm-2", 1_000_000, 1, 1, 1)));
+        }
+        Report.SwapMemory m = Report.SwapMemory.of(looks);
+        assertThat(m.worstSlope()).as("tm-1: 8 MB per swap").isEqualTo(8.0);
+        assertThat(m.passed()).isFalse();
+        assertThat(Report.SwapMemory.of(looks.subList(0, 3)).passed()).as("2 swaps: measured, not judged").isTrue();
+        looks.set(5, List.of(new Drill.TmLook(7, "tm-1", 1_000_000, 1, 2, 1),
+                new Drill.TmLook(8, "tm-2", 1_000_000, 1, 1, 1)));
+        Report.SwapMemory leak = Report.SwapMemory.of(looks);
+        assertThat(leak.failure()).contains("1 more live ORT sessions");
+    }
 }

@@ -70,5 +70,14 @@ class JvmProbeTest {
                 " 981:             4             96  org.apache.flink.util.FlinkUserCodeClassLoaders$SafetyNetWrapperClassLoader",
                 "Total         20008        1600448");
         assertThat(JvmProbe.countUserCodeLoaders(histogram)).isEqualTo(4);
+        String withSessions = histogram.replace("Total", String.join("\n",
+                " 700:             2             48  ai.onnxruntime.OrtSession",
+                " 701:             2             64  dev.seqscore.model.OnnxScorer",
+                " 702:             1             16  ai.onnxruntime.OrtSession$SessionOptions",
+                "Total"));
+        assertThat(JvmProbe.countInstances(withSessions, java.util.Set.of("ai.onnxruntime.OrtSession",
+                "dev.seqscore.model.OnnxScorer", "dev.seqscore.model.ModelBundle")))
+                .containsEntry("ai.onnxruntime.OrtSession", 2).containsEntry("dev.seqscore.model.OnnxScorer", 2)
+                .as("not in the histogram: none alive").containsEntry("dev.seqscore.model.ModelBundle", 0);
     }
 }
