@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.seqscore.avro.ModelEvent;
 import dev.seqscore.features.Scoring;
+import dev.seqscore.job.JobConfig;
 import dev.seqscore.lifecycle.GoldenCheck;
 import dev.seqscore.lifecycle.ModelControl;
 import dev.seqscore.model.ModelBundle;
@@ -78,8 +79,8 @@ public final class ModelCommand {
     static final Option<Boolean> SKIP_CHECK = Option.bool("skip-check", "false",
             "publish without checking the bundle here (the job checks it anyway)");
     public static final OptionSet OPTIONS = new OptionSet()
-            .add(ROLE, EFFECTIVE_AT, REST, LEAD, BOOTSTRAP_SERVERS, CONTROL_TOPIC, STATUS_TOPIC, REQUEST_ID,
-                    TIMEOUT, REGISTRY_FRAMED, SKIP_CHECK, OptionSet.HELP);
+            .add(ROLE, EFFECTIVE_AT, REST, LEAD, BOOTSTRAP_SERVERS, JobConfig.KAFKA_PROPERTIES, CONTROL_TOPIC,
+                    STATUS_TOPIC, REQUEST_ID, TIMEOUT, REGISTRY_FRAMED, SKIP_CHECK, OptionSet.HELP);
     static final String USAGE = OPTIONS.usage("bin/seqscore model publish DIR --role serve|shadow [options]\n"
             + "       bin/seqscore model promote|withdraw [options]",
             "Announces a model change to a running job (its --model-control-topic) and prints every scorer "
@@ -165,8 +166,7 @@ public final class ModelCommand {
         ModelControl c = new ModelControl(id, action, role, uri, effectiveAt);
 
         long sentAt = System.currentTimeMillis();
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, v.get(BOOTSTRAP_SERVERS));
+        Properties p = kafka(v);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         try (KafkaProducer<String, String> producer =
                 new KafkaProducer<>(p, new StringSerializer(), new StringSerializer())) {
@@ -179,6 +179,20 @@ public final class ModelCommand {
         }
         out.println("sent " + c.toJson() + " (effective from " + Timestamps.format(effectiveAt) + ")");
         return await(c, v, sentAt, out, err);
+    }
+
+    /**
+     * The Kafka client properties, as the job reads its own: {@code --kafka-properties FILE} and
+     * {@code SEQSCORE_KAFKA_*} variables for security settings and credentials, then the bootstrap servers.
+     */
+    static Properties kafka(OptionValues v) {
+        List<String> args = new ArrayList<>(List.of("--bootstrap-servers", v.get(BOOTSTRAP_SERVERS)));
+        if (v.get(JobConfig.KAFKA_PROPERTIES) != null) {
+            args.addAll(List.of("--kafka-properties", v.get(JobConfig.KAFKA_PROPERTIES).toString()));
+        }
+        Properties p = JobConfig.parse(args.toArray(String[]::new)).kafkaProperties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, v.get(BOOTSTRAP_SERVERS));
+        return p;
     }
 
     /** A local directory as an absolute path; a URI as given. */
@@ -284,8 +298,7 @@ public final class ModelCommand {
 
     /** Waits for every scorer subtask's answer to {@code c} and prints them; returns the exit code. */
     private static int await(ModelControl c, OptionValues v, long sentAt, PrintStream out, PrintStream err) {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, v.get(BOOTSTRAP_SERVERS));
+        Properties p = kafka(v);
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         SpecificDatumReader<ModelEvent> reader = new SpecificDatumReader<>(ModelEvent.class);
