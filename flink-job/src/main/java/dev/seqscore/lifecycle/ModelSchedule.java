@@ -34,6 +34,11 @@ public final class ModelSchedule {
         Epoch activated() {
             return new Epoch(from, requestId, serve, shadow, true);
         }
+
+        /** The model in {@code role} from this epoch on (null: no candidate). */
+        public Model role(ModelControl.Role role) {
+            return role == ModelControl.Role.SERVE ? serve : shadow;
+        }
     }
 
     private final List<Epoch> epochs = new ArrayList<>();

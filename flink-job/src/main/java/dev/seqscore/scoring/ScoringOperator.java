@@ -419,7 +419,19 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
 
     /** A change scheduled from the start: it must be accepted, or the run would not be the one asked for. */
     private void preset(ModelControl c) {
-        String refusal = schedule.refusal(c, Long.MIN_VALUE);
+        String refusal = schedule(c, Long.MIN_VALUE);
+        if (refusal != null) {
+            throw new IllegalArgumentException("scheduled model change " + c.toJson() + " refused: " + refusal);
+        }
+    }
+
+    /**
+     * Schedules {@code c} against the watermark {@code watermark}, loading and checking a published bundle first.
+     *
+     * @return why it was refused; null when it is scheduled
+     */
+    private String schedule(ModelControl c, long watermark) {
+        String refusal = schedule.refusal(c, watermark);
         Generation loaded = null;
         if (refusal == null && c.action() == ModelControl.Action.PUBLISH) {
             try {
@@ -429,13 +441,14 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
             }
         }
         if (refusal != null) {
-            throw new IllegalArgumentException("scheduled model change " + c.toJson() + " refused: " + refusal);
+            return refusal;
         }
         if (loaded != null) {
             generations.put(loaded.model.key(), loaded);
             loaded.shadowed = c.role() == ModelControl.Role.SHADOW;
         }
         schedule.apply(c, loaded == null ? null : loaded.model);
+        return null;
     }
 
     /** Which models serve and shadow at the watermark, for the gauges. */
@@ -502,28 +515,15 @@ public final class ScoringOperator extends AbstractStreamOperator<ScoredEvent>
             answer(c, "ACCEPTED", "already scheduled", null);
             return;
         }
-        String refusal = schedule.refusal(c, inputWatermark);
-        Generation loaded = null;
-        if (refusal == null && c.action() == ModelControl.Action.PUBLISH) {
-            try {
-                loaded = load("req:" + c.requestId(), c.uri(), true);
-            } catch (RuntimeException e) {
-                refusal = "model bundle " + c.uri() + " refused: " + e.getMessage();
-            }
-        }
+        String refusal = schedule(c, inputWatermark);
         if (refusal != null) {
             refuse(c, refusal);
             return;
         }
-        ModelSchedule.Model model = loaded == null ? null : loaded.model;
-        if (loaded != null) {
-            generations.put(model.key(), loaded);
-            loaded.shadowed = c.role() == ModelControl.Role.SHADOW;
-        }
-        schedule.apply(c, model);
         controlAccepted.inc();
         noteServing();
         LOG.info("model control {} scheduled: {}", c.toJson(), schedule.last());
+        ModelSchedule.Model model = c.action() == ModelControl.Action.PUBLISH ? schedule.last().role(c.role()) : null;
         answer(c, "ACCEPTED", null, model == null ? null : model.version());
     }
 

@@ -332,8 +332,8 @@ public final class Drill {
             if (modelSwaps > 0) {
                 // Published bundles every TaskManager process reads (same machine: absolute paths).
                 Path models = root.resolve("models/default");
-                swapBundles = List.of(ModelCopies.retrained(models, workDir.resolve("models/a"), "-a"),
-                        ModelCopies.retrained(models, workDir.resolve("models/b"), "-b"));
+                swapBundles = List.of(dev.seqscore.offline.BundleCopies.retrained(models, workDir.resolve("models/a"), "-a"),
+                        dev.seqscore.offline.BundleCopies.retrained(models, workDir.resolve("models/b"), "-b"));
                 String copied = ModelBundle.locate(swapBundles.get(0).toString()).served(options.get(SCORING))
                         .modelVersion();
                 if (!copied.equals(settings.served.modelVersion() + "-a")) {

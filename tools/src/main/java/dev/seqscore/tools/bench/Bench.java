@@ -187,7 +187,7 @@ public final class Bench {
     private static void shadowCost(Path bundleDir, String mode) throws Exception {
         Path work = Files.createTempDirectory("seqscore-bench");
         ModelBundle bundle = ModelBundle.load(bundleDir);
-        String candidate = ShadowCandidate.copy(bundleDir, work.resolve("shadow-candidate"), "-shadow").toString();
+        String candidate = dev.seqscore.offline.BundleCopies.retrained(bundleDir, work.resolve("shadow-candidate"), "-shadow").toString();
         PipelineBench b = new PipelineBench(bundle, PipelineBench.Sizes.of(mode), work);
         List<Scoring> paths = bundle.spec().streaming().isPresent()
                 ? List.of(Scoring.WINDOWED, Scoring.INCREMENTAL) : List.of(Scoring.WINDOWED);
