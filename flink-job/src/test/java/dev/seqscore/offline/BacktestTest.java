@@ -39,13 +39,7 @@ class BacktestTest {
 
     @Test
     void theReasonsColumnExplainsEveryOutputThatReachedItsThresholdAndNoOther(@TempDir Path tmp) throws Exception {
-        Path file = tmp.resolve("taobao.csv");
-        Files.writeString(file, String.join("\n", "7,100,10,pv,1511600000", "7,100,10,cart,1511600060",
-                "7,101,10,pv,1511600300", "8,200,20,pv,1511601000", "7,100,10,buy,1511600900", ""));
-        List<FileRecord> rows;
-        try (Stream<FileRecord> lines = EventFileReader.lines(file, EventFileReader.Format.TAOBAO)) {
-            rows = lines.toList();
-        }
+        List<FileRecord> rows = fiveTaobaoClicks(tmp);
         // Every event reaches the purchase threshold, none the churn one.
         PipelineSettings settings = PipelineSettings.builder(ModelBundle.packaged())
                 .args("--threshold.purchase_30m", "0.0", "--threshold.churn_24h", "1.0").build();
@@ -68,13 +62,7 @@ class BacktestTest {
 
     @Test
     void modelSwapsScoreEachEventWithTheModelOfItsTime(@TempDir Path tmp) throws Exception {
-        Path file = tmp.resolve("taobao.csv");
-        Files.writeString(file, String.join("\n", "7,100,10,pv,1511600000", "7,100,10,cart,1511600060",
-                "7,101,10,pv,1511600300", "8,200,20,pv,1511601000", "7,100,10,buy,1511600900", ""));
-        List<FileRecord> rows;
-        try (Stream<FileRecord> lines = EventFileReader.lines(file, EventFileReader.Format.TAOBAO)) {
-            rows = lines.toList();
-        }
+        List<FileRecord> rows = fiveTaobaoClicks(tmp);
         Path base = dev.seqscore.testing.RepoPaths.defaultModel();
         Path v2 = dev.seqscore.lifecycle.PublishedBundles.retrained(base, tmp.resolve("v2"), "-v2");
         Path v3 = dev.seqscore.lifecycle.PublishedBundles.retrained(base, tmp.resolve("v3"), "-v3");
@@ -93,5 +81,15 @@ class BacktestTest {
         Path csv = tmp.resolve("scores.csv");
         Backtest.writeCsv(r, settings, csv, false);
         assertThat(Files.readAllLines(csv).get(0)).endsWith(",model_version");
+    }
+
+    /** Two users' clicks in a Taobao file, as the backtest reads them. */
+    private static List<FileRecord> fiveTaobaoClicks(Path tmp) throws Exception {
+        Path file = tmp.resolve("taobao.csv");
+        Files.writeString(file, String.join("\n", "7,100,10,pv,1511600000", "7,100,10,cart,1511600060",
+                "7,101,10,pv,1511600300", "8,200,20,pv,1511601000", "7,100,10,buy,1511600900", ""));
+        try (Stream<FileRecord> lines = EventFileReader.lines(file, EventFileReader.Format.TAOBAO)) {
+            return lines.toList();
+        }
     }
 }
